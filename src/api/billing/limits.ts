@@ -1,0 +1,27 @@
+import { BILLING_LIMITS_HEADERS, BillingLimitsInput, BillingLimitsResponse } from '../../contract/limits.js';
+import { headerParameters } from '../header-input.js';
+import { workerProcedure } from '../trpc.js';
+
+export const limits = workerProcedure
+  .meta({
+    openapi: {
+      method: 'GET',
+      path: '/billing/limits',
+      operationId: 'getBillingLimits',
+      summary: "A tenant's billing limits",
+      description:
+        'What the tenant may use: deployments and self-hosted workers (`null` = unlimited). ' +
+        'The Engine calls this on every deployment and self-hosted worker registration.',
+      tags: ['billing'],
+      requestHeaders: headerParameters(BillingLimitsInput, BILLING_LIMITS_HEADERS),
+      successDescription: 'The tenant and its limits',
+      errorResponses: { 401: 'Unauthorized', 422: 'Validation Error', 500: 'Internal Server Error' },
+    },
+    inputHeaders: BILLING_LIMITS_HEADERS,
+  })
+  .input(BillingLimitsInput)
+  .output(BillingLimitsResponse)
+  .query(async ({ input, ctx }) => {
+    const limits = await ctx.services.limits.effectiveLimits(input);
+    return { tenant_id: input.tenantId, limits };
+  });

@@ -1,0 +1,40 @@
+import { TRPCError } from '@trpc/server';
+import { getHTTPStatusCodeFromError } from '@trpc/server/http';
+import type { z } from 'zod';
+import { AuthenticationError } from '../auth/errors.js';
+import type { ValidationIssue } from '../contract/errors.js';
+import { type LocateField, toValidationIssues } from './validation-issues.js';
+
+export const INTERNAL_SERVER_ERROR = 'Internal Server Error';
+
+/** A failure as FastAPI would have answered it: status, `detail`, and whether to challenge for a bearer token. */
+export interface FastApiFailure {
+  status: number;
+  detail: string | ValidationIssue[];
+  bearerChallenge: boolean;
+}
+
+function validationIssuesOf(cause: unknown): z.core.$ZodIssue[] | undefined {
+  if (typeof cause !== 'object' || cause === null || !('issues' in cause)) return undefined;
+  return Array.isArray(cause.issues) ? (cause.issues as z.core.$ZodIssue[]) : undefined;
+}
+
+/**
+ * The one place an error becomes what a caller sees. Everything not listed here is a 500 whose
+ * body says nothing about the cause; the cause goes to the log instead.
+ */
+export function toFastApiFailure(error: unknown, rawInput: unknown, locate: LocateField): FastApiFailure {
+  const trpcError = error instanceof TRPCError ? error : undefined;
+  const cause = trpcError?.cause ?? error;
+  if (cause instanceof AuthenticationError) {
+    return { status: 401, detail: cause.detail, bearerChallenge: true };
+  }
+  const issues = trpcError?.code === 'BAD_REQUEST' ? validationIssuesOf(cause) : undefined;
+  if (issues) {
+    return { status: 422, detail: toValidationIssues(issues, rawInput, locate), bearerChallenge: false };
+  }
+  const status = trpcError ? getHTTPStatusCodeFromError(trpcError) : 500;
+  if (status >= 500 || !trpcError)
+    return { status: 500, detail: INTERNAL_SERVER_ERROR, bearerChallenge: false };
+  return { status, detail: trpcError.message, bearerChallenge: false };
+}

@@ -1,0 +1,38 @@
+import { initTRPC, TRPCError } from '@trpc/server';
+import type { OpenApiMeta } from 'trpc-to-openapi';
+import type { BillingContext } from './context.js';
+import { toFastApiFailure } from './errors.js';
+
+// A type alias, not an interface: trpc-to-openapi wants meta assignable to an index signature.
+export type BillingMeta = {
+  /**
+   * Input fields the REST route reads from request headers instead of the query or body,
+   * e.g. `{ tenantId: 'tenant-id' }`. tRPC callers pass them in the input as usual.
+   */
+  inputHeaders?: Readonly<Record<string, string>>;
+};
+
+const t = initTRPC
+  .context<BillingContext>()
+  .meta<OpenApiMeta<BillingMeta>>()
+  .create({
+    // Never ship stack traces to callers, whatever NODE_ENV says.
+    isDev: false,
+    errorFormatter({ shape, error, input }) {
+      const { detail } = toFastApiFailure(error, input, (path) => ['input', ...path.map(String)]);
+      return { ...shape, data: { ...shape.data, detail } };
+    },
+  });
+
+export const router = t.router;
+export const createCallerFactory = t.createCallerFactory;
+
+/** Procedures only the Engine (a valid worker token) may call. Runs before input parsing: auth first, then headers. */
+export const workerProcedure = t.procedure.use(async ({ ctx, next }) => {
+  try {
+    const claims = await ctx.services.authenticateWorker(ctx.authorization);
+    return next({ ctx: { worker: claims } });
+  } catch (cause) {
+    throw new TRPCError({ code: 'UNAUTHORIZED', cause });
+  }
+});

@@ -1,0 +1,130 @@
+/**
+ * The parts of PyJWT's behaviour the original endpoint exposed to callers: how a compact token
+ * is split and decoded, in which order claims are checked, and how each failure is worded.
+ * jose does the cryptography; this module only reproduces PyJWT's checks around it so the
+ * Engine keeps seeing the sentences it saw from the Python service.
+ */
+import { InvalidTokenError } from './errors.js';
+
+export interface DecodedCompactToken {
+  header: Record<string, unknown>;
+  payloadBytes: Uint8Array;
+}
+
+const BASE64URL = /^[A-Za-z0-9_-]*={0,2}$/;
+
+function base64urlDecode(segment: string): Uint8Array | undefined {
+  const data = segment.replace(/=+$/, '');
+  // A base64 string can't have one character past a multiple of four; Python raises "Incorrect padding".
+  if (!BASE64URL.test(segment) || data.length % 4 === 1) return undefined;
+  return Buffer.from(data, 'base64url');
+}
+
+function parseJsonObject(bytes: Uint8Array, what: 'header' | 'payload'): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+  } catch {
+    // Python's json messages can't be reproduced word for word; the prefix is what callers match on.
+    throw new InvalidTokenError(`Invalid ${what} string: not valid JSON`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidTokenError(`Invalid ${what} string: must be a json object`);
+  }
+  return value as Record<string, unknown>;
+}
+
+/** PyJWT's `_load`: segments, then header, payload and signature decoding, in that order. */
+export function decodeCompactToken(token: string): DecodedCompactToken {
+  const lastDot = token.lastIndexOf('.');
+  const firstDot = token.indexOf('.');
+  if (lastDot === -1 || firstDot === lastDot) throw new InvalidTokenError('Not enough segments');
+  const headerBytes = base64urlDecode(token.slice(0, firstDot));
+  if (!headerBytes) throw new InvalidTokenError('Invalid header padding');
+  const header = parseJsonObject(headerBytes, 'header');
+  const payloadBytes = base64urlDecode(token.slice(firstDot + 1, lastDot));
+  if (!payloadBytes) throw new InvalidTokenError('Invalid payload padding');
+  if (!base64urlDecode(token.slice(lastDot + 1))) throw new InvalidTokenError('Invalid crypto padding');
+  return { header, payloadBytes };
+}
+
+export function parsePayload(payloadBytes: Uint8Array): Record<string, unknown> {
+  return parseJsonObject(payloadBytes, 'payload');
+}
+
+/** Python's `int(x)` on a JSON value; `undefined` where Python raises. */
+function pythonInt(value: unknown): number | undefined {
+  if (typeof value === 'boolean') return value ? 1 : 0;
+  if (typeof value === 'number') return Number.isFinite(value) ? Math.trunc(value) : undefined;
+  if (typeof value === 'string' && /^\s*[+-]?\d+(_\d+)*\s*$/.test(value)) {
+    return Number.parseInt(value.replaceAll('_', ''), 10);
+  }
+  return undefined;
+}
+
+/** Python's `str(x)` for a JSON value, as the original formatted `Unsupported token version: {ver}`. */
+export function pythonStr(value: unknown): string {
+  if (value === undefined || value === null) return 'None';
+  if (typeof value === 'boolean') return value ? 'True' : 'False';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') return String(value);
+  return pythonRepr(value);
+}
+
+function pythonRepr(value: unknown): string {
+  if (typeof value === 'string') return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  if (Array.isArray(value)) return `[${value.map(pythonRepr).join(', ')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).map(([k, v]) => `${pythonRepr(k)}: ${pythonRepr(v)}`);
+    return `{${entries.join(', ')}}`;
+  }
+  return pythonStr(value);
+}
+
+export interface ClaimRules {
+  audience: string;
+  nowSeconds: number;
+  leewaySeconds: number;
+}
+
+/** PyJWT's `_validate_claims` order: iat, nbf, exp, then audience. `exp` and `iat` are optional. */
+export function checkRegisteredClaims(payload: Record<string, unknown>, rules: ClaimRules): void {
+  const { nowSeconds: now, leewaySeconds: leeway } = rules;
+  if ('iat' in payload) {
+    const iat = pythonInt(payload['iat']);
+    if (iat === undefined) throw new InvalidTokenError('Issued At claim (iat) must be an integer.');
+    if (iat > now + leeway) throw new InvalidTokenError('The token is not yet valid (iat)');
+  }
+  if ('nbf' in payload) {
+    const nbf = pythonInt(payload['nbf']);
+    if (nbf === undefined) throw new InvalidTokenError('Not Before claim (nbf) must be an integer.');
+    if (nbf > now + leeway) throw new InvalidTokenError('The token is not yet valid (nbf)');
+  }
+  if ('exp' in payload) {
+    const exp = pythonInt(payload['exp']);
+    if (exp === undefined) throw new InvalidTokenError('Expiration Time claim (exp) must be an integer.');
+    if (exp <= now - leeway) throw new InvalidTokenError('Signature has expired');
+  }
+  checkAudience(payload['aud'], rules.audience);
+}
+
+function checkAudience(claim: unknown, audience: string): void {
+  if (isPythonFalsy(claim)) throw new InvalidTokenError('Token is missing the "aud" claim');
+  const audiences = typeof claim === 'string' ? [claim] : claim;
+  if (!Array.isArray(audiences) || audiences.some((entry) => typeof entry !== 'string')) {
+    throw new InvalidTokenError('Invalid claim format in token');
+  }
+  if (!audiences.includes(audience)) throw new InvalidTokenError("Audience doesn't match");
+}
+
+/** PyJWT tests `not payload["aud"]`: an empty string, list or object counts as missing. */
+function isPythonFalsy(value: unknown): boolean {
+  if (value === undefined || value === null || value === false || value === 0 || value === '') return true;
+  if (Array.isArray(value)) return value.length === 0;
+  return typeof value === 'object' && Object.keys(value).length === 0;
+}
+
+/** The expiry of a verified token in seconds, for bounding how long its verification may be cached. */
+export function expirySeconds(payload: Record<string, unknown>): number | undefined {
+  return 'exp' in payload ? pythonInt(payload['exp']) : undefined;
+}

@@ -1,0 +1,85 @@
+import { z } from 'zod';
+
+/** Empty strings count as unset, so `FOO=` in a .env file means "use the default". */
+const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema);
+
+const optionalString = unsetIfEmpty(z.string().optional());
+const flag = unsetIfEmpty(
+  z
+    .enum(['true', 'false', '1', '0'])
+    .default('false')
+    .transform((value) => value === 'true' || value === '1'),
+);
+const integer = (fallback: number, min: number, max: number) =>
+  unsetIfEmpty(z.coerce.number().int().min(min).max(max).default(fallback));
+
+/** Shortest worker-token secret accepted in production: HS256 wants at least its 256-bit output size. */
+export const MIN_SECRET_BYTES = 32;
+
+const EnvSchema = z
+  .object({
+    NODE_ENV: unsetIfEmpty(z.enum(['development', 'test', 'production']).default('development')),
+    PORT: integer(8000, 0, 65_535),
+    HOST: optionalString.transform((value) => value ?? '127.0.0.1'),
+    BILLING_JWT_SECRET: optionalString,
+    BILLING_DISABLE_AUTH: flag,
+    BILLING_PLAN_SOURCE: unsetIfEmpty(z.enum(['header']).default('header')),
+    BILLING_CLOCK_TOLERANCE_SECONDS: integer(0, 0, 300),
+    BILLING_TOKEN_CACHE_SIZE: integer(10_000, 0, 1_000_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV !== 'production') return;
+    if (env.BILLING_DISABLE_AUTH) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BILLING_DISABLE_AUTH'],
+        message: 'must not be set in production',
+      });
+    }
+    if (!env.BILLING_JWT_SECRET) {
+      ctx.addIssue({ code: 'custom', path: ['BILLING_JWT_SECRET'], message: 'is required in production' });
+    } else if (Buffer.byteLength(env.BILLING_JWT_SECRET) < MIN_SECRET_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BILLING_JWT_SECRET'],
+        message: `must be at least ${MIN_SECRET_BYTES} bytes in production`,
+      });
+    }
+  });
+
+export interface BillingConfig {
+  nodeEnv: 'development' | 'test' | 'production';
+  port: number;
+  host: string;
+  /** Unset only outside production; the server then generates one for the session. */
+  jwtSecret: string | undefined;
+  disableAuth: boolean;
+  planSource: 'header';
+  clockToleranceSeconds: number;
+  tokenCacheSize: number;
+}
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Reads the environment once, validated; the only place `process.env` is read. Throws one readable line. */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Readonly<BillingConfig> {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
+    throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    jwtSecret: e.BILLING_JWT_SECRET,
+    disableAuth: e.BILLING_DISABLE_AUTH,
+    planSource: e.BILLING_PLAN_SOURCE,
+    clockToleranceSeconds: e.BILLING_CLOCK_TOLERANCE_SECONDS,
+    tokenCacheSize: e.BILLING_TOKEN_CACHE_SIZE,
+  });
+}

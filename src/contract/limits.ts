@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { PlanLimits, PlanType } from './plans.js';
+
+/** No control characters: they can't travel in a header and have no place in an id or a log line. */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+const NO_CONTROL_CHARACTERS = /^[^\u0000-\u001f\u007f]*$/;
+
+export const TenantId = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(NO_CONTROL_CHARACTERS)
+  .meta({ description: 'The organization (tenant) identifier.', example: 'org-123' });
+
+export const BillingLimitsInput = z.object({
+  tenantId: TenantId,
+  planType: PlanType.default('free').meta({
+    description: "The tenant's plan, trusted in `header` plan-source mode only.",
+  }),
+});
+export type BillingLimitsInput = z.input<typeof BillingLimitsInput>;
+
+/**
+ * Where the REST route reads each input field. The Engine sends both as headers (the original
+ * FastAPI `Header(...)` parameters); tRPC callers pass them in the input object instead.
+ */
+export const BILLING_LIMITS_HEADERS = { tenantId: 'tenant-id', planType: 'x-plan-type' } as const;
+
+export const BillingLimits = PlanLimits.extend({
+  plan_type: PlanType,
+}).meta({ id: 'BillingLimits' });
+
+/** The body of `GET /billing/limits` — key order is part of the wire contract. */
+export const BillingLimitsResponse = z
+  .object({
+    tenant_id: z.string(),
+    limits: BillingLimits,
+  })
+  .meta({
+    id: 'BillingLimitsResponse',
+    example: {
+      tenant_id: 'org-123',
+      limits: { deployments: 5, self_hosted_workers: null, plan_type: 'growth' },
+    },
+  });
+export type BillingLimitsResponse = z.infer<typeof BillingLimitsResponse>;
