@@ -40,7 +40,10 @@ describe('openapi.json', () => {
   });
 
   it('declares the bearer scheme and requires it', () => {
-    expect(document.components?.securitySchemes?.['bearerAuth']).toMatchObject({ type: 'http', scheme: 'bearer' });
+    expect(document.components?.securitySchemes?.['bearerAuth']).toMatchObject({
+      type: 'http',
+      scheme: 'bearer',
+    });
     expect(operation?.security).toEqual([{ bearerAuth: [] }]);
   });
 

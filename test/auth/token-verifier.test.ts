@@ -1,0 +1,170 @@
+import { createHmac } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { describe, expect, it } from 'vitest';
+import { InvalidTokenError } from '../../src/auth/errors.js';
+import { pythonStr } from '../../src/auth/pyjwt-compat.js';
+import { createTokenVerifier } from '../../src/auth/token-verifier.js';
+
+const SECRET = 'unit-test-secret-0123456789abcdefghij';
+const NOW = 1_800_000_000; // seconds; every token below is relative to this fixed clock
+
+const b64 = (value: unknown) =>
+  Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)).toString('base64url');
+
+function sign(claims: Record<string, unknown>, header: Record<string, unknown> = {}) {
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: 'HS256', ...header })
+    .sign(new TextEncoder().encode(SECRET));
+}
+
+/** Signs any header, even ones jose refuses to produce. */
+function signRaw(header: Record<string, unknown>, claims: Record<string, unknown>) {
+  const input = `${b64(header)}.${b64(claims)}`;
+  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+}
+
+function verifierAt(clock: { seconds: number }, options: { cacheSize?: number; leeway?: number } = {}) {
+  return createTokenVerifier({
+    secret: SECRET,
+    audience: 'worker',
+    requiredVersion: '1',
+    clockToleranceSeconds: options.leeway ?? 0,
+    cacheSize: options.cacheSize ?? 100,
+    now: () => clock.seconds * 1000,
+  });
+}
+
+async function reasonOf(promise: Promise<unknown>): Promise<string> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof InvalidTokenError) return error.reason;
+    throw error;
+  }
+  return 'accepted';
+}
+
+describe('PyJWT-compatible checks', () => {
+  const verify = verifierAt({ seconds: NOW });
+
+  it.each([
+    ['payload that is not base64url', () => `${b64({ alg: 'HS256' })}.a.sig`, 'Invalid payload padding'],
+    [
+      'signature that is not base64url',
+      () => `${b64({ alg: 'HS256' })}.${b64({})}.abcde`,
+      'Invalid crypto padding',
+    ],
+    [
+      'header that is not JSON',
+      () => `${b64('nope')}.${b64({})}.sig`,
+      'Invalid header string: not valid JSON',
+    ],
+    [
+      'header that is a JSON array',
+      () => `${b64([1])}.${b64({})}.sig`,
+      'Invalid header string: must be a json object',
+    ],
+    [
+      'header without alg',
+      () => `${b64({ typ: 'JWT' })}.${b64({})}.sig`,
+      'The specified alg value is not allowed',
+    ],
+  ])('refuses a %s', async (_, token, reason) => {
+    expect(await reasonOf(verify(token()))).toBe(reason);
+  });
+
+  it('refuses a payload that is not a JSON object, after checking the signature', async () => {
+    const token = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .sign(new TextEncoder().encode(SECRET));
+    const [header] = token.split('.');
+    const forged = `${header}.${b64('[1,2]')}.${token.split('.')[2]}`;
+    expect(await reasonOf(verify(forged))).toBe('Signature verification failed');
+  });
+
+  it.each([
+    [{ aud: 'worker', ver: '1', iat: String(NOW - 10) }, 'accepted'],
+    [{ aud: 'worker', ver: '1', iat: 'yesterday' }, 'Issued At claim (iat) must be an integer.'],
+    [{ aud: 'worker', ver: '1', nbf: null }, 'Not Before claim (nbf) must be an integer.'],
+    [{ aud: 'worker', ver: '1', exp: [1] }, 'Expiration Time claim (exp) must be an integer.'],
+    [{ aud: 'worker', ver: '1', exp: NOW }, 'Signature has expired'],
+    [{ aud: 'worker', ver: '1', exp: NOW + 1 }, 'accepted'],
+    [{ aud: 'worker', ver: '1', nbf: NOW }, 'accepted'],
+    [{ aud: 'worker', ver: '1', nbf: NOW + 1 }, 'The token is not yet valid (nbf)'],
+    [{ aud: ['worker', 7], ver: '1' }, 'Invalid claim format in token'],
+    [{ aud: { worker: true }, ver: '1' }, 'Invalid claim format in token'],
+    [{ aud: [], ver: '1' }, 'Token is missing the "aud" claim'],
+    [{ aud: '', ver: '1' }, 'Token is missing the "aud" claim'],
+    // PyJWT checks iat, nbf and exp before the audience, and the version last.
+    [{ aud: 'engine', exp: NOW - 1 }, 'Signature has expired'],
+    [{ aud: 'engine', ver: '2' }, "Audience doesn't match"],
+    [{ aud: 'worker', ver: true }, 'Unsupported token version: True'],
+    [{ aud: 'worker', ver: ['1'] }, "Unsupported token version: ['1']"],
+  ])('claims %o → %s', async (claims, expected) => {
+    expect(await reasonOf(verify(await sign(claims)))).toBe(expected);
+  });
+
+  it('accepts a correctly signed token built by hand (the control for the next case)', async () => {
+    expect(await reasonOf(verify(signRaw({ alg: 'HS256' }, { aud: 'worker', ver: '1' })))).toBe('accepted');
+  });
+
+  it('refuses a critical header it does not understand, in jose words', async () => {
+    const token = signRaw({ alg: 'HS256', crit: ['x-unknown'], 'x-unknown': 1 }, { aud: 'worker', ver: '1' });
+    expect(await reasonOf(verify(token))).toBe('Extension Header Parameter "x-unknown" is not recognized');
+  });
+});
+
+describe('pythonStr', () => {
+  it.each([
+    [undefined, 'None'],
+    [null, 'None'],
+    [1, '1'],
+    ['2', '2'],
+    [false, 'False'],
+    [{ a: "it's" }, "{'a': 'it\\'s'}"],
+  ])('formats %o as Python would: %s', (value, expected) => {
+    expect(pythonStr(value)).toBe(expected);
+  });
+});
+
+describe('the verified-token cache', () => {
+  it('serves a token again without re-verifying, until the token expires', async () => {
+    const clock = { seconds: NOW };
+    const verify = verifierAt(clock);
+    const token = await sign({ aud: 'worker', ver: '1', exp: NOW + 60 });
+    expect(await reasonOf(verify(token))).toBe('accepted');
+    clock.seconds = NOW + 59;
+    expect(await reasonOf(verify(token))).toBe('accepted');
+    clock.seconds = NOW + 60;
+    expect(await reasonOf(verify(token))).toBe('Signature has expired');
+  });
+
+  it('honours the leeway for cached entries exactly as for fresh ones', async () => {
+    const clock = { seconds: NOW };
+    const verify = verifierAt(clock, { leeway: 30 });
+    const token = await sign({ aud: 'worker', ver: '1', exp: NOW + 10 });
+    expect(await reasonOf(verify(token))).toBe('accepted');
+    clock.seconds = NOW + 39;
+    expect(await reasonOf(verify(token))).toBe('accepted');
+    clock.seconds = NOW + 40;
+    expect(await reasonOf(verify(token))).toBe('Signature has expired');
+  });
+
+  it('never remembers a refusal: a token that is not yet valid becomes valid', async () => {
+    const clock = { seconds: NOW };
+    const verify = verifierAt(clock);
+    const token = await sign({ aud: 'worker', ver: '1', nbf: NOW + 5 });
+    expect(await reasonOf(verify(token))).toBe('The token is not yet valid (nbf)');
+    clock.seconds = NOW + 5;
+    expect(await reasonOf(verify(token))).toBe('accepted');
+  });
+
+  it('verifies every time when the cache is off', async () => {
+    const clock = { seconds: NOW };
+    const verify = verifierAt(clock, { cacheSize: 0 });
+    const token = await sign({ aud: 'worker', ver: '1', exp: NOW + 1 });
+    expect(await reasonOf(verify(token))).toBe('accepted');
+    clock.seconds = NOW + 1;
+    expect(await reasonOf(verify(token))).toBe('Signature has expired');
+  });
+});

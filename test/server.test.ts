@@ -1,0 +1,120 @@
+import type { AddressInfo } from 'node:net';
+import { type ServerType, serve } from '@hono/node-server';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBillingApp } from '../src/app.js';
+import { signWorkerToken } from '../src/auth/worker-token.js';
+import { createBillingClient } from '../src/client.js';
+import { runServerToExit, spawnServer } from './support/spawn-server.js';
+
+describe('npm start on a fresh machine (no configuration)', () => {
+  it('prints a generated secret and a curl line that answers with the limits', async () => {
+    const server = await spawnServer({ NODE_ENV: 'development' });
+    try {
+      const output = server.output();
+      expect(output).toMatch(/BILLING_JWT_SECRET=\S{32,}/);
+      const curl = output.match(/curl -s (\S+) -H '([^']+)' -H '([^']+)' -H '([^']+)'/);
+      expect(curl).not.toBeNull();
+      const [, url = '', ...headerLines] = curl ?? [];
+      const headers = Object.fromEntries(
+        headerLines.map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 2)]),
+      );
+      const res = await fetch(url, { headers });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toBe(
+        '{"tenant_id":"org-456","limits":{"deployments":5,"self_hosted_workers":null,"plan_type":"growth"}}',
+      );
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  });
+
+  it('uses BILLING_JWT_SECRET when given and prints no token', async () => {
+    const secret = 'a-configured-secret-of-sufficient-length';
+    const server = await spawnServer({ BILLING_JWT_SECRET: secret });
+    try {
+      expect(server.output()).not.toContain('BILLING_JWT_SECRET=');
+      const origin = server.output().match(/listening on (\S+)/)?.[1];
+      const res = await fetch(`${origin}/billing/limits`, {
+        headers: { 'tenant-id': 'org-123', authorization: `Bearer ${await signWorkerToken(secret)}` },
+      });
+      expect(res.status).toBe(200);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('start-up refusals', () => {
+  it.each([
+    [{ NODE_ENV: 'production' }, 'Invalid configuration: BILLING_JWT_SECRET is required in production'],
+    [
+      { NODE_ENV: 'production', BILLING_JWT_SECRET: 'x'.repeat(40), BILLING_DISABLE_AUTH: 'true' },
+      'Invalid configuration: BILLING_DISABLE_AUTH must not be set in production',
+    ],
+    [{ PORT: 'eighty' }, 'Invalid configuration: PORT'],
+  ])('%o stops start-up with one clear line', async (env, line) => {
+    const { code, stderr } = await runServerToExit(env);
+    expect(code).toBe(1);
+    expect(stderr.trim().split('\n')).toHaveLength(1);
+    expect(stderr).toContain(line);
+  });
+});
+
+describe('over a real socket', () => {
+  const secret = 'socket-test-secret-0123456789abcdef';
+  let server: ServerType;
+  let origin = '';
+
+  beforeAll(async () => {
+    const app = createBillingApp({ secret });
+    server = await new Promise<ServerType>((resolve) => {
+      const listening = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(listening));
+    });
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  it('answers the typed client with the same limits as REST', async () => {
+    const token = await signWorkerToken(secret);
+    const client = createBillingClient({ url: origin, token });
+    const viaClient = await client.billing.limits.query({ tenantId: 'org-789', planType: 'enterprise' });
+    const viaRest = await fetch(`${origin}/billing/limits`, {
+      headers: { 'tenant-id': 'org-789', 'x-plan-type': 'enterprise', authorization: `Bearer ${token}` },
+    });
+    expect(viaClient).toEqual({
+      tenant_id: 'org-789',
+      limits: { deployments: null, self_hosted_workers: null, plan_type: 'enterprise' },
+    });
+    expect(await viaRest.json()).toEqual(viaClient);
+  });
+
+  it('defaults the plan to free through the client too', async () => {
+    const client = createBillingClient({ url: `${origin}/`, token: () => signWorkerToken(secret) });
+    expect(await client.billing.limits.query({ tenantId: 'org-123' })).toEqual({
+      tenant_id: 'org-123',
+      limits: { deployments: 1, self_hosted_workers: 5, plan_type: 'free' },
+    });
+  });
+
+  it('surfaces the 401 detail to client callers', async () => {
+    const client = createBillingClient({ url: origin, token: 'not-a-token' });
+    await expect(client.billing.limits.query({ tenantId: 'org-123' })).rejects.toMatchObject({
+      data: { httpStatus: 401, detail: 'Invalid token. Error: Not enough segments' },
+    });
+  });
+
+  it('answers REST 401 and 422 over HTTP with the FastAPI bodies', async () => {
+    const unauthorized = await fetch(`${origin}/billing/limits`);
+    expect(unauthorized.status).toBe(401);
+    expect(unauthorized.headers.get('www-authenticate')).toBe('Bearer');
+    expect(await unauthorized.text()).toBe('{"detail":"Missing authorization header"}');
+    const invalid = await fetch(`${origin}/billing/limits`, {
+      headers: { authorization: `Bearer ${await signWorkerToken(secret)}`, 'x-plan-type': 'pro' },
+    });
+    expect(invalid.status).toBe(422);
+    expect((await invalid.json()).detail.map((entry: { loc: string[] }) => entry.loc[1])).toEqual([
+      'tenant-id',
+      'x-plan-type',
+    ]);
+  });
+});
