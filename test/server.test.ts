@@ -112,9 +112,7 @@ describe('over a real socket', () => {
       headers: { authorization: `Bearer ${await signWorkerToken(secret)}`, 'x-plan-type': 'pro' },
     });
     expect(invalid.status).toBe(422);
-    expect((await invalid.json()).detail.map((entry: { loc: string[] }) => entry.loc[1])).toEqual([
-      'tenant-id',
-      'x-plan-type',
-    ]);
+    const body = (await invalid.json()) as { detail: { loc: string[] }[] };
+    expect(body.detail.map((entry) => entry.loc[1])).toEqual(['tenant-id', 'x-plan-type']);
   });
 });
