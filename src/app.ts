@@ -32,6 +32,16 @@ export interface BillingAppOptions {
 
 const AUTH_DISABLED: TokenClaims = Object.freeze({ sub: 'auth-disabled' });
 
+function workerAuthenticator(options: BillingAppOptions): BillingServices['authenticateWorker'] {
+  const verifyWorkerToken = createWorkerTokenVerifier({
+    secret: options.secret ?? '',
+    clockToleranceSeconds: options.clockToleranceSeconds ?? 0,
+    cacheSize: options.tokenCacheSize ?? 10_000,
+    now: options.now ?? Date.now,
+  });
+  return (authorization) => verifyWorkerToken(bearerTokenFrom(authorization));
+}
+
 function reportToStderr(error: unknown): void {
   console.error('billing: unexpected error', error);
 }
@@ -50,16 +60,8 @@ export function createBillingApp(options: BillingAppOptions): Hono {
   if (!disableAuth && !options.secret) {
     throw new Error('createBillingApp: a worker-token secret is required unless disableAuth is set');
   }
-  const verifyWorkerToken = createWorkerTokenVerifier({
-    secret: options.secret ?? '',
-    clockToleranceSeconds: options.clockToleranceSeconds ?? 0,
-    cacheSize: options.tokenCacheSize ?? 10_000,
-    now: options.now ?? Date.now,
-  });
   const services: BillingServices = {
-    authenticateWorker: disableAuth
-      ? async () => AUTH_DISABLED
-      : (authorization) => verifyWorkerToken(bearerTokenFrom(authorization)),
+    authenticateWorker: disableAuth ? async () => AUTH_DISABLED : workerAuthenticator(options),
     limits: headerLimitsSource(options.catalog ?? DEFAULT_PLAN_CATALOG),
   };
   const createContext = (authorization: string | undefined): BillingContext => ({ authorization, services });

@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from './context.js';
-import { toFastApiFailure } from './errors.js';
+import { INTERNAL_SERVER_ERROR, toFastApiFailure } from './errors.js';
 
 // A type alias, not an interface: trpc-to-openapi wants meta assignable to an index signature.
 export type BillingMeta = {
@@ -19,8 +19,10 @@ const t = initTRPC
     // Never ship stack traces to callers, whatever NODE_ENV says.
     isDev: false,
     errorFormatter({ shape, error, input }) {
-      const { detail } = toFastApiFailure(error, input, (path) => ['input', ...path.map(String)]);
-      return { ...shape, data: { ...shape.data, detail } };
+      const { status, detail } = toFastApiFailure(error, input, (path) => ['input', ...path.map(String)]);
+      // A 500 tells the caller nothing about its cause, on /trpc as on REST.
+      const message = status >= 500 ? INTERNAL_SERVER_ERROR : shape.message;
+      return { ...shape, message, data: { ...shape.data, detail } };
     },
   });
 

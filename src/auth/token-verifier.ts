@@ -53,6 +53,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     cacheSize = 10_000,
     now = Date.now,
   } = options;
+  if (!options.secret) throw new Error('createTokenVerifier: the secret must not be empty');
   const key = crypto.subtle.importKey(
     'raw',
     new TextEncoder().encode(options.secret),

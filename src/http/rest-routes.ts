@@ -2,18 +2,19 @@ import type { Context, Hono } from 'hono';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from '../api/context.js';
 import { type FastApiFailure, toFastApiFailure } from '../api/errors.js';
-import { type AppRouter, appRouter, createCaller } from '../api/router.js';
+import { createProcedureRunner } from '../api/procedure-runner.js';
+import { type AppRouter, appRouter } from '../api/router.js';
 import type { BillingMeta } from '../api/trpc.js';
 import type { LocateField } from '../api/validation-issues.js';
 
 type RestMeta = OpenApiMeta<BillingMeta>;
-type ProcedureCall = (input: unknown) => Promise<unknown>;
 
 export interface RestRoute {
   method: NonNullable<RestMeta['openapi']>['method'];
   /** The OpenAPI path, e.g. `/billing/limits` or `/admin/tenants/{tenantId}`. */
   path: `/${string}`;
   procedurePath: string;
+  procedure: unknown;
   meta: RestMeta;
 }
 
@@ -24,7 +25,7 @@ export function restRoutesOf(router: AppRouter = appRouter): RestRoute[] {
   for (const [procedurePath, procedure] of Object.entries(procedures)) {
     const meta = procedure._def.meta;
     if (!meta?.openapi || meta.openapi.enabled === false) continue;
-    routes.push({ method: meta.openapi.method, path: meta.openapi.path, procedurePath, meta });
+    routes.push({ method: meta.openapi.method, path: meta.openapi.path, procedurePath, procedure, meta });
   }
   return routes;
 }
@@ -51,20 +52,20 @@ export function failureResponse(c: Context, failure: FastApiFailure): Response {
 }
 
 /**
- * Serves each procedure's REST route by calling the procedure itself (same middleware, same zod
- * input and output schemas) through a caller; `trpc-to-openapi` only generates the document.
+ * Serves each procedure's REST route by running the procedure itself (same middleware, same zod
+ * input and output schemas); `trpc-to-openapi` only generates the document.
  * Its own handler would build a router map and proxy a `Request` on every call (DESIGN.md §7).
  */
 export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
   for (const route of restRoutesOf()) {
-    const { method, path, procedurePath, meta } = route;
+    const { method, path, procedurePath, procedure, meta } = route;
     const pathParameters = pathParametersOf(path);
     const headerFields = Object.entries(meta.inputHeaders ?? {});
     if (method !== 'GET' && method !== 'DELETE') {
       // Request bodies arrive with the first procedure that needs one, with their own 413/422 handling.
       throw new Error(`${method} ${path}: REST routes with a request body are not supported yet`);
     }
-    const segments = procedurePath.split('.');
+    const run = createProcedureRunner(procedure, procedurePath);
     const headerOf = new Map(headerFields);
     const locate: LocateField = ([field, ...rest]) => {
       const name = String(field);
@@ -83,13 +84,8 @@ export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
         else input[field] = value;
       }
       for (const name of pathParameters) input[name] = c.req.param(name);
-      const caller = createCaller(options.createContext(c.req.header('authorization')));
-      const call = segments.reduce<unknown>(
-        (node, segment) => (node as Record<string, unknown>)[segment],
-        caller,
-      ) as ProcedureCall;
       try {
-        return c.json(await call(input));
+        return c.json(await run(options.createContext(c.req.header('authorization')), input));
       } catch (error) {
         const failure = toFastApiFailure(error, input, locate);
         if (failure.status >= 500) options.onUnexpectedError(error, c);
