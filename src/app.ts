@@ -4,31 +4,49 @@ import type { BillingContext, BillingServices } from './api/context.js';
 import { INTERNAL_SERVER_ERROR } from './api/errors.js';
 import { bearerTokenFrom } from './auth/authorization-header.js';
 import type { TokenClaims } from './auth/token-verifier.js';
+import { createTokenVerifier } from './auth/token-verifier.js';
 import { createWorkerTokenVerifier } from './auth/worker-token.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
-import { DEFAULT_PLAN_CATALOG, type PlanCatalog } from './limits/catalog.js';
-import { headerLimitsSource } from './limits/limits-source.js';
+import { createAdministration } from './limits/administration.js';
+import type { PlanCatalog } from './limits/catalog.js';
+import { createLimitsSource, type PlanSource } from './limits/limits-source.js';
+import type { LimitsStore } from './limits/limits-store.js';
+import type { CacheEvent } from './limits/read-through-cache.js';
 
 export interface BillingAppOptions {
   /** HS256 secret of the Engine's worker tokens. Required unless `disableAuth`. */
-  secret?: string;
-  /** Accept every request without a token. For tests and local development only. */
-  disableAuth?: boolean;
-  /** Where a tenant's plan comes from. `header`: trust `x-plan-type`, as the original did. */
-  planSource?: 'header';
-  /** The plan catalog; defaults to the original's limits. */
-  catalog?: PlanCatalog;
+  secret?: string | undefined;
+  /** Accept every request without a worker token. For tests and local development only. */
+  disableAuth?: boolean | undefined;
+  /**
+   * Where a tenant's plan comes from. `database` (the default with a store): the tenant's plan and
+   * overrides; unknown tenant → 404. `header`: trust `x-plan-type`, as the original did.
+   */
+  planSource?: PlanSource | undefined;
+  /** The plan catalog, tenants and overrides; without one, `header` mode with `catalog`. */
+  store?: LimitsStore | undefined;
+  /** The catalog when there is no store; defaults to the original's limits. */
+  catalog?: PlanCatalog | undefined;
+  /** HS256 secret of admin tokens (aud `billing-admin`); the admin API is off without it (404). */
+  adminSecret?: string | undefined;
+  /** How long an answer read from the store is served from memory (default 5 minutes). */
+  cacheTtlMs?: number | undefined;
   /** Leeway for `exp`/`nbf`/`iat` in seconds (default 0, as the original). */
-  clockToleranceSeconds?: number;
+  clockToleranceSeconds?: number | undefined;
   /** How many verified tokens to remember (default 10,000; 0 = verify every request). */
-  tokenCacheSize?: number;
+  tokenCacheSize?: number | undefined;
   /** Milliseconds since the epoch; tests inject their own clock. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** Called with every error that became a 500, so it reaches a log; the caller only sees `Internal Server Error`. */
-  onUnexpectedError?: (error: unknown) => void;
+  onUnexpectedError?: ((error: unknown) => void) | undefined;
+  /** Called on every cache hit, miss, stale answer and invalidation (metrics). */
+  onCacheEvent?: ((event: CacheEvent) => void) | undefined;
 }
+
+/** Admin tokens: HS256 with their own secret and audience, so a worker token is never an admin one. */
+export const ADMIN_AUDIENCE = 'billing-admin';
 
 const AUTH_DISABLED: TokenClaims = Object.freeze({ sub: 'auth-disabled' });
 
@@ -40,6 +58,20 @@ function workerAuthenticator(options: BillingAppOptions): BillingServices['authe
     now: options.now ?? Date.now,
   });
   return (authorization) => verifyWorkerToken(bearerTokenFrom(authorization));
+}
+
+function adminAuthenticator(
+  options: BillingAppOptions,
+  secret: string,
+): BillingServices['authenticateWorker'] {
+  const verifyAdminToken = createTokenVerifier({
+    secret,
+    audience: ADMIN_AUDIENCE,
+    clockToleranceSeconds: options.clockToleranceSeconds ?? 0,
+    cacheSize: 1_000,
+    now: options.now ?? Date.now,
+  });
+  return (authorization) => verifyAdminToken(bearerTokenFrom(authorization));
 }
 
 function reportToStderr(error: unknown): void {
@@ -56,13 +88,24 @@ function reportToStderr(error: unknown): void {
  * serve({ fetch: app.fetch, port: 8000 });
  */
 export function createBillingApp(options: BillingAppOptions): Hono {
-  const { disableAuth = false, onUnexpectedError = reportToStderr } = options;
+  const { disableAuth = false, onUnexpectedError = reportToStderr, store } = options;
   if (!disableAuth && !options.secret) {
     throw new Error('createBillingApp: a worker-token secret is required unless disableAuth is set');
   }
+  const limits = createLimitsSource({
+    mode: options.planSource ?? (store ? 'database' : 'header'),
+    store,
+    catalog: options.catalog,
+    cacheTtlMs: options.cacheTtlMs,
+    onCacheEvent: options.onCacheEvent,
+  });
+  // Other replicas' writes arrive through the store; this replica's own are applied as they commit.
+  store?.subscribe((change) => limits.apply(change));
   const services: BillingServices = {
     authenticateWorker: disableAuth ? async () => AUTH_DISABLED : workerAuthenticator(options),
-    limits: headerLimitsSource(options.catalog ?? DEFAULT_PLAN_CATALOG),
+    authenticateAdmin: options.adminSecret ? adminAuthenticator(options, options.adminSecret) : undefined,
+    limits,
+    administration: store ? createAdministration(store, (change) => limits.apply(change)) : undefined,
   };
   const createContext = (authorization: string | undefined): BillingContext => ({ authorization, services });
 

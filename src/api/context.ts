@@ -1,11 +1,15 @@
 import type { TokenClaims } from '../auth/token-verifier.js';
+import type { Administration } from '../limits/administration.js';
 import type { LimitsSource } from '../limits/limits-source.js';
 
 /** Everything a procedure may use, handed in by the composition root (`createBillingApp`). */
 export interface BillingServices {
-  /** Resolves the `Authorization` header to the caller's claims, or throws an `AuthenticationError`. */
+  /** Resolves the `Authorization` header to the Engine's claims, or throws an `AuthenticationError`. */
   authenticateWorker(authorization: string | undefined): Promise<TokenClaims>;
+  /** The same for admin tokens; absent when the admin API is off (no `BILLING_ADMIN_SECRET` or no store). */
+  authenticateAdmin?: ((authorization: string | undefined) => Promise<TokenClaims>) | undefined;
   limits: LimitsSource;
+  administration?: Administration | undefined;
 }
 
 export interface BillingContext {

@@ -3,6 +3,7 @@ import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import type { z } from 'zod';
 import { AuthenticationError } from '../auth/errors.js';
 import type { ValidationIssue } from '../contract/errors.js';
+import { DomainError } from '../limits/errors.js';
 import { type LocateField, toValidationIssues } from './validation-issues.js';
 
 export const INTERNAL_SERVER_ERROR = 'Internal Server Error';
@@ -26,6 +27,7 @@ function validationIssuesOf(cause: unknown): z.core.$ZodIssue[] | undefined {
 export function toFastApiFailure(error: unknown, rawInput: unknown, locate: LocateField): FastApiFailure {
   const trpcError = error instanceof TRPCError ? error : undefined;
   const cause = trpcError?.cause ?? error;
+  if (cause instanceof DomainError) return domainFailure(cause, locate);
   if (cause instanceof AuthenticationError) {
     return { status: 401, detail: cause.detail, bearerChallenge: true };
   }
@@ -37,4 +39,26 @@ export function toFastApiFailure(error: unknown, rawInput: unknown, locate: Loca
   if (status >= 500 || !trpcError)
     return { status: 500, detail: INTERNAL_SERVER_ERROR, bearerChallenge: false };
   return { status, detail: trpcError.message, bearerChallenge: false };
+}
+
+function domainFailure(error: DomainError, locate: LocateField): FastApiFailure {
+  switch (error.code) {
+    case 'tenant_not_found':
+      return { status: 404, detail: error.message, bearerChallenge: false };
+    case 'store_unavailable':
+      return { status: 503, detail: error.message, bearerChallenge: false };
+    case 'plan_required':
+      // Conditionally required: a new customer needs a plan. Reported as pydantic reports a missing field.
+      return {
+        status: 422,
+        detail: [{ type: 'missing', loc: [...locate(['plan_id'])], msg: 'Field required', input: null }],
+        bearerChallenge: false,
+      };
+  }
+}
+
+/** The HTTP status a domain failure gets on `/trpc` too (tRPC itself would call it a 500). */
+export function domainStatusOf(error: unknown): number | undefined {
+  const cause = error instanceof TRPCError ? error.cause : error;
+  return cause instanceof DomainError ? domainFailure(cause, () => []).status : undefined;
 }

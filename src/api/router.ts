@@ -1,8 +1,13 @@
+import { clearOverrides } from './admin/clear-overrides.js';
+import { getTenant } from './admin/get-tenant.js';
+import { putTenant } from './admin/put-tenant.js';
+import { setPlan } from './admin/set-plan.js';
 import { limits } from './billing/limits.js';
 import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
   billing: router({ limits }),
+  admin: router({ setPlan, getTenant, putTenant, clearOverrides }),
 });
 
 /** The router's type, for typed clients (`createBillingClient`) and `inferProcedureOutput`. */

@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from './context.js';
-import { INTERNAL_SERVER_ERROR, toFastApiFailure } from './errors.js';
+import { domainStatusOf, INTERNAL_SERVER_ERROR, toFastApiFailure } from './errors.js';
 
 // A type alias, not an interface: trpc-to-openapi wants meta assignable to an index signature.
 export type BillingMeta = {
@@ -10,6 +10,8 @@ export type BillingMeta = {
    * e.g. `{ tenantId: 'tenant-id' }`. tRPC callers pass them in the input as usual.
    */
   inputHeaders?: Readonly<Record<string, string>>;
+  /** Operator-only: guarded by admin tokens, documented with their security scheme. */
+  admin?: true;
 };
 
 const t = initTRPC
@@ -21,8 +23,10 @@ const t = initTRPC
     errorFormatter({ shape, error, input }) {
       const { status, detail } = toFastApiFailure(error, input, (path) => ['input', ...path.map(String)]);
       // A 500 tells the caller nothing about its cause, on /trpc as on REST.
-      const message = status >= 500 ? INTERNAL_SERVER_ERROR : shape.message;
-      return { ...shape, message, data: { ...shape.data, detail } };
+      const domainStatus = domainStatusOf(error);
+      const message = status >= 500 && !domainStatus ? INTERNAL_SERVER_ERROR : shape.message;
+      const httpStatus = domainStatus ?? shape.data.httpStatus;
+      return { ...shape, message, data: { ...shape.data, httpStatus, detail } };
     },
   });
 
@@ -37,4 +41,21 @@ export const workerProcedure = t.procedure.use(async ({ ctx, next }) => {
   } catch (cause) {
     throw new TRPCError({ code: 'UNAUTHORIZED', cause });
   }
+});
+
+/**
+ * Procedures for operators (admin tokens: aud `billing-admin`). The admin API answers 404 when
+ * it is off, as if it were not there. `actor` (the token's `sub`) goes into the audit log.
+ */
+export const adminProcedure = t.procedure.use(async ({ ctx, next }) => {
+  const { authenticateAdmin, administration } = ctx.services;
+  if (!authenticateAdmin || !administration) throw new TRPCError({ code: 'NOT_FOUND', message: 'Not Found' });
+  let claims: Awaited<ReturnType<typeof authenticateAdmin>>;
+  try {
+    claims = await authenticateAdmin(ctx.authorization);
+  } catch (cause) {
+    throw new TRPCError({ code: 'UNAUTHORIZED', cause });
+  }
+  const subject = claims['sub'];
+  return next({ ctx: { administration, actor: typeof subject === 'string' && subject ? subject : 'admin' } });
 });

@@ -3,7 +3,8 @@ import { appRouter } from '../api/router.js';
 import { HttpErrorBody, ValidationErrorBody } from '../contract/errors.js';
 import { restRoutesOf } from './rest-routes.js';
 
-const SECURITY_SCHEME = 'bearerAuth';
+const WORKER_SCHEME = 'workerToken';
+const ADMIN_SCHEME = 'adminToken';
 
 interface OperationObject {
   parameters?: { in: string; name: string }[];
@@ -34,11 +35,17 @@ export function buildOpenApiDocument(): OpenAPIObject {
     version: '1.0.0',
     baseUrl: '/',
     securitySchemes: {
-      [SECURITY_SCHEME]: {
+      [WORKER_SCHEME]: {
         type: 'http',
         scheme: 'bearer',
         bearerFormat: 'JWT',
         description: 'An Engine worker token: HS256, `aud` "worker", claim `ver` "1".',
+      },
+      [ADMIN_SCHEME]: {
+        type: 'http',
+        scheme: 'bearer',
+        bearerFormat: 'JWT',
+        description: 'An operator token: HS256 signed with `BILLING_ADMIN_SECRET`, `aud` "billing-admin".',
       },
     },
     defs: { HTTPError: HttpErrorBody, HTTPValidationError: ValidationErrorBody },
@@ -48,6 +55,9 @@ export function buildOpenApiDocument(): OpenAPIObject {
       | OperationObject
       | undefined;
     if (!operation) continue;
+    (operation as { security?: unknown }).security = [
+      { [route.meta.admin ? ADMIN_SCHEME : WORKER_SCHEME]: [] },
+    ];
     const headerFields = new Set(Object.keys(route.meta.inputHeaders ?? {}));
     operation.parameters = operation.parameters?.filter(
       (parameter) => !(parameter.in === 'query' && headerFields.has(parameter.name)),

@@ -1,4 +1,5 @@
 import type { Context, Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from '../api/context.js';
 import { type FastApiFailure, toFastApiFailure } from '../api/errors.js';
@@ -6,6 +7,7 @@ import { createProcedureRunner } from '../api/procedure-runner.js';
 import { type AppRouter, appRouter } from '../api/router.js';
 import type { BillingMeta } from '../api/trpc.js';
 import type { LocateField } from '../api/validation-issues.js';
+import type { ValidationIssue } from '../contract/errors.js';
 
 type RestMeta = OpenApiMeta<BillingMeta>;
 
@@ -32,6 +34,9 @@ export function restRoutesOf(router: AppRouter = appRouter): RestRoute[] {
 
 const PATH_PARAMETER = /\{(\w+)\}/g;
 
+/** Request bodies are small JSON objects; anything larger is refused before it is read. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
 function pathParametersOf(path: string): string[] {
   return [...path.matchAll(PATH_PARAMETER)].map((match) => match[1] ?? '');
 }
@@ -51,32 +56,80 @@ export function failureResponse(c: Context, failure: FastApiFailure): Response {
   );
 }
 
+type BodyResult = { ok: true; body: Record<string, unknown> } | { ok: false; issue: ValidationIssue };
+
+/** The JSON body as FastAPI would judge it: missing, not JSON, or not an object are 422s of their own. */
+async function readJsonObject(c: Context): Promise<BodyResult> {
+  const text = await c.req.text();
+  if (text.trim() === '') {
+    return { ok: false, issue: { type: 'missing', loc: ['body'], msg: 'Field required', input: null } };
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch (error) {
+    const reason = error instanceof SyntaxError ? 'Invalid JSON' : String(error);
+    return {
+      ok: false,
+      issue: {
+        type: 'json_invalid',
+        loc: ['body', 0],
+        msg: 'JSON decode error',
+        input: {},
+        ctx: { error: reason },
+      },
+    };
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    const msg = 'Input should be a valid dictionary or object to extract fields from';
+    return { ok: false, issue: { type: 'model_attributes_type', loc: ['body'], msg, input: body } };
+  }
+  return { ok: true, body: body as Record<string, unknown> };
+}
+
 /**
  * Serves each procedure's REST route by running the procedure itself (same middleware, same zod
- * input and output schemas); `trpc-to-openapi` only generates the document.
- * Its own handler would build a router map and proxy a `Request` on every call (DESIGN.md §7).
+ * input and output schemas); `trpc-to-openapi` only generates the document. The input is
+ * assembled as its document describes it: query (GET, DELETE) or JSON body (PUT, POST, PATCH),
+ * path parameters, and the fields `meta.inputHeaders` binds to headers.
  */
 export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
   for (const route of restRoutesOf()) {
     const { method, path, procedurePath, procedure, meta } = route;
+    const run = createProcedureRunner(procedure, procedurePath);
     const pathParameters = pathParametersOf(path);
     const headerFields = Object.entries(meta.inputHeaders ?? {});
-    if (method !== 'GET' && method !== 'DELETE') {
-      // Request bodies arrive with the first procedure that needs one, with their own 413/422 handling.
-      throw new Error(`${method} ${path}: REST routes with a request body are not supported yet`);
-    }
-    const run = createProcedureRunner(procedure, procedurePath);
     const headerOf = new Map(headerFields);
+    const readsBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
     const locate: LocateField = ([field, ...rest]) => {
       const name = String(field);
       const header = headerOf.get(name);
       if (header) return ['header', header];
       if (pathParameters.includes(name)) return ['path', name];
-      return ['query', name, ...rest.map(String)];
+      return [readsBody ? 'body' : 'query', name, ...rest.map(String)];
     };
+    const honoPath = path.replace(PATH_PARAMETER, ':$1');
 
-    app.on(method, path.replace(PATH_PARAMETER, ':$1'), async (c) => {
-      const input: Record<string, unknown> = { ...c.req.query() };
+    if (readsBody) {
+      app.on(
+        method,
+        honoPath,
+        bodyLimit({
+          maxSize: MAX_BODY_BYTES,
+          onError: (c) => c.json({ detail: `Request body larger than ${MAX_BODY_BYTES} bytes` }, 413),
+        }),
+      );
+    }
+    app.on(method, honoPath, async (c) => {
+      let input: Record<string, unknown> = {};
+      let unreadableBody: ValidationIssue | undefined;
+      if (readsBody) {
+        const read = await readJsonObject(c);
+        if (read.ok) input = read.body;
+        else unreadableBody = read.issue;
+      } else {
+        input = { ...c.req.query() };
+      }
       // A header-bound field comes from its header only, as in the original; never from the query string.
       for (const [field, header] of headerFields) {
         const value = c.req.header(header);
@@ -85,10 +138,17 @@ export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
       }
       for (const name of pathParameters) input[name] = c.req.param(name);
       try {
-        return c.json(await run(options.createContext(c.req.header('authorization')), input));
+        // An unreadable body still goes through the procedure, as `undefined`, so that authentication
+        // is checked first; the input validator then refuses it and the body's own issue is reported.
+        const output = await run(
+          options.createContext(c.req.header('authorization')),
+          unreadableBody ? undefined : input,
+        );
+        return c.json(output);
       } catch (error) {
         const failure = toFastApiFailure(error, input, locate);
-        if (failure.status >= 500) options.onUnexpectedError(error, c);
+        if (unreadableBody && failure.status === 422) failure.detail = [unreadableBody];
+        if (failure.status === 500) options.onUnexpectedError(error, c);
         return failureResponse(c, failure);
       }
     });

@@ -1,6 +1,7 @@
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import type { Hono } from 'hono';
 import type { BillingContext } from '../api/context.js';
+import { domainStatusOf } from '../api/errors.js';
 import { appRouter } from '../api/router.js';
 
 export const TRPC_ENDPOINT = '/trpc';
@@ -23,10 +24,15 @@ export function mountTrpcEndpoint(
       responseMeta({ errors }) {
         // Same challenge as the REST route, so HTTP clients on either path see a standard 401.
         const unauthorized = errors.some((error) => error.code === 'UNAUTHORIZED');
-        return unauthorized ? { headers: { 'WWW-Authenticate': 'Bearer' } } : {};
+        const status = errors.length === 1 ? domainStatusOf(errors[0]) : undefined;
+        return {
+          ...(status ? { status } : {}),
+          ...(unauthorized ? { headers: { 'WWW-Authenticate': 'Bearer' } } : {}),
+        };
       },
       onError({ error }) {
-        if (error.code === 'INTERNAL_SERVER_ERROR') onUnexpectedError(error);
+        if (error.code === 'INTERNAL_SERVER_ERROR' && domainStatusOf(error) === undefined)
+          onUnexpectedError(error);
       },
     }),
   );

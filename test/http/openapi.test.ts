@@ -40,11 +40,11 @@ describe('openapi.json', () => {
   });
 
   it('declares the bearer scheme and requires it', () => {
-    expect(document.components?.securitySchemes?.['bearerAuth']).toMatchObject({
+    expect(document.components?.securitySchemes?.['workerToken']).toMatchObject({
       type: 'http',
       scheme: 'bearer',
     });
-    expect(operation?.security).toEqual([{ bearerAuth: [] }]);
+    expect(operation?.security).toEqual([{ workerToken: [] }]);
   });
 
   it('describes the 200, 401 and 422 bodies in the shapes callers get', () => {

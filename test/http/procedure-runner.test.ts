@@ -4,8 +4,7 @@ import type { BillingContext } from '../../src/api/context.js';
 import { createProcedureRunner } from '../../src/api/procedure-runner.js';
 import { appRouter, createCaller } from '../../src/api/router.js';
 import { AuthenticationError } from '../../src/auth/errors.js';
-import { DEFAULT_PLAN_CATALOG } from '../../src/limits/catalog.js';
-import { headerLimitsSource } from '../../src/limits/limits-source.js';
+import { createLimitsSource } from '../../src/limits/limits-source.js';
 
 const limitsProcedure = appRouter.billing.limits;
 
@@ -17,7 +16,7 @@ function contextWith(authorized: boolean): BillingContext {
         if (!authorization) throw new AuthenticationError('Missing authorization header');
         return { sub: 'engine' };
       },
-      limits: headerLimitsSource(DEFAULT_PLAN_CATALOG),
+      limits: createLimitsSource({ mode: 'header' }),
     },
   };
 }
@@ -54,6 +53,7 @@ describe('the REST procedure runner', () => {
     ctx.services.limits = {
       mode: 'header',
       effectiveLimits: async () => ({ deployments: -1, self_hosted_workers: null, plan_type: 'free' }),
+      apply: () => {},
     };
     const viaRunner = await outcome(() => run(ctx, { tenantId: 'org-1' }));
     expect(viaRunner).toMatchObject({ code: 'INTERNAL_SERVER_ERROR', message: 'Output validation failed' });

@@ -1,0 +1,36 @@
+import { TenantPathInput, TenantUpdate, TenantView } from '../../contract/admin.js';
+import { adminProcedure } from '../trpc.js';
+import { tenantView } from './views.js';
+
+export const putTenant = adminProcedure
+  .meta({
+    openapi: {
+      method: 'PUT',
+      path: '/admin/tenants/{tenantId}',
+      operationId: 'putTenant',
+      summary: 'Create or update a tenant and its customer',
+      description:
+        'Fields left out keep their current value. A new tenant defaults to a customer of its own id; a new ' +
+        'customer needs `plan_id`. Several organizations may share one customer, and so its plan. `overrides` ' +
+        'replaces all overrides: a key left out inherits the plan, `null` is unlimited.',
+      tags: ['admin'],
+      errorResponses: {
+        401: 'Unauthorized',
+        404: 'Admin API off',
+        422: 'Validation Error',
+        503: 'Store unavailable',
+      },
+    },
+    admin: true,
+  })
+  .input(TenantPathInput.extend(TenantUpdate.shape))
+  .output(TenantView)
+  .mutation(async ({ input: { tenantId, plan_id, customer_id, overrides }, ctx }) =>
+    tenantView(
+      await ctx.administration.putTenant(
+        tenantId,
+        { planId: plan_id, customerId: customer_id, overrides },
+        ctx.actor,
+      ),
+    ),
+  );

@@ -1,0 +1,28 @@
+import { PlanPathInput, PlanUpdate, PlanView } from '../../contract/admin.js';
+import { adminProcedure } from '../trpc.js';
+import { planView } from './views.js';
+
+export const setPlan = adminProcedure
+  .meta({
+    openapi: {
+      method: 'PUT',
+      path: '/admin/plans/{planId}',
+      operationId: 'setPlanLimits',
+      summary: "Change a plan's limits",
+      description:
+        'Every tenant on the plan gets the new limits at once, on every replica. `null` = unlimited.',
+      tags: ['admin'],
+      errorResponses: {
+        401: 'Unauthorized',
+        404: 'Admin API off',
+        422: 'Validation Error',
+        503: 'Store unavailable',
+      },
+    },
+    admin: true,
+  })
+  .input(PlanPathInput.extend(PlanUpdate.shape))
+  .output(PlanView)
+  .mutation(async ({ input: { planId, ...limits }, ctx }) =>
+    planView(await ctx.administration.setPlan(planId, limits, ctx.actor)),
+  );

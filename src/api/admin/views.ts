@@ -1,0 +1,22 @@
+import type { PlanView, TenantView } from '../../contract/admin.js';
+import { effectiveLimits, type TenantRecord } from '../../limits/effective-limits.js';
+import type { PlanRecord } from '../../limits/limits-store.js';
+
+export function tenantView(record: TenantRecord): TenantView {
+  return {
+    tenant_id: record.tenantId,
+    customer_id: record.customerId,
+    plan_id: record.planId,
+    overrides: record.overrides,
+    limits: effectiveLimits(record),
+  };
+}
+
+export function planView(record: PlanRecord): PlanView {
+  return {
+    plan_id: record.id,
+    deployments: record.deployments,
+    self_hosted_workers: record.self_hosted_workers,
+    orb_external_plan_id: record.orbExternalPlanId,
+  };
+}

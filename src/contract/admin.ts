@@ -1,0 +1,73 @@
+import { z } from 'zod';
+import { TenantId } from './limits.js';
+import { Limit, PlanLimits, PlanType } from './plans.js';
+
+export const CustomerId = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^\p{Cc}]*$/u)
+  .meta({ description: 'The billing account — also the Orb external customer id.', example: 'cus_42' });
+
+/** Per-tenant overrides: a key left out inherits the plan; `null` means unlimited. */
+export const LimitOverrides = z
+  .strictObject({
+    deployments: Limit.optional(),
+    self_hosted_workers: Limit.optional(),
+  })
+  .meta({
+    id: 'LimitOverrides',
+    description: 'Per-tenant limits. A key left out inherits the plan; `null` means unlimited.',
+    example: { deployments: 10 },
+  });
+
+export const PlanPathInput = z.object({ planId: PlanType });
+
+export const PlanUpdate = z.strictObject({
+  deployments: PlanLimits.shape.deployments,
+  self_hosted_workers: PlanLimits.shape.self_hosted_workers,
+});
+
+export const PlanView = z
+  .object({
+    plan_id: PlanType,
+    deployments: Limit,
+    self_hosted_workers: Limit,
+    orb_external_plan_id: z.string().nullable(),
+  })
+  .meta({ id: 'Plan' });
+export type PlanView = z.infer<typeof PlanView>;
+
+export const TenantPathInput = z.object({ tenantId: TenantId });
+
+export const TenantUpdate = z.strictObject({
+  plan_id: PlanType.optional().meta({
+    description: "The customer's plan. Required when the customer does not exist yet.",
+  }),
+  customer_id: CustomerId.optional().meta({
+    description: 'The billing account. New tenants default to their own id; existing ones keep theirs.',
+  }),
+  overrides: LimitOverrides.optional().meta({
+    description: 'Replaces all overrides when present; existing overrides are kept when left out.',
+  }),
+});
+
+export const TenantView = z
+  .object({
+    tenant_id: z.string(),
+    customer_id: z.string(),
+    plan_id: PlanType,
+    overrides: LimitOverrides,
+    limits: z.object({ deployments: Limit, self_hosted_workers: Limit, plan_type: PlanType }),
+  })
+  .meta({
+    id: 'Tenant',
+    example: {
+      tenant_id: 'org-1',
+      customer_id: 'cus_42',
+      plan_id: 'growth',
+      overrides: { deployments: 10 },
+      limits: { deployments: 10, self_hosted_workers: null, plan_type: 'growth' },
+    },
+  });
+export type TenantView = z.infer<typeof TenantView>;

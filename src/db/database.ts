@@ -1,0 +1,103 @@
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { PGlite } from '@electric-sql/pglite';
+import { sql } from 'drizzle-orm';
+import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite';
+import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
+import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
+import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
+import postgres from 'postgres';
+import * as schema from './schema.js';
+
+/** Both drivers behind one type: drizzle's PostgreSQL database, whatever carries the SQL. */
+export type Database = PgDatabase<PgQueryResultHKT, typeof schema>;
+
+export interface DatabaseHandle {
+  readonly kind: 'pglite' | 'postgres';
+  readonly db: Database;
+  /**
+   * Calls `onPayload` for every `pg_notify(channel, payload)` committed — by any replica on
+   * PostgreSQL, by this process only on PGlite (it has no other clients). Resolves once listening.
+   */
+  listen(channel: string, onPayload: (payload: string) => void): Promise<void>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface DatabaseOptions {
+  /** `postgres://…` for PostgreSQL; unset for embedded PGlite. */
+  url?: string | undefined;
+  /** PGlite's data directory; unset keeps the database in memory. */
+  dataDir?: string | undefined;
+  /** A PGlite data dump (`dumpDataDir()`) to start from — tests clone a migrated template this way. */
+  pgliteTemplate?: Blob | File | undefined;
+  /** PostgreSQL pool size. */
+  maxConnections?: number;
+}
+
+const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
+/** Arbitrary but fixed: replicas starting together take turns applying migrations. */
+const MIGRATION_LOCK = 7_245_001;
+
+/** Opens the store and applies pending migrations (idempotent: applied ones are recorded). */
+export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHandle> {
+  return options.url ? openPostgres(options.url, options.maxConnections ?? 10) : openPglite(options);
+}
+
+async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
+  // PGlite does not create missing parent directories.
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const client = new PGlite(
+    options.dataDir,
+    options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {},
+  );
+  const db = drizzlePglite(client, { schema });
+  await migratePglite(db, { migrationsFolder: MIGRATIONS });
+  return {
+    kind: 'pglite',
+    db: db as unknown as Database,
+    async listen(channel, onPayload) {
+      await client.listen(channel, onPayload);
+    },
+    async ping() {
+      await client.query('select 1');
+    },
+    async close() {
+      if (!client.closed) await client.close();
+    },
+  };
+}
+
+async function openPostgres(url: string, maxConnections: number): Promise<DatabaseHandle> {
+  const client = postgres(url, { max: maxConnections, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    const migrator = await client.reserve();
+    try {
+      await migrator`select pg_advisory_lock(${MIGRATION_LOCK})`;
+      await migratePostgres(drizzlePostgres(migrator, { schema }), { migrationsFolder: MIGRATIONS });
+    } finally {
+      await migrator`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => undefined);
+      migrator.release();
+    }
+  } catch (error) {
+    await client.end({ timeout: 1 });
+    throw error;
+  }
+  const db = drizzlePostgres(client, { schema });
+  return {
+    kind: 'postgres',
+    db: db as unknown as Database,
+    async listen(channel, onPayload) {
+      // postgres.js keeps a dedicated connection for LISTEN and re-subscribes after reconnecting.
+      await client.listen(channel, onPayload);
+    },
+    async ping() {
+      await db.execute(sql`select 1`);
+    },
+    async close() {
+      await client.end({ timeout: 5 });
+    },
+  };
+}

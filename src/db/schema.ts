@@ -1,0 +1,98 @@
+import { sql } from 'drizzle-orm';
+import {
+  bigserial,
+  boolean,
+  check,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  text,
+  timestamp,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+/**
+ * The plan catalog. A NULL limit means unlimited — the same `null` callers see on the wire.
+ * Changing a row changes every tenant on that plan, with no deploy.
+ */
+export const plan = pgTable(
+  'plan',
+  {
+    id: text('id').primaryKey(),
+    deployments: integer('deployments'),
+    selfHostedWorkers: integer('self_hosted_workers'),
+    /** The plan's `external_plan_id` in Orb; defaults to our id. */
+    orbExternalPlanId: text('orb_external_plan_id').unique(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('plan_deployments_non_negative', sql`${t.deployments} >= 0`),
+    check('plan_self_hosted_workers_non_negative', sql`${t.selfHostedWorkers} >= 0`),
+  ],
+);
+
+/** A billing account (the Orb external customer id). Several organizations may share one, and its plan. */
+export const customer = pgTable('customer', {
+  id: text('id').primaryKey(),
+  planId: text('plan_id')
+    .notNull()
+    .references(() => plan.id),
+  orbCustomerId: text('orb_customer_id'),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+});
+
+/**
+ * Maps an organization (the Engine's tenant) to its billing account, with optional per-tenant
+ * overrides of each limit. An override is one of three states, kept in two columns:
+ *   allowance NULL, unlimited false → inherit the plan's limit
+ *   allowance N,    unlimited false → exactly N
+ *   allowance NULL, unlimited true  → unlimited
+ * (a CHECK forbids a number together with "unlimited").
+ */
+export const organizationToAccount = pgTable(
+  'organization_to_account',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organizationId: text('organization_id').notNull().unique(),
+    customerId: text('customer_id')
+      .notNull()
+      .references(() => customer.id),
+    deploymentAllowance: integer('deployment_allowance'),
+    deploymentUnlimited: boolean('deployment_unlimited').notNull().default(false),
+    workerAllowance: integer('worker_allowance'),
+    workerUnlimited: boolean('worker_unlimited').notNull().default(false),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    index('organization_to_account_customer_idx').on(t.customerId),
+    check('deployment_allowance_non_negative', sql`${t.deploymentAllowance} >= 0`),
+    check('worker_allowance_non_negative', sql`${t.workerAllowance} >= 0`),
+    check(
+      'deployment_override_is_one_state',
+      sql`NOT (${t.deploymentUnlimited} AND ${t.deploymentAllowance} IS NOT NULL)`,
+    ),
+    check(
+      'worker_override_is_one_state',
+      sql`NOT (${t.workerUnlimited} AND ${t.workerAllowance} IS NOT NULL)`,
+    ),
+  ],
+);
+
+/** Every write, who made it, and the state before and after. */
+export const auditLog = pgTable(
+  'audit_log',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    at: timestamp('at', { withTimezone: true }).notNull().defaultNow(),
+    actor: text('actor').notNull(),
+    action: text('action').notNull(),
+    subjectType: text('subject_type').notNull(),
+    subjectId: text('subject_id').notNull(),
+    before: jsonb('before'),
+    after: jsonb('after'),
+  },
+  (t) => [index('audit_log_subject_idx').on(t.subjectType, t.subjectId, t.at)],
+);

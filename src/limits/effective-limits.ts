@@ -1,0 +1,30 @@
+import type { Limit, PlanLimits, PlanType } from '../contract/plans.js';
+import type { EffectiveLimits } from './limits-source.js';
+
+/**
+ * A tenant's own limits, each one of: key absent = inherit the plan, a number = exactly that,
+ * `null` = unlimited.
+ */
+export type LimitOverrides = Partial<Record<keyof PlanLimits, Limit>>;
+
+/** What the store knows about one tenant: its billing account, that account's plan, its overrides. */
+export interface TenantRecord {
+  tenantId: string;
+  customerId: string;
+  planId: PlanType;
+  plan: PlanLimits;
+  overrides: LimitOverrides;
+}
+
+function resolve(planLimit: Limit, override: Limit | undefined): Limit {
+  return override === undefined ? planLimit : override;
+}
+
+/** Effective limits = the plan's catalog row ⊕ the tenant's overrides. */
+export function effectiveLimits({ planId, plan, overrides }: TenantRecord): EffectiveLimits {
+  return {
+    deployments: resolve(plan.deployments, overrides.deployments),
+    self_hosted_workers: resolve(plan.self_hosted_workers, overrides.self_hosted_workers),
+    plan_type: planId,
+  };
+}
