@@ -24,7 +24,17 @@ const EnvSchema = z
     HOST: optionalString.transform((value) => value ?? '127.0.0.1'),
     BILLING_JWT_SECRET: optionalString,
     BILLING_DISABLE_AUTH: flag,
-    BILLING_PLAN_SOURCE: unsetIfEmpty(z.enum(['header']).default('header')),
+    BILLING_PLAN_SOURCE: unsetIfEmpty(z.enum(['database', 'header']).default('database')),
+    DATABASE_URL: unsetIfEmpty(
+      z
+        .string()
+        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+        .optional(),
+    ),
+    BILLING_DATA_DIR: optionalString.transform((value) => value ?? './.data/pglite'),
+    BILLING_SEED_DEMO: unsetIfEmpty(z.enum(['true', 'false', '1', '0']).optional()),
+    BILLING_ADMIN_SECRET: optionalString,
+    BILLING_CACHE_TTL_MS: integer(300_000, 0, 86_400_000),
     BILLING_CLOCK_TOLERANCE_SECONDS: integer(0, 0, 300),
     BILLING_TOKEN_CACHE_SIZE: integer(10_000, 0, 1_000_000),
   })
@@ -35,6 +45,13 @@ const EnvSchema = z
         code: 'custom',
         path: ['BILLING_DISABLE_AUTH'],
         message: 'must not be set in production',
+      });
+    }
+    if (env.BILLING_ADMIN_SECRET && Buffer.byteLength(env.BILLING_ADMIN_SECRET) < MIN_SECRET_BYTES) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['BILLING_ADMIN_SECRET'],
+        message: `must be at least ${MIN_SECRET_BYTES} bytes in production`,
       });
     }
     if (!env.BILLING_JWT_SECRET) {
@@ -55,7 +72,14 @@ export interface BillingConfig {
   /** Unset only outside production; the server then generates one for the session. */
   jwtSecret: string | undefined;
   disableAuth: boolean;
-  planSource: 'header';
+  planSource: 'database' | 'header';
+  /** PostgreSQL; unset = embedded PGlite under `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  /** Seed the demo tenants once; defaults to on for PGlite, off for PostgreSQL. */
+  seedDemo: boolean;
+  adminSecret: string | undefined;
+  cacheTtlMs: number;
   clockToleranceSeconds: number;
   tokenCacheSize: number;
 }
@@ -79,6 +103,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     jwtSecret: e.BILLING_JWT_SECRET,
     disableAuth: e.BILLING_DISABLE_AUTH,
     planSource: e.BILLING_PLAN_SOURCE,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.BILLING_DATA_DIR,
+    seedDemo:
+      e.BILLING_SEED_DEMO === undefined
+        ? !e.DATABASE_URL
+        : e.BILLING_SEED_DEMO === 'true' || e.BILLING_SEED_DEMO === '1',
+    adminSecret: e.BILLING_ADMIN_SECRET,
+    cacheTtlMs: e.BILLING_CACHE_TTL_MS,
     clockToleranceSeconds: e.BILLING_CLOCK_TOLERANCE_SECONDS,
     tokenCacheSize: e.BILLING_TOKEN_CACHE_SIZE,
   });

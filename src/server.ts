@@ -2,25 +2,43 @@ import { randomBytes } from 'node:crypto';
 import { serve } from '@hono/node-server';
 import { createBillingApp } from './app.js';
 import { signWorkerToken } from './auth/worker-token.js';
-import { ConfigError, loadConfig } from './config.js';
+import { type BillingConfig, ConfigError, loadConfig } from './config.js';
+import { openLimitsStore } from './db/open-store.js';
+
+function describeStore(config: BillingConfig): string {
+  if (!config.databaseUrl) return `PGlite at ${config.dataDir}`;
+  const url = new URL(config.databaseUrl);
+  return `PostgreSQL at ${url.host}${url.pathname}`; // never the password
+}
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
   // Outside production a missing secret is generated for this run, so `npm start` works on a fresh machine.
   const generatedSecret = !config.jwtSecret && !config.disableAuth;
   const secret = config.jwtSecret ?? randomBytes(32).toString('base64url');
+  const store = await openLimitsStore({
+    url: config.databaseUrl,
+    dataDir: config.dataDir,
+    seedDemo: config.seedDemo,
+  });
   const app = createBillingApp({
     secret,
     disableAuth: config.disableAuth,
     planSource: config.planSource,
+    store,
+    adminSecret: config.adminSecret,
+    cacheTtlMs: config.cacheTtlMs,
     clockToleranceSeconds: config.clockToleranceSeconds,
     tokenCacheSize: config.tokenCacheSize,
   });
 
   const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, async (info) => {
     const origin = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
-    const lines = [`billing limits service listening on ${origin} (plan source: ${config.planSource})`];
+    const lines = [
+      `billing limits service listening on ${origin} (plan source: ${config.planSource}; store: ${describeStore(config)})`,
+    ];
     if (config.disableAuth) lines.push('WARNING: authentication is disabled (BILLING_DISABLE_AUTH)');
+    lines.push(config.adminSecret ? 'Admin API: on' : 'Admin API: off (set BILLING_ADMIN_SECRET)');
     if (generatedSecret) {
       const token = await signWorkerToken(secret, { ttlSeconds: 24 * 3600 });
       lines.push(
@@ -37,7 +55,12 @@ async function main(): Promise<void> {
 
   const stop = (signal: NodeJS.Signals) => {
     console.log(`received ${signal}, closing`);
-    server.close(() => process.exit(0));
+    server.close(() => {
+      store.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -15,7 +15,13 @@ export const limits = workerProcedure
       tags: ['billing'],
       requestHeaders: headerParameters(BillingLimitsInput, BILLING_LIMITS_HEADERS),
       successDescription: 'The tenant and its limits',
-      errorResponses: { 401: 'Unauthorized', 422: 'Validation Error', 500: 'Internal Server Error' },
+      errorResponses: {
+        401: 'Unauthorized',
+        404: 'Tenant not found (database plan source)',
+        422: 'Validation Error',
+        500: 'Internal Server Error',
+        503: 'Limits store unavailable and the tenant not cached',
+      },
     },
     inputHeaders: BILLING_LIMITS_HEADERS,
   })
