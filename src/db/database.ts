@@ -23,6 +23,8 @@ export interface DatabaseHandle {
   listen(channel: string, onPayload: (payload: string) => void): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /** PGlite only: the whole data directory as a tarball (a backup; tests clone a migrated template). */
+  dump?(): Promise<Blob>;
   close(): Promise<void>;
 }
 
@@ -64,6 +66,7 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
     async ping() {
       await client.query('select 1');
     },
+    dump: () => client.dumpDataDir('none'),
     async close() {
       if (!client.closed) await client.close();
     },
@@ -71,20 +74,16 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
 }
 
 async function openPostgres(url: string, maxConnections: number): Promise<DatabaseHandle> {
-  const client = postgres(url, { max: maxConnections, onnotice: () => {}, connect_timeout: 5 });
+  // Migrations run on a connection of their own, holding an advisory lock: replicas starting
+  // together take turns, and the second finds nothing left to apply.
+  const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
   try {
-    const migrator = await client.reserve();
-    try {
-      await migrator`select pg_advisory_lock(${MIGRATION_LOCK})`;
-      await migratePostgres(drizzlePostgres(migrator, { schema }), { migrationsFolder: MIGRATIONS });
-    } finally {
-      await migrator`select pg_advisory_unlock(${MIGRATION_LOCK})`.catch(() => undefined);
-      migrator.release();
-    }
-  } catch (error) {
-    await client.end({ timeout: 1 });
-    throw error;
+    await migrator`select pg_advisory_lock(${MIGRATION_LOCK})`;
+    await migratePostgres(drizzlePostgres(migrator, { schema }), { migrationsFolder: MIGRATIONS });
+  } finally {
+    await migrator.end({ timeout: 5 });
   }
+  const client = postgres(url, { max: maxConnections, onnotice: () => {}, connect_timeout: 5 });
   const db = drizzlePostgres(client, { schema });
   return {
     kind: 'postgres',
