@@ -113,6 +113,17 @@ export function createBillingApp(options: BillingAppOptions): Hono {
   mountRestRoutes(app, { createContext, onUnexpectedError });
   mountTrpcEndpoint(app, createContext, onUnexpectedError);
 
+  // Health checks: never behind auth. `readyz` says whether this replica can answer from the store.
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await store?.ping();
+      return c.json({ status: 'ok' });
+    } catch {
+      return c.json({ detail: 'Limits store unavailable' }, 503);
+    }
+  });
+
   let openApiDocument: string | undefined;
   app.get('/openapi.json', (c) => {
     openApiDocument ??= JSON.stringify(buildOpenApiDocument());

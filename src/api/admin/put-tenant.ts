@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { TenantPathInput, TenantUpdate, TenantView } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
 import { tenantView } from './views.js';
@@ -23,7 +24,7 @@ export const putTenant = adminProcedure
     },
     admin: true,
   })
-  .input(TenantPathInput.extend(TenantUpdate.shape))
+  .input(z.strictObject({ ...TenantPathInput.shape, ...TenantUpdate.shape }))
   .output(TenantView)
   .mutation(async ({ input: { tenantId, plan_id, customer_id, overrides }, ctx }) =>
     tenantView(

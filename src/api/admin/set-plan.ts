@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { PlanPathInput, PlanUpdate, PlanView } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
 import { planView } from './views.js';
@@ -21,7 +22,7 @@ export const setPlan = adminProcedure
     },
     admin: true,
   })
-  .input(PlanPathInput.extend(PlanUpdate.shape))
+  .input(z.strictObject({ ...PlanPathInput.shape, ...PlanUpdate.shape }))
   .output(PlanView)
   .mutation(async ({ input: { planId, ...limits }, ctx }) =>
     planView(await ctx.administration.setPlan(planId, limits, ctx.actor)),
