@@ -11,9 +11,27 @@ describe('loadConfig', () => {
       host: '127.0.0.1',
       jwtSecret: undefined,
       disableAuth: false,
-      planSource: 'header',
+      planSource: 'database',
+      databaseUrl: undefined,
+      dataDir: './.data/pglite',
+      seedDemo: true,
+      adminSecret: undefined,
+      cacheTtlMs: 300_000,
       clockToleranceSeconds: 0,
       tokenCacheSize: 10_000,
+    });
+  });
+
+  it('seeds the demo tenants by default on PGlite only', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/billing' }).seedDemo).toBe(false);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/billing', BILLING_SEED_DEMO: 'true' }).seedDemo).toBe(true);
+    expect(loadConfig({ BILLING_SEED_DEMO: '0' }).seedDemo).toBe(false);
+  });
+
+  it('accepts header mode and a PostgreSQL URL', () => {
+    expect(loadConfig({ BILLING_PLAN_SOURCE: 'header', DATABASE_URL: 'postgresql://u@h:5432/d' })).toMatchObject({
+      planSource: 'header',
+      databaseUrl: 'postgresql://u@h:5432/d',
     });
   });
 
@@ -62,6 +80,9 @@ describe('loadConfig', () => {
     [{ BILLING_PLAN_SOURCE: 'cookie' }, 'BILLING_PLAN_SOURCE'],
     [{ BILLING_CLOCK_TOLERANCE_SECONDS: '-1' }, 'BILLING_CLOCK_TOLERANCE_SECONDS'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
+    [{ DATABASE_URL: 'mysql://db' }, 'DATABASE_URL'],
+    [{ BILLING_CACHE_TTL_MS: 'soon' }, 'BILLING_CACHE_TTL_MS'],
+    [{ BILLING_SEED_DEMO: 'maybe' }, 'BILLING_SEED_DEMO'],
   ])('refuses %o with one line naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));
@@ -89,6 +110,12 @@ describe('loadConfig', () => {
       expect(() =>
         loadConfig({ NODE_ENV: 'production', BILLING_JWT_SECRET: SECRET, BILLING_DISABLE_AUTH: 'true' }),
       ).toThrow('BILLING_DISABLE_AUTH must not be set in production');
+    });
+
+    it('refuses an admin secret shorter than 32 bytes', () => {
+      expect(() =>
+        loadConfig({ NODE_ENV: 'production', BILLING_JWT_SECRET: SECRET, BILLING_ADMIN_SECRET: 'short' }),
+      ).toThrow('BILLING_ADMIN_SECRET must be at least 32 bytes in production');
     });
 
     it('accepts a 32-byte secret', () => {

@@ -1,7 +1,21 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Each spawned server gets an embedded database of its own unless the test names one. */
+function serverEnv(env: Record<string, string>): Record<string, string> {
+  return {
+    PATH: process.env['PATH'] ?? '',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    BILLING_DATA_DIR: join(mkdtempSync(join(tmpdir(), 'billing-server-')), 'pglite'),
+    ...env,
+  };
+}
 
 export interface RunningServer {
   process: ChildProcessWithoutNullStreams;
@@ -18,7 +32,7 @@ export async function spawnServer(
 ): Promise<RunningServer> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
     cwd: root,
-    env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+    env: serverEnv(env),
   });
   let stdout = '';
   let stderr = '';
@@ -59,7 +73,7 @@ export function runServerToExit(env: Record<string, string>, timeoutMs = 15_000)
   return new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
       cwd: root,
-      env: { PATH: process.env['PATH'] ?? '', HOST: '127.0.0.1', PORT: '0', ...env },
+      env: serverEnv(env),
     });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
