@@ -24,12 +24,16 @@ describe('loadConfig', () => {
 
   it('seeds the demo tenants by default on PGlite only', () => {
     expect(loadConfig({ DATABASE_URL: 'postgres://db/billing' }).seedDemo).toBe(false);
-    expect(loadConfig({ DATABASE_URL: 'postgres://db/billing', BILLING_SEED_DEMO: 'true' }).seedDemo).toBe(true);
+    expect(loadConfig({ DATABASE_URL: 'postgres://db/billing', BILLING_SEED_DEMO: 'true' }).seedDemo).toBe(
+      true,
+    );
     expect(loadConfig({ BILLING_SEED_DEMO: '0' }).seedDemo).toBe(false);
   });
 
   it('accepts header mode and a PostgreSQL URL', () => {
-    expect(loadConfig({ BILLING_PLAN_SOURCE: 'header', DATABASE_URL: 'postgresql://u@h:5432/d' })).toMatchObject({
+    expect(
+      loadConfig({ BILLING_PLAN_SOURCE: 'header', DATABASE_URL: 'postgresql://u@h:5432/d' }),
+    ).toMatchObject({
       planSource: 'header',
       databaseUrl: 'postgresql://u@h:5432/d',
     });
