@@ -33,21 +33,28 @@ const t = initTRPC
 export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
-/** Procedures only the Engine (a valid worker token) may call. Runs before input parsing: auth first, then headers. */
-export const workerProcedure = t.procedure.use(async ({ ctx, next }) => {
+/**
+ * What an authenticated call adds to the context. The auth middlewares below are nothing but
+ * these functions, so the REST runner can apply them without walking tRPC's middleware chain
+ * (`src/api/procedure-runner.ts`) and both paths stay one implementation.
+ */
+type ContextExtension = (ctx: BillingContext) => Promise<object>;
+const contextExtensions = new Map<unknown, ContextExtension>();
+
+/** The context extension a middleware function stands for, if it is one of ours. */
+export function contextExtensionOf(middleware: unknown): ContextExtension | undefined {
+  return contextExtensions.get(middleware);
+}
+
+async function workerContext(ctx: BillingContext) {
   try {
-    const claims = await ctx.services.authenticateWorker(ctx.authorization);
-    return next({ ctx: { worker: claims } });
+    return { worker: await ctx.services.authenticateWorker(ctx.authorization) };
   } catch (cause) {
     throw new TRPCError({ code: 'UNAUTHORIZED', cause });
   }
-});
+}
 
-/**
- * Procedures for operators (admin tokens: aud `billing-admin`). The admin API answers 404 when
- * it is off, as if it were not there. `actor` (the token's `sub`) goes into the audit log.
- */
-export const adminProcedure = t.procedure.use(async ({ ctx, next }) => {
+async function adminContext(ctx: BillingContext) {
   const { authenticateAdmin, administration } = ctx.services;
   if (!authenticateAdmin || !administration) throw new TRPCError({ code: 'NOT_FOUND', message: 'Not Found' });
   let claims: Awaited<ReturnType<typeof authenticateAdmin>>;
@@ -57,5 +64,19 @@ export const adminProcedure = t.procedure.use(async ({ ctx, next }) => {
     throw new TRPCError({ code: 'UNAUTHORIZED', cause });
   }
   const subject = claims['sub'];
-  return next({ ctx: { administration, actor: typeof subject === 'string' && subject ? subject : 'admin' } });
-});
+  return { administration, actor: typeof subject === 'string' && subject ? subject : 'admin' };
+}
+
+const workerAuth = t.middleware(async ({ ctx, next }) => next({ ctx: await workerContext(ctx) }));
+const adminAuth = t.middleware(async ({ ctx, next }) => next({ ctx: await adminContext(ctx) }));
+contextExtensions.set(workerAuth._middlewares[0], workerContext);
+contextExtensions.set(adminAuth._middlewares[0], adminContext);
+
+/** Procedures only the Engine (a valid worker token) may call. Runs before input parsing: auth first, then headers. */
+export const workerProcedure = t.procedure.use(workerAuth);
+
+/**
+ * Procedures for operators (admin tokens: aud `billing-admin`). The admin API answers 404 when
+ * it is off, as if it were not there. `actor` (the token's `sub`) goes into the audit log.
+ */
+export const adminProcedure = t.procedure.use(adminAuth);
