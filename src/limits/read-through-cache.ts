@@ -40,10 +40,18 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
     fetchMethod: async (key) => ({ value: await options.load(key) }),
     allowStaleOnFetchRejection: true,
     noDeleteOnFetchRejection: true,
+    // A stale entry must survive a plain `get`: it is the answer of last resort when the store fails.
+    noDeleteOnStaleGet: true,
   });
 
   return {
     async get(key) {
+      // The hot path: a fresh entry, without going through `fetch` and its promises.
+      const fresh = cache.get(key);
+      if (fresh) {
+        onEvent('hit');
+        return fresh.value;
+      }
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const status: LRUCache.Status<string, Box<V>> = {};
         const box = await cache.fetch(key, { status });
