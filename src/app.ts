@@ -33,6 +33,8 @@ export interface BillingAppOptions {
   adminSecret?: string | undefined;
   /** How long an answer read from the store is served from memory (default 5 minutes). */
   cacheTtlMs?: number | undefined;
+  /** How many tenants' answers the cache holds (default 100,000). */
+  cacheMaxEntries?: number | undefined;
   /** Leeway for `exp`/`nbf`/`iat` in seconds (default 0, as the original). */
   clockToleranceSeconds?: number | undefined;
   /** How many verified tokens to remember (default 10,000; 0 = verify every request). */
@@ -97,6 +99,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
     store,
     catalog: options.catalog,
     cacheTtlMs: options.cacheTtlMs,
+    cacheMaxEntries: options.cacheMaxEntries,
     onCacheEvent: options.onCacheEvent,
   });
   // Other replicas' writes arrive through the store; this replica's own are applied as they commit.
