@@ -57,7 +57,7 @@ function workerAuthenticator(options: BillingAppOptions): BillingServices['authe
     secret: options.secret ?? '',
     clockToleranceSeconds: options.clockToleranceSeconds ?? 0,
     cacheSize: options.tokenCacheSize ?? 10_000,
-    now: options.now ?? Date.now,
+    now: options.now ?? (() => Date.now()),
   });
   return (authorization) => verifyWorkerToken(bearerTokenFrom(authorization));
 }
@@ -71,7 +71,7 @@ function adminAuthenticator(
     audience: ADMIN_AUDIENCE,
     clockToleranceSeconds: options.clockToleranceSeconds ?? 0,
     cacheSize: 1_000,
-    now: options.now ?? Date.now,
+    now: options.now ?? (() => Date.now()),
   });
   return (authorization) => verifyAdminToken(bearerTokenFrom(authorization));
 }

@@ -51,7 +51,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     requiredVersion,
     clockToleranceSeconds = 0,
     cacheSize = 10_000,
-    now = Date.now,
+    now = () => Date.now(),
   } = options;
   if (!options.secret) throw new Error('createTokenVerifier: the secret must not be empty');
   const key = crypto.subtle.importKey(

@@ -94,7 +94,8 @@ async function readJsonObject(c: Context): Promise<BodyResult> {
  * path parameters, and the fields `meta.inputHeaders` binds to headers.
  */
 export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
-  for (const route of restRoutesOf()) {
+  const routes = restRoutesOf();
+  for (const route of routes) {
     const { method, path, procedurePath, procedure, meta } = route;
     const run = createProcedureRunner(procedure, procedurePath);
     const pathParameters = pathParametersOf(path);
@@ -152,5 +153,14 @@ export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
         return failureResponse(c, failure);
       }
     });
+  }
+  // After every route: the same path with a method it does not serve, answered as FastAPI does.
+  const methodsByPath = new Map<string, string[]>();
+  for (const { path, method } of routes)
+    methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method]);
+  for (const [path, methods] of methodsByPath) {
+    app.all(path.replace(PATH_PARAMETER, ':$1'), (c) =>
+      c.json({ detail: 'Method Not Allowed' }, 405, { Allow: methods.join(', ') }),
+    );
   }
 }

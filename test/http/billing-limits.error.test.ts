@@ -1,0 +1,81 @@
+import { describe, expect, it } from 'vitest';
+import { createBillingApp } from '../../src/app.js';
+import { engineToken, SECRET } from '../support/worker-token-cases.js';
+
+const app = createBillingApp({ secret: SECRET });
+
+async function limits(headers: Record<string, string>) {
+  return app.request('/billing/limits', {
+    headers: { authorization: `Bearer ${await engineToken()}`, ...headers },
+  });
+}
+
+const MISSING_TENANT = '{"type":"missing","loc":["header","tenant-id"],"msg":"Field required","input":null}';
+const badPlan = (input: string) =>
+  `{"type":"enum","loc":["header","x-plan-type"],"msg":"Input should be 'free', 'growth' or 'enterprise'","input":${JSON.stringify(input)},"ctx":{"expected":"'free', 'growth' or 'enterprise'"}}`;
+
+describe('422 bodies, in pydantic v2 shape, one entry per failing header in header order', () => {
+  it.each([
+    ['no tenant-id', {}, `{"detail":[${MISSING_TENANT}]}`],
+    ['an unknown plan', { 'tenant-id': 'org-1', 'x-plan-type': 'pro' }, `{"detail":[${badPlan('pro')}]}`],
+    [
+      'a plan in another case',
+      { 'tenant-id': 'org-1', 'x-plan-type': 'Growth' },
+      `{"detail":[${badPlan('Growth')}]}`,
+    ],
+    ['an empty plan', { 'tenant-id': 'org-1', 'x-plan-type': '' }, `{"detail":[${badPlan('')}]}`],
+    ['both headers bad', { 'x-plan-type': 'pro' }, `{"detail":[${MISSING_TENANT},${badPlan('pro')}]}`],
+    [
+      'an empty tenant-id',
+      { 'tenant-id': '' },
+      '{"detail":[{"type":"string_too_short","loc":["header","tenant-id"],"msg":"String should have at least 1 character","input":"","ctx":{"min_length":1}}]}',
+    ],
+  ])('%s', async (_, headers, body) => {
+    const res = await limits(headers);
+    expect(res.status).toBe(422);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    expect(await res.text()).toBe(body);
+  });
+
+  it('a tenant-id over 255 characters', async () => {
+    const long = 'o'.repeat(256);
+    const res = await limits({ 'tenant-id': long });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toEqual({
+      detail: [
+        {
+          type: 'string_too_long',
+          loc: ['header', 'tenant-id'],
+          msg: 'String should have at most 255 characters',
+          input: long,
+          ctx: { max_length: 255 },
+        },
+      ],
+    });
+  });
+});
+
+describe('tRPC input errors', () => {
+  it('answer 400 with the same issues, located in the input', async () => {
+    const input = encodeURIComponent(JSON.stringify({ planType: 'pro' }));
+    const res = await app.request(`/trpc/billing.limits?input=${input}`, {
+      headers: { authorization: `Bearer ${await engineToken()}` },
+    });
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as { error: { data: { code: string; detail: { loc: string[] }[] } } };
+    expect(body.error.data.code).toBe('BAD_REQUEST');
+    expect(body.error.data.detail.map((issue) => issue.loc)).toEqual([
+      ['input', 'tenantId'],
+      ['input', 'planType'],
+    ]);
+  });
+});
+
+describe('other requests', () => {
+  it('answer another method on the route with 405, in FastAPI words', async () => {
+    const res = await app.request('/billing/limits', { method: 'DELETE' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET');
+    expect(await res.text()).toBe('{"detail":"Method Not Allowed"}');
+  });
+});
