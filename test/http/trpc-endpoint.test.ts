@@ -1,0 +1,70 @@
+import { Hono } from 'hono';
+import { describe, expect, it } from 'vitest';
+import type { BillingContext } from '../../src/api/context.js';
+import { AuthenticationError } from '../../src/auth/errors.js';
+import { mountTrpcEndpoint } from '../../src/http/trpc-endpoint.js';
+import { tenantNotFound } from '../../src/limits/errors.js';
+import { createLimitsSource, type LimitsSource } from '../../src/limits/limits-source.js';
+
+const headerMode = createLimitsSource({ mode: 'header' });
+const failing = (error: Error): LimitsSource => ({
+  mode: 'database',
+  effectiveLimits: () => Promise.reject(error),
+  apply: () => {},
+});
+
+function endpoint(limits: LimitsSource, shortPath: boolean) {
+  const app = new Hono();
+  const reported: unknown[] = [];
+  const createContext = (authorization: string | undefined): BillingContext => ({
+    authorization,
+    services: {
+      async authenticateWorker(header) {
+        if (!header) throw new AuthenticationError('Missing authorization header');
+        return { sub: 'engine' };
+      },
+      limits,
+    },
+  });
+  mountTrpcEndpoint(app, createContext, (error) => reported.push(error), { shortPath });
+  return { app, reported };
+}
+
+const query = (input: unknown) =>
+  `/trpc/billing.limits${input === undefined ? '' : `?input=${encodeURIComponent(JSON.stringify(input))}`}`;
+
+async function answer(app: Hono, path: string, authorized = true) {
+  const res = await app.request(path, { headers: authorized ? { authorization: 'Bearer t' } : {} });
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    vary: res.headers.get('vary'),
+    challenge: res.headers.get('www-authenticate'),
+    body: await res.json(),
+  };
+}
+
+describe('the short path for single GET queries on /trpc', () => {
+  it.each([
+    ['a valid query', headerMode, query({ tenantId: 'org-1', planType: 'growth' }), true],
+    ['no credentials', headerMode, query({ tenantId: 'org-1' }), false],
+    ['an invalid input', headerMode, query({ tenantId: '', planType: 'pro' }), true],
+    ['no input at all', headerMode, query(undefined), true],
+    ['malformed JSON input', headerMode, '/trpc/billing.limits?input=%7Bnope', true],
+    ['an unknown tenant', failing(tenantNotFound()), query({ tenantId: 'org-1' }), true],
+    ['an unexpected failure', failing(new Error('disk on fire')), query({ tenantId: 'org-1' }), true],
+    ['an unknown procedure', headerMode, '/trpc/billing.nothing?input=%7B%7D', true],
+    ['a mutation asked over GET', headerMode, '/trpc/admin.setPlan?input=%7B%7D', true],
+    [
+      'a batch',
+      headerMode,
+      `/trpc/billing.limits?batch=1&input=${encodeURIComponent('{"0":{"tenantId":"o"}}')}`,
+      true,
+    ],
+  ] as const)('answers %s exactly as tRPC’s fetch adapter does', async (_, limits, path, authorized) => {
+    const short = endpoint(limits, true);
+    const reference = endpoint(limits, false);
+    expect(await answer(short.app, path, authorized)).toEqual(await answer(reference.app, path, authorized));
+    expect(short.reported.length).toBe(reference.reported.length);
+  });
+});
