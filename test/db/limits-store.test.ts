@@ -142,7 +142,8 @@ describe.each(STORE_KINDS)('the limits store on %s', (kind) => {
       expect(ordered[i]?.before).toEqual(ordered[i - 1]?.after);
     }
     const final = await database.store.findTenant(ORG_R);
-    expect(final?.overrides).toEqual((ordered.at(-1)?.after as { overrides: unknown }).overrides);
+    const last = ordered.at(-1)?.after as { overrides: unknown } | undefined;
+    expect(final?.overrides).toEqual(last?.overrides);
     expect(results).toHaveLength(10);
   });
 
