@@ -1,6 +1,6 @@
 import { TenantPathInput, TenantView } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
-import { tenantView } from './views.js';
+import { adminErrorResponses, tenantView } from './views.js';
 
 export const clearOverrides = adminProcedure
   .meta({
@@ -10,12 +10,7 @@ export const clearOverrides = adminProcedure
       operationId: 'clearTenantOverrides',
       summary: "Drop a tenant's overrides: it inherits its plan again",
       tags: ['admin'],
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'Tenant not found',
-        422: 'Validation Error',
-        503: 'Store unavailable',
-      },
+      errorResponses: adminErrorResponses('Tenant not found'),
     },
     admin: true,
   })

@@ -1,6 +1,6 @@
 import { TenantPathInput, TenantView } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
-import { tenantView } from './views.js';
+import { adminErrorResponses, tenantView } from './views.js';
 
 export const getTenant = adminProcedure
   .meta({
@@ -10,12 +10,7 @@ export const getTenant = adminProcedure
       operationId: 'getTenant',
       summary: "A tenant's plan, overrides and effective limits",
       tags: ['admin'],
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'Tenant not found',
-        422: 'Validation Error',
-        503: 'Store unavailable',
-      },
+      errorResponses: adminErrorResponses('Tenant not found'),
     },
     admin: true,
   })

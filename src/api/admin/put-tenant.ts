@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { TenantPathInput, TenantUpdate, TenantView } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
-import { tenantView } from './views.js';
+import { adminErrorResponses, tenantView } from './views.js';
 
 export const putTenant = adminProcedure
   .meta({
@@ -15,12 +15,7 @@ export const putTenant = adminProcedure
         'customer needs `plan_id`. Several organizations may share one customer, and so its plan. `overrides` ' +
         'replaces all overrides: a key left out inherits the plan, `null` is unlimited.',
       tags: ['admin'],
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'Admin API off',
-        422: 'Validation Error',
-        503: 'Store unavailable',
-      },
+      errorResponses: adminErrorResponses('Admin API off', { withBody: true }),
     },
     admin: true,
   })

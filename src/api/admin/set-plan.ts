@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PlanPathInput, PlanUpdate, PlanView } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
-import { planView } from './views.js';
+import { adminErrorResponses, planView } from './views.js';
 
 export const setPlan = adminProcedure
   .meta({
@@ -13,12 +13,7 @@ export const setPlan = adminProcedure
       description:
         'Every tenant on the plan gets the new limits at once, on every replica. `null` = unlimited.',
       tags: ['admin'],
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'Admin API off',
-        422: 'Validation Error',
-        503: 'Store unavailable',
-      },
+      errorResponses: adminErrorResponses('Admin API off', { withBody: true }),
     },
     admin: true,
   })
