@@ -23,11 +23,12 @@ export function planView(record: PlanRecord): PlanView {
 
 /** What an admin route can answer besides 200; `notFound` says what a 404 means there. */
 export function adminErrorResponses(notFound: string, { withBody = false } = {}): Record<number, string> {
-  return {
+  const responses: Record<number, string> = {
     401: 'Unauthorized',
     404: notFound,
-    ...(withBody ? { 413: 'Request body larger than 64 KiB' } : {}),
     422: 'Validation Error',
     503: 'Limits store unavailable',
   };
+  if (withBody) responses[413] = 'Request body larger than 64 KiB';
+  return responses;
 }
