@@ -69,19 +69,27 @@ async function withAdministration<T>(run: (admin: ReturnType<typeof createAdmini
 
 const actor = () => `cli:${userInfo().username}`;
 
+function parseCommandLine(argv: string[]) {
+  try {
+    return parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        plan: { type: 'string' },
+        customer: { type: 'string' },
+        deployments: { type: 'string' },
+        workers: { type: 'string' },
+        sub: { type: 'string' },
+        ttl: { type: 'string' },
+      },
+    });
+  } catch (error) {
+    throw new UsageError(`${(error as Error).message}\n${USAGE}`);
+  }
+}
+
 async function main(argv: string[]): Promise<unknown> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      plan: { type: 'string' },
-      customer: { type: 'string' },
-      deployments: { type: 'string' },
-      workers: { type: 'string' },
-      sub: { type: 'string' },
-      ttl: { type: 'string' },
-    },
-  });
+  const { values, positionals } = parseCommandLine(argv);
   const [noun, verb, id] = positionals;
 
   if (noun === 'token') {

@@ -241,6 +241,7 @@ async function main() {
   const env: NodeJS.ProcessEnv = { ...process.env, BILLING_JWT_SECRET: secret, DATABASE_URL: database?.url };
   const results: TargetResult[] = [];
   const skipped: string[] = [];
+  const failures: string[] = [];
   try {
     for (const target of TARGETS) {
       if (wanted && !wanted.includes(target.name)) continue;
@@ -250,7 +251,11 @@ async function main() {
         continue;
       }
       if (!values.json) process.stderr.write(`measuring ${target.name}…\n`);
-      results.push(await measure(target, options, env, token));
+      try {
+        results.push(await measure(target, options, env, token));
+      } catch (error) {
+        failures.push(`${target.name}: ${(error as Error).message}`);
+      }
     }
   } finally {
     await database?.drop();
@@ -258,7 +263,13 @@ async function main() {
   const settings = `${options.connections} connections, ${options.duration} s measured after ${options.warmup} s warm-up, pipelining ${options.pipelining}; load generator (autocannon) on the same machine`;
   const table = report(results, skipped, settings);
   if (values.out) writeFileSync(values.out, `${table}\n`);
-  console.log(values.json ? JSON.stringify({ settings: options, results, skipped }, null, 2) : table);
+  console.log(
+    values.json ? JSON.stringify({ settings: options, results, skipped, failures }, null, 2) : table,
+  );
+  if (failures.length > 0) {
+    console.error(`failed targets:\n${failures.join('\n')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((error: unknown) => {

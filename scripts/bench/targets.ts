@@ -7,7 +7,10 @@ import { createServer } from 'node:http';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
 import { createBillingApp } from '../../src/app.js';
+import { openDatabase } from '../../src/db/database.js';
+import { createLimitsStore } from '../../src/db/limits-store.js';
 import { openLimitsStore } from '../../src/db/open-store.js';
+import { customer, organizationToAccount } from '../../src/db/schema.js';
 import type { LimitsStore } from '../../src/limits/limits-store.js';
 
 export const TENANT = 'org-456';
@@ -154,20 +157,19 @@ export const TARGETS: Target[] = [
       tenants: Array.from({ length: COLD_TENANTS }, (_, i) => `bench-tenant-${i}`),
     }),
     async serve(context) {
-      const store = await openLimitsStore({ url: context.databaseUrl });
-      // Seeding 10,000 tenants through the audited write path is slow; it happens once per bench database.
-      if (!(await store.findTenant(`bench-tenant-${COLD_TENANTS - 1}`))) {
-        for (let i = 0; i < COLD_TENANTS; i += 200) {
-          await Promise.all(
-            Array.from({ length: Math.min(200, COLD_TENANTS - i) }, (_, j) =>
-              store.putTenant(
-                `bench-tenant-${i + j}`,
-                { planId: 'growth', customerId: 'bench-customer' },
-                'bench',
-              ),
-            ),
-          );
-        }
+      const handle = await openDatabase({ url: context.databaseUrl });
+      const store = await createLimitsStore(handle);
+      // Bench data, inserted in bulk rather than through the audited admin path (once per bench database).
+      await handle.db
+        .insert(customer)
+        .values({ id: 'bench-customer', planId: 'growth' })
+        .onConflictDoNothing();
+      for (let i = 0; i < COLD_TENANTS; i += 1_000) {
+        const rows = Array.from({ length: Math.min(1_000, COLD_TENANTS - i) }, (_, j) => ({
+          organizationId: `bench-tenant-${i + j}`,
+          customerId: 'bench-customer',
+        }));
+        await handle.db.insert(organizationToAccount).values(rows).onConflictDoNothing();
       }
       const app = createBillingApp({
         secret: context.secret,
