@@ -36,7 +36,17 @@ afterAll(() => rmSync(join(dataDir, '..'), { recursive: true, force: true }));
 
 describe('npm run admin', () => {
   it('creates a tenant with an override, changes one override only, and shows it', async () => {
-    const created = await admin('tenant', 'set', 'org-cli', '--plan', 'growth', '--customer', 'cus_cli', '--deployments', '10');
+    const created = await admin(
+      'tenant',
+      'set',
+      'org-cli',
+      '--plan',
+      'growth',
+      '--customer',
+      'cus_cli',
+      '--deployments',
+      '10',
+    );
     expect(created.code).toBe(0);
     expect(JSON.parse(created.stdout)).toMatchObject({
       tenant_id: 'org-cli',
@@ -47,14 +57,22 @@ describe('npm run admin', () => {
     const changed = await admin('tenant', 'set', 'org-cli', '--workers', '3');
     expect(JSON.parse(changed.stdout).overrides).toEqual({ deployments: 10, self_hosted_workers: 3 });
     const inherited = await admin('tenant', 'set', 'org-cli', '--deployments', 'inherit');
-    expect(JSON.parse(inherited.stdout).limits).toEqual({ deployments: 5, self_hosted_workers: 3, plan_type: 'growth' });
+    expect(JSON.parse(inherited.stdout).limits).toEqual({
+      deployments: 5,
+      self_hosted_workers: 3,
+      plan_type: 'growth',
+    });
     const shown = await admin('tenant', 'show', 'org-cli');
     expect(JSON.parse(shown.stdout)).toEqual(JSON.parse(inherited.stdout));
   }, 60_000);
 
   it('changes a plan and refuses bad arguments with exit code 2', async () => {
     const set = await admin('plan', 'set', 'free', '--deployments', '2', '--workers', 'unlimited');
-    expect(JSON.parse(set.stdout)).toMatchObject({ plan_id: 'free', deployments: 2, self_hosted_workers: null });
+    expect(JSON.parse(set.stdout)).toMatchObject({
+      plan_id: 'free',
+      deployments: 2,
+      self_hosted_workers: null,
+    });
     const unknownPlan = await admin('plan', 'set', 'gold', '--deployments', '2', '--workers', '2');
     expect(unknownPlan.code).toBe(2);
     expect(unknownPlan.stderr).toMatch(/^plan: /);
@@ -67,10 +85,14 @@ describe('npm run admin', () => {
 
   it('mints worker and admin tokens the service accepts', async () => {
     const worker = (await admin('token', 'worker')).stdout.trim();
-    const { payload } = await jwtVerify(worker, new TextEncoder().encode(WORKER_SECRET), { audience: 'worker' });
+    const { payload } = await jwtVerify(worker, new TextEncoder().encode(WORKER_SECRET), {
+      audience: 'worker',
+    });
     expect(payload['ver']).toBe('1');
     const adminToken = (await admin('token', 'admin', '--sub', 'carol')).stdout.trim();
-    const verified = await jwtVerify(adminToken, new TextEncoder().encode(ADMIN_SECRET), { audience: 'billing-admin' });
+    const verified = await jwtVerify(adminToken, new TextEncoder().encode(ADMIN_SECRET), {
+      audience: 'billing-admin',
+    });
     expect(verified.payload.sub).toBe('carol');
   }, 60_000);
 });
