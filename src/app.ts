@@ -6,7 +6,9 @@ import { bearerTokenFrom } from './auth/authorization-header.js';
 import type { TokenClaims } from './auth/token-verifier.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import { createWorkerTokenVerifier } from './auth/worker-token.js';
+import type { PlanType } from './contract/plans.js';
 import { buildOpenApiDocument } from './http/openapi.js';
+import { mountOrbWebhook } from './http/orb-webhook-route.js';
 import { mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
 import { createAdministration } from './limits/administration.js';
@@ -14,6 +16,7 @@ import type { PlanCatalog } from './limits/catalog.js';
 import { createLimitsSource, type PlanSource } from './limits/limits-source.js';
 import type { LimitsStore } from './limits/limits-store.js';
 import type { CacheEvent } from './limits/read-through-cache.js';
+import { createOrbEventHandler } from './webhooks/orb-events.js';
 
 export interface BillingAppOptions {
   /** HS256 secret of the Engine's worker tokens. Required unless `disableAuth`. */
@@ -43,6 +46,12 @@ export interface BillingAppOptions {
   now?: (() => number) | undefined;
   /** Called with every error that became a 500, so it reaches a log; the caller only sees `Internal Server Error`. */
   onUnexpectedError?: ((error: unknown) => void) | undefined;
+  /** Orb's webhook signing secret; `POST /webhooks/orb` is off (404) without it. Needs a store. */
+  orbWebhookSecret?: string | undefined;
+  /** The plan a customer falls back to when its Orb subscription ends (default `free`). */
+  orbDefaultPlan?: PlanType | undefined;
+  /** Operator-facing warnings (an unmapped Orb plan, a refused webhook); default: one JSON line on stderr. */
+  warn?: ((message: string, fields: Record<string, unknown>) => void) | undefined;
   /** Called on every cache hit, miss, stale answer and invalidation (metrics). */
   onCacheEvent?: ((event: CacheEvent) => void) | undefined;
 }
@@ -74,6 +83,10 @@ function adminAuthenticator(
     now: options.now ?? (() => Date.now()),
   });
   return (authorization) => verifyAdminToken(bearerTokenFrom(authorization));
+}
+
+function warnOnStderr(message: string, fields: Record<string, unknown>): void {
+  console.error(JSON.stringify({ level: 'warn', msg: message, ...fields }));
 }
 
 function reportToStderr(error: unknown): void {
@@ -114,6 +127,22 @@ export function createBillingApp(options: BillingAppOptions): Hono {
 
   const app = new Hono();
   mountRestRoutes(app, { createContext, onUnexpectedError });
+  if (options.orbWebhookSecret) {
+    if (!store) throw new Error('createBillingApp: the Orb webhook needs a store');
+    const warn = options.warn ?? warnOnStderr;
+    mountOrbWebhook(app, {
+      secret: options.orbWebhookSecret,
+      handle: createOrbEventHandler({
+        store,
+        apply: (change) => limits.apply(change),
+        defaultPlan: options.orbDefaultPlan ?? 'free',
+        warn,
+      }),
+      onRefused: (reason) => warn('orb webhook refused', { reason }),
+      onUnexpectedError,
+      now: options.now ?? (() => Date.now()),
+    });
+  }
   mountTrpcEndpoint(app, createContext, onUnexpectedError);
 
   // Health checks: never behind auth. `readyz` says whether this replica can answer from the store.

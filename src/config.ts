@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { PlanType } from './contract/plans.js';
 
 /** Empty strings count as unset, so `FOO=` in a .env file means "use the default". */
 const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
@@ -35,6 +36,8 @@ const EnvSchema = z
     BILLING_SEED_DEMO: unsetIfEmpty(z.enum(['true', 'false', '1', '0']).optional()),
     BILLING_ADMIN_SECRET: optionalString,
     BILLING_CACHE_TTL_MS: integer(300_000, 0, 86_400_000),
+    ORB_WEBHOOK_SECRET: optionalString,
+    ORB_DEFAULT_PLAN: unsetIfEmpty(PlanType.default('free')),
     BILLING_CLOCK_TOLERANCE_SECONDS: integer(0, 0, 300),
     BILLING_TOKEN_CACHE_SIZE: integer(10_000, 0, 1_000_000),
   })
@@ -80,6 +83,9 @@ export interface BillingConfig {
   seedDemo: boolean;
   adminSecret: string | undefined;
   cacheTtlMs: number;
+  /** Orb webhook signing secret; the webhook route is off without it. */
+  orbWebhookSecret: string | undefined;
+  orbDefaultPlan: PlanType;
   clockToleranceSeconds: number;
   tokenCacheSize: number;
 }
@@ -111,6 +117,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
         : e.BILLING_SEED_DEMO === 'true' || e.BILLING_SEED_DEMO === '1',
     adminSecret: e.BILLING_ADMIN_SECRET,
     cacheTtlMs: e.BILLING_CACHE_TTL_MS,
+    orbWebhookSecret: e.ORB_WEBHOOK_SECRET,
+    orbDefaultPlan: e.ORB_DEFAULT_PLAN,
     clockToleranceSeconds: e.BILLING_CLOCK_TOLERANCE_SECONDS,
     tokenCacheSize: e.BILLING_TOKEN_CACHE_SIZE,
   });

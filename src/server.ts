@@ -28,6 +28,8 @@ async function main(): Promise<void> {
     store,
     adminSecret: config.adminSecret,
     cacheTtlMs: config.cacheTtlMs,
+    orbWebhookSecret: config.orbWebhookSecret,
+    orbDefaultPlan: config.orbDefaultPlan,
     clockToleranceSeconds: config.clockToleranceSeconds,
     tokenCacheSize: config.tokenCacheSize,
   });
@@ -39,6 +41,11 @@ async function main(): Promise<void> {
     ];
     if (config.disableAuth) lines.push('WARNING: authentication is disabled (BILLING_DISABLE_AUTH)');
     lines.push(config.adminSecret ? 'Admin API: on' : 'Admin API: off (set BILLING_ADMIN_SECRET)');
+    lines.push(
+      config.orbWebhookSecret
+        ? 'Orb webhook: on (POST /webhooks/orb)'
+        : 'Orb webhook: off (set ORB_WEBHOOK_SECRET)',
+    );
     if (generatedSecret) {
       const token = await signWorkerToken(secret, { ttlSeconds: 24 * 3600 });
       lines.push(

@@ -17,6 +17,8 @@ describe('loadConfig', () => {
       seedDemo: true,
       adminSecret: undefined,
       cacheTtlMs: 300_000,
+      orbWebhookSecret: undefined,
+      orbDefaultPlan: 'free',
       clockToleranceSeconds: 0,
       tokenCacheSize: 10_000,
     });
@@ -87,6 +89,7 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'mysql://db' }, 'DATABASE_URL'],
     [{ BILLING_CACHE_TTL_MS: 'soon' }, 'BILLING_CACHE_TTL_MS'],
     [{ BILLING_SEED_DEMO: 'maybe' }, 'BILLING_SEED_DEMO'],
+    [{ ORB_DEFAULT_PLAN: 'gold' }, 'ORB_DEFAULT_PLAN'],
   ])('refuses %o with one line naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));

@@ -11,13 +11,14 @@ import type {
 } from '../limits/limits-store.js';
 import type { Database, DatabaseHandle } from './database.js';
 import { auditLog, customer, organizationToAccount, plan } from './schema.js';
+import { createWebhookStore } from './webhook-store.js';
 
 export const LIMITS_CHANNEL = 'billing_limits_changed';
 /** pg_notify payloads are limited to 8000 bytes; a longer tenant list becomes "everything changed". */
 const MAX_NOTIFY_PAYLOAD = 7_900;
 const SEED_LOCK = 7_245_002;
 
-type Executor = Pick<Database, 'select' | 'insert' | 'update' | 'execute'>;
+export type Executor = Pick<Database, 'select' | 'insert' | 'update' | 'execute'>;
 
 const tenantColumns = {
   tenantId: organizationToAccount.organizationId,
@@ -78,14 +79,14 @@ function toPlanRecord(row: typeof plan.$inferSelect): PlanRecord {
   };
 }
 
-async function announce(db: Executor, change: LimitsChange): Promise<void> {
+export async function announce(db: Executor, change: LimitsChange): Promise<void> {
   let payload = JSON.stringify(change);
   if (payload.length > MAX_NOTIFY_PAYLOAD) payload = JSON.stringify({ all: true });
   // Delivered to every listening replica when (and only if) the transaction commits.
   await db.execute(sql`select pg_notify(${LIMITS_CHANNEL}, ${payload})`);
 }
 
-async function audit(
+export async function audit(
   db: Executor,
   entry: {
     actor: string;
@@ -121,6 +122,7 @@ export async function createLimitsStore(handle: DatabaseHandle): Promise<LimitsS
   });
 
   return {
+    ...createWebhookStore(db),
     findTenant: (tenantId) => readTenant(db, tenantId),
 
     async listPlans() {

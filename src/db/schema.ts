@@ -39,6 +39,8 @@ export const customer = pgTable('customer', {
     .notNull()
     .references(() => plan.id),
   orbCustomerId: text('orb_customer_id'),
+  /** `created_at` of the last Orb event applied to this customer; older ones arriving later are stale. */
+  lastOrbEventAt: timestamp('last_orb_event_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
 });
@@ -95,4 +97,24 @@ export const auditLog = pgTable(
     after: jsonb('after'),
   },
   (t) => [index('audit_log_subject_idx').on(t.subjectType, t.subjectId, t.at)],
+);
+
+/**
+ * Every Orb webhook event that passed the signature check, once (Orb delivers at least once),
+ * with what was done about it.
+ */
+export const webhookEvent = pgTable(
+  'webhook_event',
+  {
+    id: text('id').primaryKey(),
+    type: text('type').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull(),
+    receivedAt: timestamp('received_at', { withTimezone: true }).notNull().defaultNow(),
+    customerId: text('customer_id'),
+    /** applied | stale | ignored | unmapped_plan | unmapped_customer */
+    outcome: text('outcome').notNull(),
+    detail: jsonb('detail'),
+    rawBody: text('raw_body').notNull(),
+  },
+  (t) => [index('webhook_event_customer_idx').on(t.customerId, t.receivedAt)],
 );

@@ -1,6 +1,8 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { appRouter } from '../api/router.js';
 import { HttpErrorBody, ValidationErrorBody } from '../contract/errors.js';
+import { OrbWebhookEvent, OrbWebhookHeaders, WebhookReceipt } from '../contract/webhooks.js';
+import { MAX_WEBHOOK_BYTES, ORB_WEBHOOK_PATH } from './orb-webhook-route.js';
 import { restRoutesOf } from './rest-routes.js';
 
 const WORKER_SCHEME = 'workerToken';
@@ -21,6 +23,35 @@ function errorResponse(status: string, description: string) {
 
 /** trpc-to-openapi's fixed `{message, code, issues}` error schemas, which none of our routes answer with. */
 const GENERATED_ERROR_SCHEMA = /^error\./;
+
+const httpError = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: HttpErrorBody } },
+});
+
+/** The webhook is a Hono route (its signature covers the raw bytes), documented from the same zod schemas. */
+const orbWebhookOperation = {
+  operationId: 'receiveOrbWebhook',
+  summary: 'Orb subscription events (signed)',
+  description:
+    'Enabled when `ORB_WEBHOOK_SECRET` is set. The signature is checked on the raw body before it is parsed. ' +
+    '`subscription.created`, `.started` and `.plan_changed` put the customer (`external_customer_id`) on the plan ' +
+    'whose Orb external plan id matches; `subscription.ended` puts it on the default plan. Each event id is applied once.',
+  tags: ['webhooks'],
+  requestParams: { header: OrbWebhookHeaders },
+  requestBody: { required: true, content: { 'application/json': { schema: OrbWebhookEvent } } },
+  responses: {
+    200: {
+      description: 'Received: what was done',
+      content: { 'application/json': { schema: WebhookReceipt } },
+    },
+    400: httpError(
+      'Missing or bad signature headers, a timestamp outside ±5 minutes, no matching signature, or a body that is not an event',
+    ),
+    413: httpError(`Body larger than ${MAX_WEBHOOK_BYTES} bytes`),
+    503: httpError('Limits store unavailable: nothing was recorded, Orb retries'),
+  },
+};
 
 /**
  * The OpenAPI document, generated from the router by `trpc-to-openapi` and then corrected where
@@ -49,6 +80,7 @@ export function buildOpenApiDocument(): OpenAPIObject {
       },
     },
     defs: { HTTPError: HttpErrorBody, HTTPValidationError: ValidationErrorBody },
+    paths: { [ORB_WEBHOOK_PATH]: { post: orbWebhookOperation } },
   });
   for (const route of restRoutesOf()) {
     const operation = document.paths?.[route.path]?.[route.method.toLowerCase() as 'get'] as

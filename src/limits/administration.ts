@@ -1,4 +1,5 @@
 import type { PlanLimits, PlanType } from '../contract/plans.js';
+import type { WebhookEventRecord } from '../webhooks/webhook-store.js';
 import type { TenantRecord } from './effective-limits.js';
 import { orUnavailable, tenantNotFound } from './errors.js';
 import type { LimitsChange, LimitsStore, PlanRecord, TenantSettings } from './limits-store.js';
@@ -14,6 +15,10 @@ export interface Administration {
   clearOverrides(tenantId: string, actor: string): Promise<TenantRecord>;
   setPlan(planId: PlanType, limits: PlanLimits, actor: string): Promise<PlanRecord>;
   listPlans(): Promise<PlanRecord[]>;
+  listWebhookEvents(filter: {
+    customerId?: string | undefined;
+    limit: number;
+  }): Promise<WebhookEventRecord[]>;
 }
 
 export function createAdministration(
@@ -45,5 +50,6 @@ export function createAdministration(
       return written.after;
     },
     listPlans: () => orUnavailable(store.listPlans()),
+    listWebhookEvents: (filter) => orUnavailable(store.listWebhookEvents(filter)),
   };
 }

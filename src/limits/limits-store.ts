@@ -1,4 +1,5 @@
 import type { PlanLimits, PlanType } from '../contract/plans.js';
+import type { WebhookStore } from '../webhooks/webhook-store.js';
 import type { LimitOverrides, TenantRecord } from './effective-limits.js';
 
 export interface PlanRecord extends PlanLimits {
@@ -27,7 +28,7 @@ export interface Written<T> {
  * The store as the domain sees it. Every write runs in one transaction with its audit entry
  * and the cross-replica notification, and reports which tenants it changed.
  */
-export interface LimitsStore {
+export interface LimitsStore extends WebhookStore {
   findTenant(tenantId: string): Promise<TenantRecord | undefined>;
   listPlans(): Promise<PlanRecord[]>;
   updatePlan(planId: PlanType, limits: PlanLimits, actor: string): Promise<Written<PlanRecord> | undefined>;

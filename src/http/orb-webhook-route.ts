@@ -1,0 +1,69 @@
+import type { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
+import { toFastApiFailure } from '../api/errors.js';
+import { OrbWebhookEvent, type WebhookReceipt } from '../contract/webhooks.js';
+import { verifyOrbSignature, WebhookSignatureError } from '../webhooks/orb-signature.js';
+
+export const ORB_WEBHOOK_PATH = '/webhooks/orb';
+/** Orb's events are a few KiB; anything this large is not one of them. */
+export const MAX_WEBHOOK_BYTES = 256 * 1024;
+
+export interface OrbWebhookRouteOptions {
+  secret: string;
+  handle(event: OrbWebhookEvent, rawBody: string): Promise<WebhookReceipt>;
+  /** A delivery refused before its body was read as an event: the reason, never the body. */
+  onRefused(reason: string): void;
+  onUnexpectedError(error: unknown): void;
+  now(): number;
+}
+
+/**
+ * `POST /webhooks/orb` — a plain Hono route, because the signature covers the raw bytes: they are
+ * checked before anything parses them. The payload is then read with the contract's zod schema.
+ */
+export function mountOrbWebhook(app: Hono, options: OrbWebhookRouteOptions): void {
+  app.post(
+    ORB_WEBHOOK_PATH,
+    bodyLimit({
+      maxSize: MAX_WEBHOOK_BYTES,
+      onError: (c) => {
+        options.onRefused('body too large');
+        return c.json({ detail: `Request body larger than ${MAX_WEBHOOK_BYTES} bytes` }, 413);
+      },
+    }),
+    async (c) => {
+      const body = new Uint8Array(await c.req.arrayBuffer());
+      const refuse = (reason: string) => {
+        options.onRefused(reason);
+        return c.json({ detail: reason }, 400);
+      };
+      try {
+        verifyOrbSignature(
+          options.secret,
+          { timestamp: c.req.header('x-orb-timestamp'), signature: c.req.header('x-orb-signature'), body },
+          options.now(),
+        );
+      } catch (error) {
+        if (error instanceof WebhookSignatureError) return refuse(error.message);
+        throw error;
+      }
+      const rawBody = Buffer.from(body).toString('utf8');
+      let payload: unknown;
+      try {
+        payload = JSON.parse(rawBody);
+      } catch {
+        return refuse('Invalid JSON payload');
+      }
+      const event = OrbWebhookEvent.safeParse(payload);
+      if (!event.success) return refuse('Invalid webhook payload');
+      try {
+        return c.json(await options.handle(event.data, rawBody));
+      } catch (error) {
+        // 503 when the store is down: Orb retries, and nothing was half-applied (one transaction).
+        const failure = toFastApiFailure(error, payload, () => ['body']);
+        if (failure.status === 500) options.onUnexpectedError(error);
+        return c.json({ detail: failure.detail }, failure.status as 503);
+      }
+    },
+  );
+}

@@ -1,0 +1,50 @@
+import type { PlanType } from '../contract/plans.js';
+import type { WebhookOutcome } from '../contract/webhooks.js';
+import type { LimitsChange } from '../limits/limits-store.js';
+
+export type Outcome = WebhookOutcome;
+
+/** One verified delivery, as the store records it. */
+export interface ReceivedEvent {
+  id: string;
+  type: string;
+  createdAt: Date;
+  /** Our customer id = Orb's `external_customer_id`; null when Orb sent none. */
+  customerId: string | null;
+  rawBody: string;
+}
+
+/** What the event asks of the store. */
+export type EventAction =
+  | {
+      kind: 'record';
+      outcome: Exclude<Outcome, 'applied' | 'duplicate' | 'stale'>;
+      detail?: Record<string, unknown>;
+    }
+  | { kind: 'plan_by_orb_id'; externalPlanId: string }
+  | { kind: 'plan'; planId: PlanType };
+
+export interface EventResult {
+  outcome: WebhookOutcome;
+  detail?: Record<string, unknown> | undefined;
+  change?: LimitsChange | undefined;
+}
+
+export interface WebhookEventRecord extends ReceivedEvent {
+  receivedAt: Date;
+  outcome: WebhookOutcome;
+  detail: Record<string, unknown> | null;
+}
+
+export interface WebhookStore {
+  /**
+   * Records the event once and does what it asks, in one transaction with the audit entry and
+   * the replicas' notification: a replayed id is a `duplicate`, an event older than the last one
+   * applied to its customer is `stale`, an unknown Orb plan id is `unmapped_plan`.
+   */
+  recordOrbEvent(event: ReceivedEvent, action: EventAction): Promise<EventResult>;
+  listWebhookEvents(filter: {
+    customerId?: string | undefined;
+    limit: number;
+  }): Promise<WebhookEventRecord[]>;
+}
