@@ -2,12 +2,7 @@ import { desc, eq, sql } from 'drizzle-orm';
 import { PlanType } from '../contract/plans.js';
 import type { WebhookOutcome } from '../contract/webhooks.js';
 import type { LimitsChange } from '../limits/limits-store.js';
-import type {
-  EventAction,
-  EventResult,
-  WebhookEventRecord,
-  WebhookStore,
-} from '../webhooks/webhook-store.js';
+import type { EventResult, WebhookEventRecord, WebhookStore } from '../webhooks/webhook-store.js';
 import type { Database } from './database.js';
 import { announce, audit } from './limits-store.js';
 import { customer, organizationToAccount, plan, webhookEvent } from './schema.js';
