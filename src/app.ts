@@ -16,6 +16,7 @@ import type { PlanCatalog } from './limits/catalog.js';
 import { createLimitsSource, type PlanSource } from './limits/limits-source.js';
 import type { LimitsStore } from './limits/limits-store.js';
 import type { CacheEvent } from './limits/read-through-cache.js';
+import { createUsageService } from './usage/usage.js';
 import { createOrbEventHandler } from './webhooks/orb-events.js';
 
 export interface BillingAppOptions {
@@ -122,6 +123,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
     authenticateAdmin: options.adminSecret ? adminAuthenticator(options, options.adminSecret) : undefined,
     limits,
     administration: store ? createAdministration(store, (change) => limits.apply(change)) : undefined,
+    usage: store ? createUsageService(store) : undefined,
   };
   const createContext = (authorization: string | undefined): BillingContext => ({ authorization, services });
 

@@ -1,35 +1,23 @@
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
+import { benchTarget } from '../scripts/bench/run-target.js';
+import { TARGETS } from '../scripts/bench/targets.js';
+import { signWorkerToken } from '../src/auth/worker-token.js';
 
-const root = fileURLToPath(new URL('..', import.meta.url));
-
-describe('npm run bench', () => {
-  it('measures a baseline and the service in one run and reports them as JSON', async () => {
-    const { stdout } = await promisify(execFile)(
-      process.execPath,
-      [
-        '--import',
-        'tsx',
-        'scripts/bench.ts',
-        '--targets',
-        'hono,header',
-        '--duration',
-        '1',
-        '--warmup',
-        '0',
-        '--connections',
-        '4',
-        '--json',
-      ],
-      { cwd: root, env: { PATH: process.env['PATH'] ?? '' }, timeout: 60_000 },
+describe('bench harness', () => {
+  it('serves the hono target in a child process, checks its answer and loads it', async () => {
+    const hono = TARGETS.find((target) => target.name === 'hono');
+    if (!hono) throw new Error('the registry has no hono target');
+    const secret = randomBytes(36).toString('base64url');
+    const result = await benchTarget(
+      hono,
+      { durationSeconds: 1, warmupSeconds: 0, connections: 4, pipelining: 1 },
+      { secret, token: await signWorkerToken(secret) },
     );
-    const report = JSON.parse(stdout) as { results: { target: string; requests: number; errors: number }[] };
-    expect(report.results.map((r) => r.target)).toEqual(['hono', 'header']);
-    for (const result of report.results) {
-      expect(result.requests).toBeGreaterThan(0);
-      expect(result.errors).toBe(0);
-    }
-  }, 90_000);
+    expect(result.target).toBe('hono');
+    expect(result.requestsPerSecond).toBeGreaterThan(0);
+    expect(result.errors).toBe(0);
+    expect(result.p99Ms).toBeGreaterThan(0);
+    expect(result.cpuMicrosPerRequest).toBeGreaterThan(0);
+  }, 15_000);
 });

@@ -1,6 +1,7 @@
 import type { TokenClaims } from '../auth/token-verifier.js';
 import type { Administration } from '../limits/administration.js';
 import type { LimitsSource } from '../limits/limits-source.js';
+import type { UsageService } from '../usage/usage.js';
 
 /** Everything a procedure may use, handed in by the composition root (`createBillingApp`). */
 export interface BillingServices {
@@ -10,6 +11,8 @@ export interface BillingServices {
   authenticateAdmin?: ((authorization: string | undefined) => Promise<TokenClaims>) | undefined;
   limits: LimitsSource;
   administration?: Administration | undefined;
+  /** Reservations and usage; absent without a store. */
+  usage?: UsageService | undefined;
 }
 
 export interface BillingContext {

@@ -11,7 +11,7 @@ export const INTERNAL_SERVER_ERROR = 'Internal Server Error';
 /** A failure as FastAPI would have answered it: status, `detail`, and whether to challenge for a bearer token. */
 export interface FastApiFailure {
   status: number;
-  detail: string | ValidationIssue[];
+  detail: string | ValidationIssue[] | Record<string, unknown>;
   bearerChallenge: boolean;
 }
 
@@ -47,6 +47,23 @@ function domainFailure(error: DomainError, locate: LocateField): FastApiFailure 
       return { status: 404, detail: error.message, bearerChallenge: false };
     case 'store_unavailable':
       return { status: 503, detail: error.message, bearerChallenge: false };
+    case 'limit_exceeded':
+      return { status: 409, detail: { code: 'limit_exceeded', ...error.facts }, bearerChallenge: false };
+    case 'reservation_not_found':
+      return { status: 404, detail: error.message, bearerChallenge: false };
+    case 'idempotency_key_reused':
+      return {
+        status: 422,
+        detail: [
+          {
+            type: 'idempotency_key_reused',
+            loc: [...locate(['idempotency_key'])],
+            msg: error.message,
+            input: error.facts['idempotency_key'] ?? null,
+          },
+        ],
+        bearerChallenge: false,
+      };
     case 'plan_required':
       // Conditionally required: a new customer needs a plan. Reported as pydantic reports a missing field.
       return {

@@ -3,11 +3,15 @@ import { getTenant } from './admin/get-tenant.js';
 import { listWebhookEvents } from './admin/list-webhook-events.js';
 import { putTenant } from './admin/put-tenant.js';
 import { setPlan } from './admin/set-plan.js';
+import { getUsage } from './billing/get-usage.js';
 import { limits } from './billing/limits.js';
+import { reconcileUsage } from './billing/reconcile-usage.js';
+import { release } from './billing/release.js';
+import { reserve } from './billing/reserve.js';
 import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
-  billing: router({ limits }),
+  billing: router({ limits, usage: getUsage, reconcileUsage, reserve, release }),
   admin: router({ setPlan, getTenant, putTenant, clearOverrides, listWebhookEvents }),
 });
 

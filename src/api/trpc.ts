@@ -12,6 +12,8 @@ export type BillingMeta = {
   inputHeaders?: Readonly<Record<string, string>>;
   /** Operator-only: guarded by admin tokens, documented with their security scheme. */
   admin?: true;
+  /** The REST status of a success when not 200: 201 (created), 204 (no body). */
+  successStatus?: 201 | 204;
 };
 
 const t = initTRPC

@@ -21,11 +21,30 @@ export const LimitOverrides = z
     example: { deployments: 10 },
   });
 
+/** Soft: the limit may be exceeded by up to `overage_cap` units (`null`: no cap), billed as overage. */
+export const SoftLimit = z.strictObject({ overage_cap: z.int().min(0).nullable() }).meta({ id: 'SoftLimit' });
+
+/** A plan's soft limits: a resource listed is soft, one left out is hard. */
+export const PlanSoftLimits = z
+  .strictObject({ deployments: SoftLimit.optional(), self_hosted_workers: SoftLimit.optional() })
+  .meta({ id: 'PlanSoftLimits', example: { deployments: { overage_cap: 3 } } });
+
+/** A tenant's own soft-limit policy: left out = the plan's, `null` = hard, an object = soft. */
+export const TenantSoftLimits = z
+  .strictObject({
+    deployments: SoftLimit.nullable().optional(),
+    self_hosted_workers: SoftLimit.nullable().optional(),
+  })
+  .meta({ id: 'TenantSoftLimits', example: { self_hosted_workers: { overage_cap: null } } });
+
 export const PlanPathInput = z.object({ planId: PlanType });
 
 export const PlanUpdate = z.strictObject({
   deployments: PlanLimits.shape.deployments,
   self_hosted_workers: PlanLimits.shape.self_hosted_workers,
+  soft_limits: PlanSoftLimits.optional().meta({
+    description: 'Replaces the soft limits when present; kept when left out.',
+  }),
 });
 
 export const PlanView = z
@@ -33,6 +52,7 @@ export const PlanView = z
     plan_id: PlanType,
     deployments: Limit,
     self_hosted_workers: Limit,
+    soft_limits: PlanSoftLimits,
     orb_external_plan_id: z.string().nullable(),
   })
   .meta({ id: 'Plan' });
@@ -50,6 +70,9 @@ export const TenantUpdate = z.strictObject({
   overrides: LimitOverrides.optional().meta({
     description: 'Replaces all overrides when present; existing overrides are kept when left out.',
   }),
+  soft_limits: TenantSoftLimits.optional().meta({
+    description: "Replaces the tenant's soft-limit policy when present; kept when left out.",
+  }),
 });
 
 export const TenantView = z
@@ -58,6 +81,7 @@ export const TenantView = z
     customer_id: z.string(),
     plan_id: PlanType,
     overrides: LimitOverrides,
+    soft_limits: TenantSoftLimits,
     limits: z.object({ deployments: Limit, self_hosted_workers: Limit, plan_type: PlanType }),
   })
   .meta({

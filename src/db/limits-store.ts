@@ -11,6 +11,7 @@ import type {
 } from '../limits/limits-store.js';
 import type { Database, DatabaseHandle } from './database.js';
 import { auditLog, customer, organizationToAccount, plan } from './schema.js';
+import { createUsageStore } from './usage-store.js';
 import { createWebhookStore } from './webhook-store.js';
 
 export const LIMITS_CHANNEL = 'billing_limits_changed';
@@ -30,6 +31,8 @@ const tenantColumns = {
   deploymentUnlimited: organizationToAccount.deploymentUnlimited,
   workerAllowance: organizationToAccount.workerAllowance,
   workerUnlimited: organizationToAccount.workerUnlimited,
+  planSoftLimits: plan.softLimits,
+  softLimitOverrides: organizationToAccount.softLimits,
 };
 
 function overrideOf(allowance: number | null, unlimited: boolean): number | null | undefined {
@@ -46,7 +49,11 @@ function planIdOf(id: string): PlanType {
   return PlanType.parse(id);
 }
 
-async function readTenant(db: Executor, tenantId: string, lock = false): Promise<TenantRecord | undefined> {
+export async function readTenant(
+  db: Executor,
+  tenantId: string,
+  lock = false,
+): Promise<TenantRecord | undefined> {
   const query = db
     .select(tenantColumns)
     .from(organizationToAccount)
@@ -67,6 +74,8 @@ async function readTenant(db: Executor, tenantId: string, lock = false): Promise
     planId: planIdOf(row.planId),
     plan: { deployments: row.deployments, self_hosted_workers: row.selfHostedWorkers },
     overrides,
+    planSoftLimits: row.planSoftLimits,
+    softLimitOverrides: row.softLimitOverrides,
   };
 }
 
@@ -75,6 +84,7 @@ function toPlanRecord(row: typeof plan.$inferSelect): PlanRecord {
     id: planIdOf(row.id),
     deployments: row.deployments,
     self_hosted_workers: row.selfHostedWorkers,
+    softLimits: row.softLimits,
     orbExternalPlanId: row.orbExternalPlanId,
   };
 }
@@ -123,6 +133,7 @@ export async function createLimitsStore(handle: DatabaseHandle): Promise<LimitsS
 
   return {
     ...createWebhookStore(db),
+    ...createUsageStore(db),
     findTenant: (tenantId) => readTenant(db, tenantId),
 
     async listPlans() {
@@ -194,6 +205,7 @@ export async function createLimitsStore(handle: DatabaseHandle): Promise<LimitsS
           deploymentUnlimited: deployments.unlimited,
           workerAllowance: workers.allowance,
           workerUnlimited: workers.unlimited,
+          softLimits: settings.softLimits ?? before?.softLimitOverrides ?? {},
           updatedAt: sql`now()`,
         };
         await tx

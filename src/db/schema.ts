@@ -7,10 +7,13 @@ import {
   integer,
   jsonb,
   pgTable,
+  primaryKey,
   text,
   timestamp,
+  unique,
   uuid,
 } from 'drizzle-orm/pg-core';
+import type { SoftLimitOverrides, SoftLimits } from '../limits/usage-policy.js';
 
 /**
  * The plan catalog. A NULL limit means unlimited — the same `null` callers see on the wire.
@@ -24,6 +27,8 @@ export const plan = pgTable(
     selfHostedWorkers: integer('self_hosted_workers'),
     /** The plan's `external_plan_id` in Orb; defaults to our id. */
     orbExternalPlanId: text('orb_external_plan_id').unique(),
+    /** Resources whose limit is soft: `{ "deployments": { "overage_cap": 3 | null } }` (absent = hard). */
+    softLimits: jsonb('soft_limits').$type<SoftLimits>().notNull().default({}),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -65,6 +70,8 @@ export const organizationToAccount = pgTable(
     deploymentUnlimited: boolean('deployment_unlimited').notNull().default(false),
     workerAllowance: integer('worker_allowance'),
     workerUnlimited: boolean('worker_unlimited').notNull().default(false),
+    /** Per-tenant soft-limit policy by resource: absent = inherit the plan's, `null` = hard, `{ overage_cap }` = soft. */
+    softLimits: jsonb('soft_limits').$type<SoftLimitOverrides>().notNull().default({}),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
@@ -117,4 +124,41 @@ export const webhookEvent = pgTable(
     rawBody: text('raw_body').notNull(),
   },
   (t) => [index('webhook_event_customer_idx').on(t.customerId, t.receivedAt)],
+);
+
+/** What each tenant uses now, per resource: the row every reservation updates conditionally. */
+export const usageCounter = pgTable(
+  'usage_counter',
+  {
+    organizationId: text('organization_id').notNull(),
+    resource: text('resource').notNull(),
+    used: integer('used').notNull().default(0),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organizationId, t.resource] }),
+    check('usage_used_non_negative', sql`${t.used} >= 0`),
+  ],
+);
+
+/** Granted reservations (refused ones are not recorded), each under the caller's idempotency key. */
+export const reservation = pgTable(
+  'reservation',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    organizationId: text('organization_id').notNull(),
+    resource: text('resource').notNull(),
+    quantity: integer('quantity').notNull(),
+    idempotencyKey: text('idempotency_key').notNull(),
+    /** The request as first made; the same key with another request is refused. */
+    requestFingerprint: text('request_fingerprint').notNull(),
+    reference: text('reference'),
+    /** Units granted beyond a soft limit, for billing. */
+    overageUnits: integer('overage_units').notNull().default(0),
+    /** The 201 body first answered, answered again on a replay. */
+    response: jsonb('response').notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    releasedAt: timestamp('released_at', { withTimezone: true }),
+  },
+  (t) => [unique('reservation_idempotency').on(t.organizationId, t.idempotencyKey)],
 );

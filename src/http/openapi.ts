@@ -1,6 +1,7 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { appRouter } from '../api/router.js';
 import { HttpErrorBody, ValidationErrorBody } from '../contract/errors.js';
+import { LimitExceededBody } from '../contract/usage.js';
 import { OrbWebhookEvent, OrbWebhookHeaders, WebhookReceipt } from '../contract/webhooks.js';
 import { MAX_WEBHOOK_BYTES, ORB_WEBHOOK_PATH } from './orb-webhook-route.js';
 import { restRoutesOf } from './rest-routes.js';
@@ -8,13 +9,21 @@ import { restRoutesOf } from './rest-routes.js';
 const WORKER_SCHEME = 'workerToken';
 const ADMIN_SCHEME = 'adminToken';
 
+interface JsonSchemaObject {
+  properties?: Record<string, unknown>;
+  required?: string[];
+}
+
 interface OperationObject {
+  requestBody?: { content?: Record<string, { schema?: JsonSchemaObject }> };
   parameters?: { in: string; name: string }[];
   responses?: Record<string, { description?: string; content?: unknown }>;
 }
 
+const ERROR_SCHEMAS: Record<string, string> = { '409': 'LimitExceeded', '422': 'HTTPValidationError' };
+
 function errorResponse(status: string, description: string) {
-  const schema = status === '422' ? 'HTTPValidationError' : 'HTTPError';
+  const schema = ERROR_SCHEMAS[status] ?? 'HTTPError';
   const content = { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } };
   if (status !== '401') return { description, content };
   const challenge = { description: 'Always `Bearer`.', schema: { type: 'string', const: 'Bearer' } };
@@ -79,7 +88,11 @@ export function buildOpenApiDocument(): OpenAPIObject {
         description: 'An operator token: HS256 signed with `BILLING_ADMIN_SECRET`, `aud` "billing-admin".',
       },
     },
-    defs: { HTTPError: HttpErrorBody, HTTPValidationError: ValidationErrorBody },
+    defs: {
+      HTTPError: HttpErrorBody,
+      HTTPValidationError: ValidationErrorBody,
+      LimitExceeded: LimitExceededBody,
+    },
     paths: { [ORB_WEBHOOK_PATH]: { post: orbWebhookOperation } },
   });
   for (const route of restRoutesOf()) {
@@ -94,8 +107,24 @@ export function buildOpenApiDocument(): OpenAPIObject {
     operation.parameters = operation.parameters?.filter(
       (parameter) => !(parameter.in === 'query' && headerFields.has(parameter.name)),
     );
+    for (const media of Object.values(operation.requestBody?.content ?? {})) {
+      const schema = media.schema;
+      if (!schema?.properties) continue;
+      for (const field of headerFields) delete schema.properties[field];
+      schema.required = schema.required?.filter((field) => !headerFields.has(field));
+    }
+    const { successStatus } = route.meta;
+    const success = operation.responses?.['200'];
+    if (successStatus && success && operation.responses) {
+      delete operation.responses['200'];
+      operation.responses = {
+        [String(successStatus)]:
+          successStatus === 204 ? { description: success.description ?? 'No content' } : success,
+        ...operation.responses,
+      };
+    }
     for (const [status, response] of Object.entries(operation.responses ?? {})) {
-      if (status === '200') continue;
+      if (Number(status) < 300) continue;
       operation.responses = {
         ...operation.responses,
         [status]: errorResponse(status, response.description ?? ''),

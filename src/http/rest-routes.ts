@@ -145,7 +145,8 @@ export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
           options.createContext(c.req.header('authorization')),
           unreadableBody ? undefined : input,
         );
-        return c.json(output);
+        if (meta.successStatus === 204) return c.body(null, 204);
+        return c.json(output, meta.successStatus ?? 200);
       } catch (error) {
         const failure = toFastApiFailure(error, input, locate);
         if (unreadableBody && failure.status === 422) failure.detail = [unreadableBody];

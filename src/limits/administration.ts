@@ -3,6 +3,7 @@ import type { WebhookEventRecord } from '../webhooks/webhook-store.js';
 import type { TenantRecord } from './effective-limits.js';
 import { orUnavailable, tenantNotFound } from './errors.js';
 import type { LimitsChange, LimitsStore, PlanRecord, TenantSettings } from './limits-store.js';
+import type { SoftLimits } from './usage-policy.js';
 
 /**
  * Changing plans and tenants: the admin API and the admin CLI both go through here. Each write
@@ -13,7 +14,11 @@ export interface Administration {
   showTenant(tenantId: string): Promise<TenantRecord>;
   putTenant(tenantId: string, settings: TenantSettings, actor: string): Promise<TenantRecord>;
   clearOverrides(tenantId: string, actor: string): Promise<TenantRecord>;
-  setPlan(planId: PlanType, limits: PlanLimits, actor: string): Promise<PlanRecord>;
+  setPlan(
+    planId: PlanType,
+    limits: PlanLimits & { softLimits?: SoftLimits | undefined },
+    actor: string,
+  ): Promise<PlanRecord>;
   listPlans(): Promise<PlanRecord[]>;
   listWebhookEvents(filter: {
     customerId?: string | undefined;

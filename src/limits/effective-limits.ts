@@ -1,5 +1,12 @@
 import type { Limit, PlanLimits, PlanType } from '../contract/plans.js';
 import type { EffectiveLimits } from './limits-source.js';
+import {
+  type Resource,
+  type ResourcePolicy,
+  type SoftLimitOverrides,
+  type SoftLimits,
+  softPolicy,
+} from './usage-policy.js';
 
 /**
  * A tenant's own limits, each one of: key absent = inherit the plan, a number = exactly that,
@@ -14,6 +21,9 @@ export interface TenantRecord {
   planId: PlanType;
   plan: PlanLimits;
   overrides: LimitOverrides;
+  /** The plan's soft limits, and the tenant's own policy over them (see `usage-policy.ts`). */
+  planSoftLimits: SoftLimits;
+  softLimitOverrides: SoftLimitOverrides;
 }
 
 function resolve(planLimit: Limit, override: Limit | undefined): Limit {
@@ -26,5 +36,13 @@ export function effectiveLimits({ planId, plan, overrides }: TenantRecord): Effe
     deployments: resolve(plan.deployments, overrides.deployments),
     self_hosted_workers: resolve(plan.self_hosted_workers, overrides.self_hosted_workers),
     plan_type: planId,
+  };
+}
+
+/** How a tenant may use one resource: its effective limit, and whether that limit is soft. */
+export function resourcePolicy(record: TenantRecord, resource: Resource): ResourcePolicy {
+  return {
+    limit: effectiveLimits(record)[resource],
+    soft: softPolicy(record.planSoftLimits, record.softLimitOverrides, resource),
   };
 }

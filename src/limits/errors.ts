@@ -2,17 +2,26 @@
  * The closed set of failures the domain reports as values a caller can act on. `src/api/errors.ts`
  * maps each code to a status and body, in one switch.
  */
-export type DomainErrorCode = 'tenant_not_found' | 'store_unavailable' | 'plan_required';
+export type DomainErrorCode =
+  | 'tenant_not_found'
+  | 'store_unavailable'
+  | 'plan_required'
+  | 'limit_exceeded'
+  | 'idempotency_key_reused'
+  | 'reservation_not_found';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';
+  /** Facts the caller gets in the body (e.g. the limit that was hit). */
+  readonly facts: Readonly<Record<string, unknown>>;
 
   constructor(
     readonly code: DomainErrorCode,
     message: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { facts?: Record<string, unknown> },
   ) {
     super(message, options);
+    this.facts = options?.facts ?? {};
   }
 }
 

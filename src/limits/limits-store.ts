@@ -1,9 +1,12 @@
 import type { PlanLimits, PlanType } from '../contract/plans.js';
+import type { UsageStore } from '../usage/usage-store.js';
 import type { WebhookStore } from '../webhooks/webhook-store.js';
 import type { LimitOverrides, TenantRecord } from './effective-limits.js';
+import type { SoftLimitOverrides, SoftLimits } from './usage-policy.js';
 
 export interface PlanRecord extends PlanLimits {
   id: PlanType;
+  softLimits: SoftLimits;
   orbExternalPlanId: string | null;
 }
 
@@ -13,6 +16,8 @@ export interface TenantSettings {
   customerId?: string | undefined;
   /** Replaces all overrides when present: a key left out inherits the plan, `null` is unlimited. */
   overrides?: LimitOverrides | undefined;
+  /** Replaces the tenant's soft-limit policy when present. */
+  softLimits?: SoftLimitOverrides | undefined;
 }
 
 /** Which tenants' answers a write changed. */
@@ -28,10 +33,14 @@ export interface Written<T> {
  * The store as the domain sees it. Every write runs in one transaction with its audit entry
  * and the cross-replica notification, and reports which tenants it changed.
  */
-export interface LimitsStore extends WebhookStore {
+export interface LimitsStore extends WebhookStore, UsageStore {
   findTenant(tenantId: string): Promise<TenantRecord | undefined>;
   listPlans(): Promise<PlanRecord[]>;
-  updatePlan(planId: PlanType, limits: PlanLimits, actor: string): Promise<Written<PlanRecord> | undefined>;
+  updatePlan(
+    planId: PlanType,
+    limits: PlanLimits & { softLimits?: SoftLimits | undefined },
+    actor: string,
+  ): Promise<Written<PlanRecord> | undefined>;
   /** Creates or updates the tenant and its customer; a new customer needs a plan (`plan_required`). */
   putTenant(tenantId: string, settings: TenantSettings, actor: string): Promise<Written<TenantRecord>>;
   /** `undefined` when the tenant does not exist. */

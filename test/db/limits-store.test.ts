@@ -37,9 +37,21 @@ describe.each(STORE_KINDS)('the limits store on %s', (kind) => {
 
   it('holds the original plan catalog after migration', async () => {
     expect(await database.store.listPlans()).toEqual([
-      { id: 'enterprise', deployments: null, self_hosted_workers: null, orbExternalPlanId: 'enterprise' },
-      { id: 'free', deployments: 1, self_hosted_workers: 5, orbExternalPlanId: 'free' },
-      { id: 'growth', deployments: 5, self_hosted_workers: null, orbExternalPlanId: 'growth' },
+      {
+        id: 'enterprise',
+        deployments: null,
+        self_hosted_workers: null,
+        softLimits: {},
+        orbExternalPlanId: 'enterprise',
+      },
+      { id: 'free', deployments: 1, self_hosted_workers: 5, softLimits: {}, orbExternalPlanId: 'free' },
+      {
+        id: 'growth',
+        deployments: 5,
+        self_hosted_workers: null,
+        softLimits: {},
+        orbExternalPlanId: 'growth',
+      },
     ]);
   });
 
@@ -53,6 +65,8 @@ describe.each(STORE_KINDS)('the limits store on %s', (kind) => {
       planId: 'growth',
       plan: { deployments: 5, self_hosted_workers: null },
       overrides: {},
+      planSoftLimits: {},
+      softLimitOverrides: {},
     });
     expect(change).toEqual({ tenants: [ORG_A] });
     const [entry] = await auditEntries(ORG_A);

@@ -153,6 +153,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
         plan_id: 'enterprise',
         deployments: 500,
         self_hosted_workers: null,
+        soft_limits: {},
         orb_external_plan_id: 'enterprise',
       });
       expect((await limitsBody(tenant)).deployments).toBe(500);

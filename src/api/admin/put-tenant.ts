@@ -21,11 +21,11 @@ export const putTenant = adminProcedure
   })
   .input(z.strictObject({ ...TenantPathInput.shape, ...TenantUpdate.shape }))
   .output(TenantView)
-  .mutation(async ({ input: { tenantId, plan_id, customer_id, overrides }, ctx }) =>
+  .mutation(async ({ input: { tenantId, plan_id, customer_id, overrides, soft_limits }, ctx }) =>
     tenantView(
       await ctx.administration.putTenant(
         tenantId,
-        { planId: plan_id, customerId: customer_id, overrides },
+        { planId: plan_id, customerId: customer_id, overrides, softLimits: soft_limits },
         ctx.actor,
       ),
     ),

@@ -19,6 +19,12 @@ export const setPlan = adminProcedure
   })
   .input(z.strictObject({ ...PlanPathInput.shape, ...PlanUpdate.shape }))
   .output(PlanView)
-  .mutation(async ({ input: { planId, ...limits }, ctx }) =>
-    planView(await ctx.administration.setPlan(planId, limits, ctx.actor)),
+  .mutation(async ({ input: { planId, deployments, self_hosted_workers, soft_limits }, ctx }) =>
+    planView(
+      await ctx.administration.setPlan(
+        planId,
+        { deployments, self_hosted_workers, softLimits: soft_limits },
+        ctx.actor,
+      ),
+    ),
   );

@@ -8,6 +8,7 @@ export function tenantView(record: TenantRecord): TenantView {
     customer_id: record.customerId,
     plan_id: record.planId,
     overrides: record.overrides,
+    soft_limits: record.softLimitOverrides,
     limits: effectiveLimits(record),
   };
 }
@@ -17,6 +18,7 @@ export function planView(record: PlanRecord): PlanView {
     plan_id: record.id,
     deployments: record.deployments,
     self_hosted_workers: record.self_hosted_workers,
+    soft_limits: record.softLimits,
     orb_external_plan_id: record.orbExternalPlanId,
   };
 }

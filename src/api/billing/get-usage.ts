@@ -1,0 +1,26 @@
+import { TENANT_HEADER, TenantInput, UsageResponse } from '../../contract/usage.js';
+import { headerParameters } from '../header-input.js';
+import { workerProcedure } from '../trpc.js';
+import { usageServiceOf } from './usage-service.js';
+
+export const getUsage = workerProcedure
+  .meta({
+    openapi: {
+      method: 'GET',
+      path: '/billing/usage',
+      operationId: 'getBillingUsage',
+      summary: 'What the tenant uses now, against its limits',
+      tags: ['usage'],
+      requestHeaders: headerParameters(TenantInput, TENANT_HEADER),
+      errorResponses: {
+        401: 'Unauthorized',
+        404: 'Tenant not found',
+        422: 'Validation Error',
+        503: 'Store unavailable',
+      },
+    },
+    inputHeaders: TENANT_HEADER,
+  })
+  .input(TenantInput)
+  .output(UsageResponse)
+  .query(({ input, ctx }) => usageServiceOf(ctx).usage(input.tenantId));

@@ -1,0 +1,31 @@
+import { z } from 'zod';
+import { ReservationPath, TENANT_HEADER, TenantInput } from '../../contract/usage.js';
+import { headerParameters } from '../header-input.js';
+import { workerProcedure } from '../trpc.js';
+import { usageServiceOf } from './usage-service.js';
+
+export const release = workerProcedure
+  .meta({
+    openapi: {
+      method: 'DELETE',
+      path: '/billing/reservations/{reservationId}',
+      operationId: 'releaseReservation',
+      summary: 'Give reserved capacity back (idempotent)',
+      tags: ['usage'],
+      requestHeaders: headerParameters(TenantInput, TENANT_HEADER),
+      successDescription: 'Released (or released before)',
+      errorResponses: {
+        401: 'Unauthorized',
+        404: 'No such reservation for this tenant',
+        422: 'Validation Error',
+        503: 'Store unavailable',
+      },
+    },
+    inputHeaders: TENANT_HEADER,
+    successStatus: 204,
+  })
+  .input(z.object({ ...TenantInput.shape, ...ReservationPath.shape }))
+  .output(z.void())
+  .mutation(async ({ input, ctx }) => {
+    await usageServiceOf(ctx).release(input.tenantId, input.reservationId);
+  });

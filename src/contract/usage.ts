@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { TenantId } from './limits.js';
+import { Limit } from './plans.js';
+
+export const Resource = z.enum(['deployments', 'self_hosted_workers']).meta({ id: 'Resource' });
+
+export const ResourceUsage = z
+  .object({
+    used: z.int().min(0),
+    limit: Limit.meta({ description: '`null` = unlimited' }),
+    remaining: Limit.meta({ description: 'never negative; `null` = unlimited' }),
+    overage: z
+      .int()
+      .min(0)
+      .meta({ description: 'units used past the limit (billed when the limit is soft)' }),
+  })
+  .meta({ id: 'ResourceUsage' });
+
+export const UsageResponse = z
+  .object({
+    tenant_id: z.string(),
+    usage: z.object({ deployments: ResourceUsage, self_hosted_workers: ResourceUsage }),
+  })
+  .meta({ id: 'Usage' });
+export type UsageResponse = z.infer<typeof UsageResponse>;
+
+/** The tenant, from the `tenant-id` header as on `/billing/limits`. */
+export const TenantInput = z.object({ tenantId: TenantId });
+export const TENANT_HEADER = { tenantId: 'tenant-id' } as const;
+
+export const ReservationRequest = z.strictObject({
+  resource: Resource,
+  quantity: z.int().min(1).max(10_000).default(1),
+  idempotency_key: z.string().min(1).max(128).meta({
+    description: 'The same key again answers the first answer; with another request it is refused (422).',
+  }),
+  reference: z
+    .string()
+    .max(255)
+    .optional()
+    .meta({ description: 'The Engine’s own id for what this reserves.' }),
+});
+
+export const Reservation = z
+  .object({
+    reservation_id: z.uuid(),
+    resource: Resource,
+    quantity: z.int().min(1),
+    used: z.int().min(0),
+    limit: Limit,
+    remaining: Limit,
+    overage: z.boolean().meta({ description: 'granted past a soft limit: billed as overage' }),
+  })
+  .meta({ id: 'Reservation' });
+export type Reservation = z.infer<typeof Reservation>;
+
+export const LimitExceededBody = z
+  .object({
+    detail: z.object({
+      code: z.literal('limit_exceeded'),
+      resource: Resource,
+      limit: Limit,
+      used: z.int().min(0),
+      requested: z.int().min(1),
+    }),
+  })
+  .meta({ id: 'LimitExceeded' });
+
+export const ReservationPath = z.object({ reservationId: z.uuid() });
+
+export const UsageUpdate = z.strictObject({
+  deployments: z.int().min(0).optional(),
+  self_hosted_workers: z.int().min(0).optional(),
+});

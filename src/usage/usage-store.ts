@@ -1,0 +1,38 @@
+import type { Reservation } from '../contract/usage.js';
+import type { TenantRecord } from '../limits/effective-limits.js';
+import type { Resource } from '../limits/usage-policy.js';
+
+export type UsageCounts = Record<Resource, number>;
+
+export interface ReservationRequestRecord {
+  resource: Resource;
+  quantity: number;
+  idempotencyKey: string;
+  reference: string | undefined;
+  /** The request as made, to tell a replay from a reused key. */
+  fingerprint: string;
+}
+
+export type ReserveOutcome =
+  | { kind: 'granted' | 'replayed'; reservation: Reservation }
+  | { kind: 'refused'; limit: number | null; used: number }
+  | { kind: 'key_reused' }
+  | { kind: 'tenant_not_found' };
+
+export type ReleaseOutcome = 'released' | 'already_released' | 'not_found';
+
+export interface UsageStore {
+  usage(tenantId: string): Promise<{ record: TenantRecord; used: UsageCounts } | undefined>;
+  /**
+   * Grants or refuses in one transaction whose conditional UPDATE is the decision — safe with any
+   * number of replicas on one database. A refusal records nothing.
+   */
+  reserve(tenantId: string, request: ReservationRequestRecord): Promise<ReserveOutcome>;
+  release(tenantId: string, reservationId: string): Promise<ReleaseOutcome>;
+  /** The Engine's absolute counts, audited with the difference; `undefined` when the tenant is unknown. */
+  setUsage(
+    tenantId: string,
+    counts: Partial<UsageCounts>,
+    actor: string,
+  ): Promise<{ record: TenantRecord; used: UsageCounts } | undefined>;
+}

@@ -1,0 +1,105 @@
+import { createHash } from 'node:crypto';
+import type { Reservation, UsageResponse } from '../contract/usage.js';
+import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
+import { DomainError, orUnavailable, tenantNotFound } from '../limits/errors.js';
+import type { Resource } from '../limits/usage-policy.js';
+import type { UsageCounts, UsageStore } from './usage-store.js';
+
+export interface ReservationInput {
+  resource: Resource;
+  quantity: number;
+  idempotency_key: string;
+  reference?: string | undefined;
+}
+
+/** Usage against limits: what a tenant holds, atomic reservations, and the Engine's reconciliation. */
+export interface UsageService {
+  usage(tenantId: string): Promise<UsageResponse>;
+  reserve(tenantId: string, input: ReservationInput): Promise<Reservation>;
+  release(tenantId: string, reservationId: string): Promise<void>;
+  reconcile(tenantId: string, counts: Partial<UsageCounts>, actor: string): Promise<UsageResponse>;
+}
+
+function usageView(tenantId: string, record: TenantRecord, used: UsageCounts): UsageResponse {
+  const limits = effectiveLimits(record);
+  const of = (resource: Resource) => {
+    const limit = limits[resource];
+    const count = used[resource];
+    // After a downgrade below current usage nothing is deleted: remaining is 0 and the excess shows here.
+    return {
+      used: count,
+      limit,
+      remaining: limit === null ? null : Math.max(0, limit - count),
+      overage: limit === null ? 0 : Math.max(0, count - limit),
+    };
+  };
+  return {
+    tenant_id: tenantId,
+    usage: { deployments: of('deployments'), self_hosted_workers: of('self_hosted_workers') },
+  };
+}
+
+/** What makes two requests "the same" for an idempotency key. */
+function fingerprintOf({ resource, quantity, reference }: ReservationInput): string {
+  return createHash('sha256')
+    .update(JSON.stringify([resource, quantity, reference ?? null]))
+    .digest('hex');
+}
+
+export function createUsageService(store: UsageStore): UsageService {
+  return {
+    async usage(tenantId) {
+      const found = await orUnavailable(store.usage(tenantId));
+      if (!found) throw tenantNotFound();
+      return usageView(tenantId, found.record, found.used);
+    },
+
+    async reserve(tenantId, input) {
+      const outcome = await orUnavailable(
+        store.reserve(tenantId, {
+          resource: input.resource,
+          quantity: input.quantity,
+          idempotencyKey: input.idempotency_key,
+          reference: input.reference,
+          fingerprint: fingerprintOf(input),
+        }),
+      );
+      switch (outcome.kind) {
+        case 'granted':
+        case 'replayed':
+          return outcome.reservation;
+        case 'tenant_not_found':
+          throw tenantNotFound();
+        case 'key_reused':
+          throw new DomainError(
+            'idempotency_key_reused',
+            'This idempotency key was used for another request',
+            {
+              facts: { idempotency_key: input.idempotency_key },
+            },
+          );
+        case 'refused':
+          throw new DomainError('limit_exceeded', `The ${input.resource} limit would be exceeded`, {
+            facts: {
+              resource: input.resource,
+              limit: outcome.limit,
+              used: outcome.used,
+              requested: input.quantity,
+            },
+          });
+      }
+    },
+
+    async release(tenantId, reservationId) {
+      const outcome = await orUnavailable(store.release(tenantId, reservationId));
+      // Releasing twice is fine; another tenant's reservation does not exist for this one.
+      if (outcome === 'not_found') throw new DomainError('reservation_not_found', 'Reservation not found');
+    },
+
+    async reconcile(tenantId, counts, actor) {
+      const updated = await orUnavailable(store.setUsage(tenantId, counts, actor));
+      if (!updated) throw tenantNotFound();
+      return usageView(tenantId, updated.record, updated.used);
+    },
+  };
+}
