@@ -150,6 +150,7 @@ export async function createLimitsStore(handle: DatabaseHandle): Promise<LimitsS
           .set({
             deployments: limits.deployments,
             selfHostedWorkers: limits.self_hosted_workers,
+            ...(limits.softLimits ? { softLimits: limits.softLimits } : {}),
             updatedAt: sql`now()`,
           })
           .where(eq(plan.id, planId))

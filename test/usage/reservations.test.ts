@@ -1,0 +1,334 @@
+import { randomUUID } from 'node:crypto';
+import { and, desc, eq } from 'drizzle-orm';
+import type { Hono } from 'hono';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBillingApp } from '../../src/app.js';
+import { auditLog, reservation } from '../../src/db/schema.js';
+import type { LimitsStore } from '../../src/limits/limits-store.js';
+import { openTestDatabase, STORE_KINDS, type TestDatabase } from '../support/test-store.js';
+import { adminToken, workerToken } from '../support/tokens.js';
+
+const SECRET = 'worker-secret-for-reservation-tests-000001';
+const ADMIN_SECRET = 'admin-secret-for-reservation-tests-0000001';
+
+interface ReservationBody {
+  reservation_id: string;
+  resource: string;
+  quantity: number;
+  used: number;
+  limit: number | null;
+  remaining: number | null;
+  overage: boolean;
+}
+interface UsageBody {
+  usage: Record<
+    'deployments' | 'self_hosted_workers',
+    { used: number; limit: number | null; remaining: number | null; overage: number }
+  >;
+}
+
+function clientFor(app: Hono, token: () => string) {
+  const headers = (tenant: string) => ({
+    authorization: `Bearer ${token()}`,
+    'tenant-id': tenant,
+    'content-type': 'application/json',
+  });
+  return {
+    reserve: (tenant: string, body: Record<string, unknown>) =>
+      app.request('/billing/reservations', {
+        method: 'POST',
+        headers: headers(tenant),
+        body: JSON.stringify(body),
+      }),
+    release: (tenant: string, id: string) =>
+      app.request(`/billing/reservations/${id}`, { method: 'DELETE', headers: headers(tenant) }),
+    usage: async (tenant: string) =>
+      (await (await app.request('/billing/usage', { headers: headers(tenant) })).json()) as UsageBody,
+    reconcile: (tenant: string, body: Record<string, unknown>) =>
+      app.request('/billing/usage', { method: 'PUT', headers: headers(tenant), body: JSON.stringify(body) }),
+  };
+}
+
+describe.each(STORE_KINDS)('reservations on %s', (kind) => {
+  let database: TestDatabase;
+  let app: Hono;
+  let token = '';
+  let client: ReturnType<typeof clientFor>;
+  beforeAll(async () => {
+    database = await openTestDatabase(kind);
+    app = createBillingApp({ secret: SECRET, adminSecret: ADMIN_SECRET, store: database.store });
+    token = await workerToken(SECRET);
+    client = clientFor(app, () => token);
+  });
+  afterAll(() => database?.close());
+
+  const unique = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
+  const key = () => randomUUID();
+  async function tenantWith(settings: Parameters<LimitsStore['putTenant']>[1]) {
+    const tenant = unique('org');
+    await database.store.putTenant(tenant, settings, 'test');
+    return tenant;
+  }
+  const reservations = (tenant: string) =>
+    database.handle.db.select().from(reservation).where(eq(reservation.organizationId, tenant));
+
+  it('starts at zero usage with the tenant’s limits', async () => {
+    const tenant = await tenantWith({ planId: 'free' });
+    expect(await client.usage(tenant)).toEqual({
+      tenant_id: tenant,
+      usage: {
+        deployments: { used: 0, limit: 1, remaining: 1, overage: 0 },
+        self_hosted_workers: { used: 0, limit: 5, remaining: 5, overage: 0 },
+      },
+    });
+  });
+
+  it('grants within the limit (201), refuses past a hard limit (409) and records nothing for the refusal', async () => {
+    const tenant = await tenantWith({ planId: 'free' });
+    const granted = await client.reserve(tenant, {
+      resource: 'deployments',
+      quantity: 1,
+      idempotency_key: key(),
+      reference: 'dep-1',
+    });
+    expect(granted.status).toBe(201);
+    expect(await granted.json()).toEqual({
+      reservation_id: expect.any(String),
+      resource: 'deployments',
+      quantity: 1,
+      used: 1,
+      limit: 1,
+      remaining: 0,
+      overage: false,
+    });
+    const refused = await client.reserve(tenant, { resource: 'deployments', idempotency_key: key() });
+    expect(refused.status).toBe(409);
+    expect(await refused.json()).toEqual({
+      detail: { code: 'limit_exceeded', resource: 'deployments', limit: 1, used: 1, requested: 1 },
+    });
+    expect(await reservations(tenant)).toHaveLength(1);
+    expect((await client.usage(tenant)).usage.deployments.used).toBe(1);
+  });
+
+  it('never limits an unlimited resource', async () => {
+    const tenant = await tenantWith({ planId: 'enterprise' });
+    const res = await client.reserve(tenant, {
+      resource: 'deployments',
+      quantity: 1000,
+      idempotency_key: key(),
+    });
+    expect(await res.json()).toMatchObject({ used: 1000, limit: null, remaining: null, overage: false });
+  });
+
+  it('answers a repeated idempotency key with the first answer, and refuses it for another request', async () => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    const body = { resource: 'deployments', quantity: 2, idempotency_key: key() };
+    const first = (await (await client.reserve(tenant, body)).json()) as ReservationBody;
+    const again = await client.reserve(tenant, body);
+    expect(again.status).toBe(201);
+    expect(await again.json()).toEqual(first);
+    expect((await client.usage(tenant)).usage.deployments.used).toBe(2);
+    const reused = await client.reserve(tenant, { ...body, quantity: 3 });
+    expect(reused.status).toBe(422);
+    expect(await reused.json()).toMatchObject({
+      detail: [
+        { type: 'idempotency_key_reused', loc: ['body', 'idempotency_key'], input: body.idempotency_key },
+      ],
+    });
+  });
+
+  it('releases (204), idempotently, and refuses another tenant’s reservation (404)', async () => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    const other = await tenantWith({ planId: 'growth' });
+    const { reservation_id } = (await (
+      await client.reserve(tenant, { resource: 'self_hosted_workers', quantity: 3, idempotency_key: key() })
+    ).json()) as ReservationBody;
+    expect((await client.release(other, reservation_id)).status).toBe(404);
+    const released = await client.release(tenant, reservation_id);
+    expect(released.status).toBe(204);
+    expect(await released.text()).toBe('');
+    expect((await client.release(tenant, reservation_id)).status).toBe(204);
+    expect((await client.usage(tenant)).usage.self_hosted_workers.used).toBe(0);
+    expect((await client.release(tenant, randomUUID())).status).toBe(404);
+    const malformed = await client.release(tenant, 'not-a-uuid');
+    expect(malformed.status).toBe(422);
+    expect(await malformed.json()).toMatchObject({ detail: [{ loc: ['path', 'reservationId'] }] });
+  });
+
+  it('grants past a soft limit as overage, up to the cap, then refuses', async () => {
+    const tenant = await tenantWith({ planId: 'free', softLimits: { deployments: { overage_cap: 2 } } });
+    const grants: ReservationBody[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await client.reserve(tenant, { resource: 'deployments', idempotency_key: key() });
+      expect(res.status).toBe(201);
+      grants.push((await res.json()) as ReservationBody);
+    }
+    expect(grants.map((g) => [g.used, g.overage, g.remaining])).toEqual([
+      [1, false, 0],
+      [2, true, 0],
+      [3, true, 0],
+    ]);
+    const past = await client.reserve(tenant, { resource: 'deployments', idempotency_key: key() });
+    expect(past.status).toBe(409);
+    expect((await client.usage(tenant)).usage.deployments).toEqual({
+      used: 3,
+      limit: 1,
+      remaining: 0,
+      overage: 2,
+    });
+    const billed = await reservations(tenant);
+    expect(billed.map((r) => r.overageUnits).sort()).toEqual([0, 1, 1]);
+  });
+
+  it('takes soft limits from the plan, and a tenant can make one hard again', async () => {
+    const admin = await adminToken(ADMIN_SECRET);
+    const setPlan = (body: unknown) =>
+      app.request('/admin/plans/growth', {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${admin}` },
+        body: JSON.stringify(body),
+      });
+    const plan = await setPlan({
+      deployments: 5,
+      self_hosted_workers: null,
+      soft_limits: { deployments: { overage_cap: null } },
+    });
+    expect(await plan.json()).toMatchObject({ soft_limits: { deployments: { overage_cap: null } } });
+    try {
+      const soft = await tenantWith({ planId: 'growth' });
+      const big = await client.reserve(soft, {
+        resource: 'deployments',
+        quantity: 50,
+        idempotency_key: key(),
+      });
+      expect(await big.json()).toMatchObject({ used: 50, overage: true });
+      const hard = await tenantWith({ planId: 'growth', softLimits: { deployments: null } });
+      expect(
+        (await client.reserve(hard, { resource: 'deployments', quantity: 6, idempotency_key: key() })).status,
+      ).toBe(409);
+    } finally {
+      await setPlan({ deployments: 5, self_hosted_workers: null, soft_limits: {} });
+    }
+  });
+
+  it('after a downgrade below usage: nothing deleted, remaining 0, the excess shown, new reservations refused', async () => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    await client.reserve(tenant, { resource: 'deployments', quantity: 4, idempotency_key: key() });
+    await database.store.putTenant(tenant, { planId: 'free' }, 'test');
+    expect((await client.usage(tenant)).usage.deployments).toEqual({
+      used: 4,
+      limit: 1,
+      remaining: 0,
+      overage: 3,
+    });
+    expect((await client.reserve(tenant, { resource: 'deployments', idempotency_key: key() })).status).toBe(
+      409,
+    );
+  });
+
+  it('sets usage to the Engine’s absolute counts, audited with the difference', async () => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() });
+    const res = await client.reconcile(tenant, { deployments: 3, self_hosted_workers: 7 });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as UsageBody).usage.deployments).toEqual({
+      used: 3,
+      limit: 5,
+      remaining: 2,
+      overage: 0,
+    });
+    const [entry] = await database.handle.db
+      .select()
+      .from(auditLog)
+      .where(and(eq(auditLog.subjectId, tenant), eq(auditLog.action, 'usage.reconcile')))
+      .orderBy(desc(auditLog.id));
+    expect(entry).toMatchObject({
+      actor: 'engine',
+      before: { deployments: 2, self_hosted_workers: 0 },
+      after: {
+        deployments: 3,
+        self_hosted_workers: 7,
+        difference: { deployments: 1, self_hosted_workers: 7 },
+      },
+    });
+    expect((await client.reconcile(tenant, { deployments: -1 })).status).toBe(422);
+    expect((await client.reconcile(unique('nobody'), { deployments: 1 })).status).toBe(404);
+  });
+
+  it.each([
+    ['an unknown resource', { resource: 'gpus', idempotency_key: 'k' }, ['body', 'resource']],
+    ['a quantity of 0', { resource: 'deployments', quantity: 0, idempotency_key: 'k' }, ['body', 'quantity']],
+    ['no idempotency key', { resource: 'deployments' }, ['body', 'idempotency_key']],
+    [
+      'a key over 128 characters',
+      { resource: 'deployments', idempotency_key: 'k'.repeat(129) },
+      ['body', 'idempotency_key'],
+    ],
+    ['an unknown field', { resource: 'deployments', idempotency_key: 'k', tenant: 'x' }, ['body', 'tenant']],
+  ])('refuses %s with 422', async (_, body, loc) => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    const res = await client.reserve(tenant, body);
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ detail: [{ loc }] });
+    expect(await reservations(tenant)).toHaveLength(0);
+  });
+
+  it('answers an unknown tenant 404 and checks the token first', async () => {
+    expect(
+      (await client.reserve(unique('nobody'), { resource: 'deployments', idempotency_key: key() })).status,
+    ).toBe(404);
+    const anonymous = await app.request('/billing/reservations', { method: 'POST', body: '{' });
+    expect(anonymous.status).toBe(401);
+    const admin = await app.request('/billing/usage', {
+      headers: { authorization: `Bearer ${await adminToken(ADMIN_SECRET)}`, 'tenant-id': 'org-123' },
+    });
+    expect(admin.status).toBe(401);
+  });
+
+  it('grants exactly 5 of 200 concurrent requests against a hard limit of 5', async () => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    const apps =
+      kind === 'postgres'
+        ? [app, createBillingApp({ secret: SECRET, store: (await database.openReplica()).store })]
+        : [app];
+    const clients = apps.map((instance) => clientFor(instance, () => token));
+    const statuses = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        Promise.resolve(
+          (clients[i % clients.length] ?? client).reserve(tenant, {
+            resource: 'deployments',
+            idempotency_key: key(),
+          }),
+        ).then((res: Response) => res.status),
+      ),
+    );
+    expect(statuses.filter((s) => s === 201)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 409)).toHaveLength(195);
+    expect((await client.usage(tenant)).usage.deployments.used).toBe(5);
+    expect(await reservations(tenant)).toHaveLength(5);
+  });
+
+  it('grants once for the same key sent 20 times at once', async () => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    const body = { resource: 'deployments', idempotency_key: key() };
+    const answers = await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const res = await client.reserve(tenant, body);
+        return { status: res.status, body: (await res.json()) as ReservationBody };
+      }),
+    );
+    expect(new Set(answers.map((a) => a.status))).toEqual(new Set([201]));
+    expect(new Set(answers.map((a) => a.body.reservation_id)).size).toBe(1);
+    expect((await client.usage(tenant)).usage.deployments.used).toBe(1);
+  });
+});
+
+describe('without a store', () => {
+  it('has no usage routes (404)', async () => {
+    const app = createBillingApp({ secret: SECRET });
+    const res = await app.request('/billing/usage', {
+      headers: { authorization: `Bearer ${await workerToken(SECRET)}`, 'tenant-id': 'org-1' },
+    });
+    expect(res.status).toBe(404);
+  });
+});
