@@ -147,7 +147,7 @@ async function checkAnswer(target: Target, url: string, request: BenchRequest, w
     signal: AbortSignal.timeout(CHECK_TIMEOUT_MS),
   });
   const body = await response.text();
-  if (response.status !== 200 || !target.isCorrectBody(body)) {
+  if (response.status < 200 || response.status > 299 || !target.isCorrectBody(body)) {
     throw new WrongAnswerError(`${target.name} answered ${response.status} ${when}: ${body.slice(0, 300)}`);
   }
 }

@@ -109,6 +109,71 @@ const isColdTenantBody = (body: string) =>
   body.endsWith(afterTenant) &&
   /^\d+$/.test(body.slice(coldBodyStart.length, body.length - afterTenant.length));
 
+export const RESERVATION_TENANTS = 64;
+const reservationTenant = (i: number) => `bench-reserve-${i % RESERVATION_TENANTS}`;
+
+/**
+ * Grant, then release what was granted: a request pair per reservation. Each connection works on
+ * one of 64 unlimited tenants — one tenant's grants serialize on its usage row, by design.
+ */
+function reservationRequests(token: string): BenchRequest {
+  let nextKey = 0;
+  let nextTenant = 0;
+  const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const grant = () =>
+    JSON.stringify({ resource: 'deployments', idempotency_key: `bench-${process.pid}-${nextKey++}` });
+  const connections = new Map<object, { tenant: string; reservation?: string }>();
+  const connection = (context: object) => {
+    let state = connections.get(context);
+    if (!state) {
+      state = { tenant: reservationTenant(nextTenant++) };
+      connections.set(context, state);
+    }
+    return state;
+  };
+  return {
+    method: 'POST',
+    path: '/billing/reservations',
+    headers: { ...headers, 'tenant-id': reservationTenant(0) },
+    body: grant(),
+    sequence: [
+      {
+        method: 'POST',
+        path: '/billing/reservations',
+        setupRequest: (req, context) => ({
+          ...req,
+          headers: { ...req.headers, 'tenant-id': connection(context).tenant },
+          body: grant(),
+        }),
+        onResponse: (_status, body, context) => {
+          connection(context).reservation = (JSON.parse(body) as { reservation_id?: string }).reservation_id;
+        },
+      },
+      {
+        method: 'DELETE',
+        setupRequest: (req, context) => {
+          const { tenant, reservation } = connection(context);
+          return {
+            ...req,
+            headers: { ...req.headers, 'tenant-id': tenant },
+            path: `/billing/reservations/${reservation}`,
+          };
+        },
+      },
+    ],
+  };
+}
+
+async function serveReservations(context: TargetContext, postgres: boolean) {
+  const store = await openLimitsStore({ url: postgres ? context.databaseUrl : undefined });
+  for (let i = 0; i < RESERVATION_TENANTS; i++) {
+    if (!(await store.findTenant(reservationTenant(i)))) {
+      await store.putTenant(reservationTenant(i), { planId: 'enterprise' }, 'bench');
+    }
+  }
+  await listen(createBillingApp({ secret: context.secret, store }), context.port);
+}
+
 const needsPostgres = (databaseUrl: string | undefined) =>
   databaseUrl ? undefined : 'no PostgreSQL (set DATABASE_URL or TEST_DATABASE_URL)';
 
@@ -217,4 +282,14 @@ export const TARGETS: Target[] = [
       await listen(app, context.port);
     },
   },
+  ...(['pglite', 'postgres'] as const).map(
+    (store): Target => ({
+      name: `reservations-${store}`,
+      description: `service, grant then release (POST + DELETE) over ${RESERVATION_TENANTS} tenants, ${store === 'pglite' ? 'PGlite' : 'PostgreSQL'}`,
+      ...(store === 'postgres' ? { unavailable: needsPostgres } : {}),
+      request: reservationRequests,
+      isCorrectBody: (body) => body === '' || body.includes('"reservation_id"'),
+      serve: (context) => serveReservations(context, store === 'postgres'),
+    }),
+  ),
 ];
