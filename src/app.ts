@@ -9,7 +9,7 @@ import { createWorkerTokenVerifier } from './auth/worker-token.js';
 import type { PlanType } from './contract/plans.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { mountOrbWebhook } from './http/orb-webhook-route.js';
-import { mountRestRoutes } from './http/rest-routes.js';
+import { allowedMethodsOf, mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
 import { createAdministration } from './limits/administration.js';
 import type { PlanCatalog } from './limits/catalog.js';
@@ -165,7 +165,13 @@ export function createBillingApp(options: BillingAppOptions): Hono {
   });
   app.get('/docs', Scalar({ url: '/openapi.json', pageTitle: 'Billing limits service' }));
 
-  app.notFound((c) => c.json({ detail: 'Not Found' }, 404));
+  const allowedMethods = allowedMethodsOf();
+  app.notFound((c) => {
+    const allowed = allowedMethods(c.req.path);
+    if (allowed.length > 0)
+      return c.json({ detail: 'Method Not Allowed' }, 405, { Allow: allowed.join(', ') });
+    return c.json({ detail: 'Not Found' }, 404);
+  });
   app.onError((error, c) => {
     onUnexpectedError(error);
     return c.json({ detail: INTERNAL_SERVER_ERROR }, 500);

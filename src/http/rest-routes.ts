@@ -155,13 +155,23 @@ export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
       }
     });
   }
-  // After every route: the same path with a method it does not serve, answered as FastAPI does.
-  const methodsByPath = new Map<string, string[]>();
-  for (const { path, method } of routes)
-    methodsByPath.set(path, [...(methodsByPath.get(path) ?? []), method]);
-  for (const [path, methods] of methodsByPath) {
-    app.all(path.replace(PATH_PARAMETER, ':$1'), (c) =>
-      c.json({ detail: 'Method Not Allowed' }, 405, { Allow: methods.join(', ') }),
-    );
+}
+
+/**
+ * The methods a REST path serves, for answering another method with 405 as FastAPI does. Looked
+ * up only when no route matched: a catch-all route beside each path would put every request on
+ * Hono's slower multi-handler path.
+ */
+export function allowedMethodsOf(routes: readonly RestRoute[] = restRoutesOf()): (path: string) => string[] {
+  const patterns = new Map<string, { pattern: RegExp; methods: string[] }>();
+  for (const { path, method } of routes) {
+    const entry = patterns.get(path) ?? {
+      pattern: new RegExp(`^${path.replace(PATH_PARAMETER, '[^/]+')}$`),
+      methods: [],
+    };
+    entry.methods.push(method);
+    patterns.set(path, entry);
   }
+  return (requestPath) =>
+    [...patterns.values()].find(({ pattern }) => pattern.test(requestPath))?.methods ?? [];
 }
