@@ -110,6 +110,33 @@ export async function audit(
   await db.insert(auditLog).values({ ...entry, before: entry.before ?? null, after: entry.after ?? null });
 }
 
+/** Every organization mapped to a customer: they share its plan, so a plan change is a change for each. */
+export async function tenantsOfCustomer(db: Executor, customerId: string): Promise<string[]> {
+  const rows = await db
+    .select({ id: organizationToAccount.organizationId })
+    .from(organizationToAccount)
+    .where(eq(organizationToAccount.customerId, customerId));
+  return rows.map((row) => row.id);
+}
+
+/** Reads a tenant back after a write in the same transaction and audits the write, before → after. */
+async function auditTenantWrite(
+  db: Executor,
+  write: { tenantId: string; action: string; actor: string; before: TenantRecord | undefined },
+): Promise<TenantRecord> {
+  const after = await readTenant(db, write.tenantId);
+  if (!after) throw new Error(`tenant ${write.tenantId} vanished inside its own transaction`);
+  await audit(db, {
+    actor: write.actor,
+    action: write.action,
+    subjectType: 'tenant',
+    subjectId: write.tenantId,
+    before: write.before,
+    after,
+  });
+  return after;
+}
+
 function parseChange(payload: string): LimitsChange {
   try {
     const value: unknown = JSON.parse(payload);
@@ -213,25 +240,9 @@ export async function createLimitsStore(handle: DatabaseHandle): Promise<LimitsS
           .insert(organizationToAccount)
           .values({ organizationId: tenantId, ...columns })
           .onConflictDoUpdate({ target: organizationToAccount.organizationId, set: columns });
-        const after = await readTenant(tx, tenantId);
-        if (!after) throw new Error(`tenant ${tenantId} vanished inside its own transaction`);
-        await audit(tx, {
-          actor,
-          action: 'tenant.put',
-          subjectType: 'tenant',
-          subjectId: tenantId,
-          before,
-          after,
-        });
+        const after = await auditTenantWrite(tx, { tenantId, action: 'tenant.put', actor, before });
         // A customer's plan is shared by every organization mapped to it.
-        const tenants = customerPlanChanged
-          ? (
-              await tx
-                .select({ id: organizationToAccount.organizationId })
-                .from(organizationToAccount)
-                .where(eq(organizationToAccount.customerId, customerId))
-            ).map((row) => row.id)
-          : [tenantId];
+        const tenants = customerPlanChanged ? await tenantsOfCustomer(tx, customerId) : [tenantId];
         const change: LimitsChange = { tenants };
         await announce(tx, change);
         return { before, after, change };
@@ -252,15 +263,11 @@ export async function createLimitsStore(handle: DatabaseHandle): Promise<LimitsS
             updatedAt: sql`now()`,
           })
           .where(eq(organizationToAccount.organizationId, tenantId));
-        const after = await readTenant(tx, tenantId);
-        if (!after) throw new Error(`tenant ${tenantId} vanished inside its own transaction`);
-        await audit(tx, {
-          actor,
+        const after = await auditTenantWrite(tx, {
+          tenantId,
           action: 'tenant.clear_overrides',
-          subjectType: 'tenant',
-          subjectId: tenantId,
+          actor,
           before,
-          after,
         });
         const change: LimitsChange = { tenants: [tenantId] };
         await announce(tx, change);

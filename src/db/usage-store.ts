@@ -1,7 +1,7 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { Reservation } from '../contract/usage.js';
 import { resourcePolicy } from '../limits/effective-limits.js';
-import { ceilingOf, RESOURCES, type Resource } from '../limits/usage-policy.js';
+import { ceilingOf, RESOURCES, type Resource, remainingOf } from '../limits/usage-policy.js';
 import type { ReleaseOutcome, ReserveOutcome, UsageCounts, UsageStore } from '../usage/usage-store.js';
 import type { Database } from './database.js';
 import { audit, type Executor, readTenant } from './limits-store.js';
@@ -27,10 +27,6 @@ async function countsOf(db: Executor, tenantId: string): Promise<UsageCounts> {
     if ((RESOURCES as readonly string[]).includes(row.resource)) counts[row.resource as Resource] = row.used;
   }
   return counts;
-}
-
-export function remainingOf(limit: number | null, used: number): number | null {
-  return limit === null ? null : Math.max(0, limit - used);
 }
 
 export function createUsageStore(db: Database): UsageStore {

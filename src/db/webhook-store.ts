@@ -4,8 +4,8 @@ import type { WebhookOutcome } from '../contract/webhooks.js';
 import type { LimitsChange } from '../limits/limits-store.js';
 import type { EventResult, WebhookEventRecord, WebhookStore } from '../webhooks/webhook-store.js';
 import type { Database } from './database.js';
-import { announce, audit } from './limits-store.js';
-import { customer, organizationToAccount, plan, webhookEvent } from './schema.js';
+import { announce, audit, tenantsOfCustomer } from './limits-store.js';
+import { customer, plan, webhookEvent } from './schema.js';
 
 export function createWebhookStore(db: Database): WebhookStore {
   return {
@@ -68,11 +68,7 @@ export function createWebhookStore(db: Database): WebhookStore {
           before: current ? { planId: current.planId } : null,
           after: { planId, event_id: event.id },
         });
-        const tenants = await tx
-          .select({ id: organizationToAccount.organizationId })
-          .from(organizationToAccount)
-          .where(eq(organizationToAccount.customerId, customerId));
-        const change: LimitsChange = { tenants: tenants.map((row) => row.id) };
+        const change: LimitsChange = { tenants: await tenantsOfCustomer(tx, customerId) };
         if (change.tenants.length > 0) await announce(tx, change);
         return {
           ...(await finish({ outcome: 'applied', detail: { plan_id: PlanType.parse(planId) } })),

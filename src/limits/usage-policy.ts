@@ -33,3 +33,8 @@ export function softPolicy(
   const own = tenant[resource];
   return own === undefined ? (plan[resource] ?? null) : own;
 }
+
+/** What is left under a limit: never negative (after a downgrade it is 0), `null` when unlimited. */
+export function remainingOf(limit: number | null, used: number): number | null {
+  return limit === null ? null : Math.max(0, limit - used);
+}

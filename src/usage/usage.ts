@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { Reservation, UsageResponse } from '../contract/usage.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
 import { DomainError, orUnavailable, tenantNotFound } from '../limits/errors.js';
-import type { Resource } from '../limits/usage-policy.js';
+import { type Resource, remainingOf } from '../limits/usage-policy.js';
 import type { UsageCounts, UsageStore } from './usage-store.js';
 
 export interface ReservationInput {
@@ -29,7 +29,7 @@ function usageView(tenantId: string, record: TenantRecord, used: UsageCounts): U
     return {
       used: count,
       limit,
-      remaining: limit === null ? null : Math.max(0, limit - count),
+      remaining: remainingOf(limit, count),
       overage: limit === null ? 0 : Math.max(0, count - limit),
     };
   };

@@ -2,8 +2,6 @@ import type { PlanType } from '../contract/plans.js';
 import type { WebhookOutcome } from '../contract/webhooks.js';
 import type { LimitsChange } from '../limits/limits-store.js';
 
-export type Outcome = WebhookOutcome;
-
 /** One verified delivery, as the store records it. */
 export interface ReceivedEvent {
   id: string;
@@ -18,7 +16,7 @@ export interface ReceivedEvent {
 export type EventAction =
   | {
       kind: 'record';
-      outcome: Exclude<Outcome, 'applied' | 'duplicate' | 'stale'>;
+      outcome: Exclude<WebhookOutcome, 'applied' | 'duplicate' | 'stale'>;
       detail?: Record<string, unknown>;
     }
   | { kind: 'plan_by_orb_id'; externalPlanId: string }
