@@ -15,10 +15,9 @@
  */
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
-import { SignJWT } from 'jose';
 import { z } from 'zod';
 import { planView, tenantView } from '../src/api/admin/views.js';
-import { ADMIN_AUDIENCE } from '../src/app.js';
+import { signAdminToken } from '../src/auth/admin-token.js';
 import { signWorkerToken } from '../src/auth/worker-token.js';
 import { loadConfig } from '../src/config.js';
 import { CustomerId } from '../src/contract/admin.js';
@@ -102,14 +101,7 @@ async function main(argv: string[]): Promise<unknown> {
     }
     if (verb === 'admin') {
       if (!config.adminSecret) throw new UsageError('token admin: set BILLING_ADMIN_SECRET');
-      const now = Math.floor(Date.now() / 1000);
-      return new SignJWT({})
-        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-        .setAudience(ADMIN_AUDIENCE)
-        .setSubject(values.sub ?? userInfo().username)
-        .setIssuedAt(now)
-        .setExpirationTime(now + ttlSeconds)
-        .sign(new TextEncoder().encode(config.adminSecret));
+      return signAdminToken(config.adminSecret, { subject: values.sub ?? userInfo().username, ttlSeconds });
     }
   }
 

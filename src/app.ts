@@ -2,10 +2,11 @@ import { Scalar } from '@scalar/hono-api-reference';
 import { Hono } from 'hono';
 import type { BillingContext, BillingServices } from './api/context.js';
 import { INTERNAL_SERVER_ERROR } from './api/errors.js';
+import { ADMIN_AUDIENCE } from './auth/admin-token.js';
 import { bearerTokenFrom } from './auth/authorization-header.js';
 import type { TokenClaims } from './auth/token-verifier.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
-import { createWorkerTokenVerifier } from './auth/worker-token.js';
+import { WORKER_AUDIENCE, WORKER_TOKEN_VERSION } from './auth/worker-token.js';
 import type { PlanType } from './contract/plans.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { mountOrbWebhook } from './http/orb-webhook-route.js';
@@ -57,33 +58,19 @@ export interface BillingAppOptions {
   onCacheEvent?: ((event: CacheEvent) => void) | undefined;
 }
 
-/** Admin tokens: HS256 with their own secret and audience, so a worker token is never an admin one. */
-export const ADMIN_AUDIENCE = 'billing-admin';
-
 const AUTH_DISABLED: TokenClaims = Object.freeze({ sub: 'auth-disabled' });
 
-function workerAuthenticator(options: BillingAppOptions): BillingServices['authenticateWorker'] {
-  const verifyWorkerToken = createWorkerTokenVerifier({
-    secret: options.secret ?? '',
-    clockToleranceSeconds: options.clockToleranceSeconds ?? 0,
-    cacheSize: options.tokenCacheSize ?? 10_000,
-    now: options.now ?? (() => Date.now()),
-  });
-  return (authorization) => verifyWorkerToken(bearerTokenFrom(authorization));
-}
-
-function adminAuthenticator(
+/** `Authorization: Bearer <token>` checked by one verifier (worker or admin tokens). */
+function bearerAuthenticator(
   options: BillingAppOptions,
-  secret: string,
+  token: { secret: string; audience: string; requiredVersion?: string; cacheSize: number },
 ): BillingServices['authenticateWorker'] {
-  const verifyAdminToken = createTokenVerifier({
-    secret,
-    audience: ADMIN_AUDIENCE,
+  const verify = createTokenVerifier({
+    ...token,
     clockToleranceSeconds: options.clockToleranceSeconds ?? 0,
-    cacheSize: 1_000,
     now: options.now ?? (() => Date.now()),
   });
-  return (authorization) => verifyAdminToken(bearerTokenFrom(authorization));
+  return (authorization) => verify(bearerTokenFrom(authorization));
 }
 
 function warnOnStderr(message: string, fields: Record<string, unknown>): void {
@@ -119,8 +106,21 @@ export function createBillingApp(options: BillingAppOptions): Hono {
   // Other replicas' writes arrive through the store; this replica's own are applied as they commit.
   store?.subscribe((change) => limits.apply(change));
   const services: BillingServices = {
-    authenticateWorker: disableAuth ? async () => AUTH_DISABLED : workerAuthenticator(options),
-    authenticateAdmin: options.adminSecret ? adminAuthenticator(options, options.adminSecret) : undefined,
+    authenticateWorker: disableAuth
+      ? async () => AUTH_DISABLED
+      : bearerAuthenticator(options, {
+          secret: options.secret ?? '',
+          audience: WORKER_AUDIENCE,
+          requiredVersion: WORKER_TOKEN_VERSION,
+          cacheSize: options.tokenCacheSize ?? 10_000,
+        }),
+    authenticateAdmin: options.adminSecret
+      ? bearerAuthenticator(options, {
+          secret: options.adminSecret,
+          audience: ADMIN_AUDIENCE,
+          cacheSize: 1_000,
+        })
+      : undefined,
     limits,
     administration: store ? createAdministration(store, (change) => limits.apply(change)) : undefined,
     usage: store ? createUsageService(store) : undefined,

@@ -43,28 +43,15 @@ const EnvSchema = z
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
-    if (env.BILLING_DISABLE_AUTH) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['BILLING_DISABLE_AUTH'],
-        message: 'must not be set in production',
-      });
-    }
-    if (env.BILLING_ADMIN_SECRET && Buffer.byteLength(env.BILLING_ADMIN_SECRET) < MIN_SECRET_BYTES) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['BILLING_ADMIN_SECRET'],
-        message: `must be at least ${MIN_SECRET_BYTES} bytes in production`,
-      });
-    }
-    if (!env.BILLING_JWT_SECRET) {
-      ctx.addIssue({ code: 'custom', path: ['BILLING_JWT_SECRET'], message: 'is required in production' });
-    } else if (Buffer.byteLength(env.BILLING_JWT_SECRET) < MIN_SECRET_BYTES) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['BILLING_JWT_SECRET'],
-        message: `must be at least ${MIN_SECRET_BYTES} bytes in production`,
-      });
+    const refuse = (variable: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [variable], message });
+    if (env.BILLING_DISABLE_AUTH) refuse('BILLING_DISABLE_AUTH', 'must not be set in production');
+    if (!env.BILLING_JWT_SECRET) refuse('BILLING_JWT_SECRET', 'is required in production');
+    for (const variable of ['BILLING_JWT_SECRET', 'BILLING_ADMIN_SECRET'] as const) {
+      const secret = env[variable];
+      if (secret && Buffer.byteLength(secret) < MIN_SECRET_BYTES) {
+        refuse(variable, `must be at least ${MIN_SECRET_BYTES} bytes in production`);
+      }
     }
   });
 

@@ -1,5 +1,6 @@
 export type { AppRouter } from './api/router.js';
-export { ADMIN_AUDIENCE, type BillingAppOptions, createBillingApp } from './app.js';
+export { type BillingAppOptions, createBillingApp } from './app.js';
+export { ADMIN_AUDIENCE, signAdminToken } from './auth/admin-token.js';
 export { signWorkerToken } from './auth/worker-token.js';
 export { type BillingClient, type BillingClientOptions, createBillingClient } from './client.js';
 export { BillingLimitsInput, BillingLimitsResponse } from './contract/limits.js';

@@ -1,19 +1,8 @@
 import { SignJWT } from 'jose';
-import { createTokenVerifier, type TokenVerifier, type TokenVerifierOptions } from './token-verifier.js';
 
 /** The Engine's worker tokens: audience `worker`, claim `ver` = `"1"`. */
 export const WORKER_AUDIENCE = 'worker';
 export const WORKER_TOKEN_VERSION = '1';
-
-export function createWorkerTokenVerifier(
-  options: Omit<TokenVerifierOptions, 'audience' | 'requiredVersion'>,
-): TokenVerifier {
-  return createTokenVerifier({
-    ...options,
-    audience: WORKER_AUDIENCE,
-    requiredVersion: WORKER_TOKEN_VERSION,
-  });
-}
 
 /**
  * Mints a worker token exactly as the Engine does — for local use (the start-up curl line,

@@ -1,0 +1,24 @@
+import { SignJWT } from 'jose';
+
+/** Operator tokens: HS256 with their own secret and this audience, so a worker token is never an admin one. */
+export const ADMIN_AUDIENCE = 'billing-admin';
+
+/**
+ * Mints an admin token; `subject` is who the audit log names.
+ *
+ * @example
+ * const token = await signAdminToken(process.env.BILLING_ADMIN_SECRET, { subject: 'alice' });
+ */
+export async function signAdminToken(
+  secret: string,
+  { subject, ttlSeconds = 3600 }: { subject: string; ttlSeconds?: number },
+): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setAudience(ADMIN_AUDIENCE)
+    .setSubject(subject)
+    .setIssuedAt(now)
+    .setExpirationTime(now + ttlSeconds)
+    .sign(new TextEncoder().encode(secret));
+}
