@@ -103,6 +103,21 @@ describe('the read-through cache', () => {
     expect(await cache.get('k')).toBe(2);
   });
 
+  it('holds at most maxEntries, dropping the least recently used', async () => {
+    const loads: string[] = [];
+    const cache = createReadThroughCache({
+      load: async (key) => {
+        loads.push(key);
+        return key;
+      },
+      ttlMs: 60_000,
+      maxEntries: 2,
+    });
+    for (const key of ['a', 'b', 'a', 'c', 'a', 'b']) await cache.get(key);
+    // 'b' was the least recently used when 'c' came in; 'a' stayed.
+    expect(loads).toEqual(['a', 'b', 'c', 'b']);
+  });
+
   it('forgets everything on invalidateAll', async () => {
     let loads = 0;
     const cache = createReadThroughCache({ load: async () => ++loads, ttlMs: 60_000, maxEntries: 10 });

@@ -91,6 +91,24 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
       expect(await planOf(tenant)).toBe('free');
     });
 
+    it('subscription.ended uses the configured default plan (ORB_DEFAULT_PLAN)', async () => {
+      const growthByDefault = createBillingApp({
+        secret: WORKER_SECRET,
+        orbWebhookSecret: ORB_SECRET,
+        orbDefaultPlan: 'growth',
+        store: database.store,
+      });
+      const { customer, tenant } = await tenantOn('enterprise');
+      const ended = subscriptionEvent({
+        id: unique('evt'),
+        type: 'subscription.ended',
+        customer,
+        plan: 'enterprise',
+      });
+      expect((await receipt(await deliver(ended, {}, growthByDefault))).outcome).toBe('applied');
+      expect(await planOf(tenant, growthByDefault)).toBe('growth');
+    });
+
     it('creates a customer Orb knows before we do; organizations mapped later share its plan', async () => {
       const customer = unique('cus');
       const res = await deliver(
