@@ -1,6 +1,6 @@
 import { Scalar } from '@scalar/hono-api-reference';
-import { Hono } from 'hono';
-import type { BillingContext, BillingServices } from './api/context.js';
+import { type Context, Hono } from 'hono';
+import type { BillingServices } from './api/context.js';
 import { INTERNAL_SERVER_ERROR } from './api/errors.js';
 import { ADMIN_AUDIENCE } from './auth/admin-token.js';
 import { bearerTokenFrom } from './auth/authorization-header.js';
@@ -10,13 +10,17 @@ import { WORKER_AUDIENCE, WORKER_TOKEN_VERSION } from './auth/worker-token.js';
 import type { PlanType } from './contract/plans.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { mountOrbWebhook } from './http/orb-webhook-route.js';
-import { allowedMethodsOf, mountRestRoutes } from './http/rest-routes.js';
+import { observeRequests, requestIdOf } from './http/request-observer.js';
+import { allowedMethodsOf, type EdgeOptions, mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
 import { createAdministration } from './limits/administration.js';
 import type { PlanCatalog } from './limits/catalog.js';
 import { createLimitsSource, type PlanSource } from './limits/limits-source.js';
 import type { LimitsStore } from './limits/limits-store.js';
 import type { CacheEvent } from './limits/read-through-cache.js';
+import { defaultLogger, type Logger } from './telemetry/logger.js';
+import { createPrometheusMetrics, limitCheckOutcomeOf, type PrometheusMetrics } from './telemetry/metrics.js';
+import type { RequestTracer } from './telemetry/tracing.js';
 import { createUsageService } from './usage/usage.js';
 import { createOrbEventHandler } from './webhooks/orb-events.js';
 
@@ -46,17 +50,35 @@ export interface BillingAppOptions {
   tokenCacheSize?: number | undefined;
   /** Milliseconds since the epoch; tests inject their own clock. */
   now?: (() => number) | undefined;
-  /** Called with every error that became a 500, so it reaches a log; the caller only sees `Internal Server Error`. */
+  /** Called with every error that became a 500 (default: the logger, with the request id); the caller only sees `Internal Server Error`. */
   onUnexpectedError?: ((error: unknown) => void) | undefined;
+  /**
+   * Structured logs: one line per request at `info` (probes at `debug`), warnings, unexpected
+   * errors. Default: warnings and errors as JSON lines on stderr.
+   */
+  logger?: Logger | undefined;
+  /** Where metrics are recorded and scraped from; default: a Prometheus registry of this app's own. */
+  metrics?: PrometheusMetrics | undefined;
+  /** Where `GET` serves the metrics (default `/metrics`); `false` when they are served elsewhere (their own port). */
+  metricsPath?: string | false | undefined;
+  /** A server span per request, when tracing is on (`startTracing`). */
+  tracer?: RequestTracer | undefined;
+  /** A request whose handler runs longer is answered 503 `Request timed out` (default 10,000 ms; 0 = no limit). */
+  requestTimeoutMs?: number | undefined;
+  /** True once the process is shutting down: `/readyz` answers 503 so that load balancers stop sending. */
+  isShuttingDown?: (() => boolean) | undefined;
   /** Orb's webhook signing secret; `POST /webhooks/orb` is off (404) without it. Needs a store. */
   orbWebhookSecret?: string | undefined;
   /** The plan a customer falls back to when its Orb subscription ends (default `free`). */
   orbDefaultPlan?: PlanType | undefined;
-  /** Operator-facing warnings (an unmapped Orb plan, a refused webhook); default: one JSON line on stderr. */
+  /** Operator-facing warnings (an unmapped Orb plan, a refused webhook); default: the logger at `warn`. */
   warn?: ((message: string, fields: Record<string, unknown>) => void) | undefined;
   /** Called on every cache hit, miss, stale answer and invalidation (metrics). */
   onCacheEvent?: ((event: CacheEvent) => void) | undefined;
 }
+
+/** The procedure whose calls are the limit checks counted in `billing_limit_checks_total`. */
+const LIMITS_PROCEDURE = 'billing.limits';
 
 const AUTH_DISABLED: TokenClaims = Object.freeze({ sub: 'auth-disabled' });
 
@@ -73,12 +95,10 @@ function bearerAuthenticator(
   return (authorization) => verify(bearerTokenFrom(authorization));
 }
 
-function warnOnStderr(message: string, fields: Record<string, unknown>): void {
-  console.error(JSON.stringify({ level: 'warn', msg: message, ...fields }));
-}
-
-function reportToStderr(error: unknown): void {
-  console.error('billing: unexpected error', error);
+/** The plan a `billing.limits` answer names, for the limit-check metric; `none` when there is no answer. */
+function planAnswered(output: unknown): string {
+  const limits = (output as { limits?: { plan_type?: unknown } } | undefined)?.limits;
+  return typeof limits?.plan_type === 'string' ? limits.plan_type : 'none';
 }
 
 /**
@@ -91,17 +111,26 @@ function reportToStderr(error: unknown): void {
  * serve({ fetch: app.fetch, port: 8000 });
  */
 export function createBillingApp(options: BillingAppOptions): Hono {
-  const { disableAuth = false, onUnexpectedError = reportToStderr, store } = options;
+  const { disableAuth = false, store, logger = defaultLogger(), isShuttingDown = () => false } = options;
   if (!disableAuth && !options.secret) {
     throw new Error('createBillingApp: a worker-token secret is required unless disableAuth is set');
   }
+  const metrics = options.metrics ?? createPrometheusMetrics();
+  const onUnexpectedError = (error: unknown, c?: Context) => {
+    if (options.onUnexpectedError) options.onUnexpectedError(error);
+    else logger.error({ err: error, req_id: c && requestIdOf(c) }, 'unexpected error');
+  };
+  const warn = options.warn ?? ((message, fields) => logger.warn(fields, message));
   const limits = createLimitsSource({
     mode: options.planSource ?? (store ? 'database' : 'header'),
     store,
     catalog: options.catalog,
     cacheTtlMs: options.cacheTtlMs,
     cacheMaxEntries: options.cacheMaxEntries,
-    onCacheEvent: options.onCacheEvent,
+    onCacheEvent(event) {
+      metrics.cacheEvent(event);
+      options.onCacheEvent?.(event);
+    },
   });
   // Other replicas' writes arrive through the store; this replica's own are applied as they commit.
   store?.subscribe((change) => limits.apply(change));
@@ -123,15 +152,35 @@ export function createBillingApp(options: BillingAppOptions): Hono {
       : undefined,
     limits,
     administration: store ? createAdministration(store, (change) => limits.apply(change)) : undefined,
-    usage: store ? createUsageService(store) : undefined,
+    usage: store
+      ? createUsageService(store, { onViolation: (violation) => metrics.limitViolation(violation) })
+      : undefined,
   };
-  const createContext = (authorization: string | undefined): BillingContext => ({ authorization, services });
+  const edge: EdgeOptions = {
+    createContext: (authorization) => ({ authorization, services }),
+    onUnexpectedError,
+    onCallResult({ path, status, output }) {
+      if (path !== LIMITS_PROCEDURE) return;
+      metrics.limitCheck({
+        plan: planAnswered(output),
+        source: limits.mode,
+        outcome: limitCheckOutcomeOf(status),
+      });
+    },
+  };
 
   const app = new Hono();
-  mountRestRoutes(app, { createContext, onUnexpectedError });
+  app.use(
+    observeRequests({
+      logger,
+      metrics,
+      tracer: options.tracer,
+      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+    }),
+  );
+  mountRestRoutes(app, edge);
   if (options.orbWebhookSecret) {
     if (!store) throw new Error('createBillingApp: the Orb webhook needs a store');
-    const warn = options.warn ?? warnOnStderr;
     mountOrbWebhook(app, {
       secret: options.orbWebhookSecret,
       handle: createOrbEventHandler({
@@ -141,22 +190,34 @@ export function createBillingApp(options: BillingAppOptions): Hono {
         warn,
       }),
       onRefused: (reason) => warn('orb webhook refused', { reason }),
+      onDelivery: (delivery) => metrics.webhookEvent(delivery),
       onUnexpectedError,
       now: options.now ?? (() => Date.now()),
     });
   }
-  mountTrpcEndpoint(app, createContext, onUnexpectedError);
+  mountTrpcEndpoint(app, edge);
 
-  // Health checks: never behind auth. `readyz` says whether this replica can answer from the store.
+  // Health checks: never behind auth. `readyz` says whether this replica should take traffic.
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {
+    if (isShuttingDown()) return c.json({ detail: 'Shutting down' }, 503);
+    let pending = 0;
     try {
       await store?.ping();
-      return c.json({ status: 'ok' });
+      pending = (await store?.pendingMigrations()) ?? 0;
     } catch {
       return c.json({ detail: 'Limits store unavailable' }, 503);
     }
+    if (pending > 0)
+      return c.json({ detail: `Limits store migrations not applied (${pending} pending)` }, 503);
+    return c.json({ status: 'ok' });
   });
+  const metricsPath = options.metricsPath ?? '/metrics';
+  if (metricsPath) {
+    app.get(metricsPath, async (c) =>
+      c.body(await metrics.scrape(), 200, { 'Content-Type': metrics.contentType }),
+    );
+  }
 
   let openApiDocument: string | undefined;
   app.get('/openapi.json', (c) => {
@@ -173,7 +234,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
     return c.json({ detail: 'Not Found' }, 404);
   });
   app.onError((error, c) => {
-    onUnexpectedError(error);
+    onUnexpectedError(error, c);
     return c.json({ detail: INTERNAL_SERVER_ERROR }, 500);
   });
   return app;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PlanType } from './contract/plans.js';
+import { LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
 
 /** Empty strings count as unset, so `FOO=` in a .env file means "use the default". */
 const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
@@ -40,6 +41,20 @@ const EnvSchema = z
     ORB_DEFAULT_PLAN: unsetIfEmpty(PlanType.default('free')),
     BILLING_CLOCK_TOLERANCE_SECONDS: integer(0, 0, 300),
     BILLING_TOKEN_CACHE_SIZE: integer(10_000, 0, 1_000_000),
+    LOG_LEVEL: unsetIfEmpty(z.enum(LOG_LEVELS).default('info')),
+    BILLING_METRICS_PORT: unsetIfEmpty(z.coerce.number().int().min(0).max(65_535).optional()),
+    BILLING_METRICS_HOST: optionalString,
+    OTEL_EXPORTER_OTLP_ENDPOINT: unsetIfEmpty(
+      z
+        .string()
+        .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+        .optional(),
+    ),
+    OTEL_SERVICE_NAME: optionalString.transform((value) => value ?? 'billing-limits-service'),
+    BILLING_REQUEST_TIMEOUT_MS: integer(10_000, 0, 600_000),
+    BILLING_MAX_HEADER_BYTES: integer(16_384, 1_024, 1_048_576),
+    BILLING_SHUTDOWN_DELAY_MS: integer(0, 0, 300_000),
+    BILLING_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
   })
   .superRefine((env, ctx) => {
     if (env.NODE_ENV !== 'production') return;
@@ -75,6 +90,21 @@ export interface BillingConfig {
   orbDefaultPlan: PlanType;
   clockToleranceSeconds: number;
   tokenCacheSize: number;
+  logLevel: LogLevel;
+  /** Metrics on a listener of their own; unset = `GET /metrics` on the main port. */
+  metricsPort: number | undefined;
+  metricsHost: string;
+  /** OTLP/HTTP collector for traces; unset = no tracing. */
+  otlpEndpoint: string | undefined;
+  serviceName: string;
+  /** Receiving a request (else 408) and answering it (else 503) may each take this long; 0 = no limit. */
+  requestTimeoutMs: number;
+  /** Request line and headers together; larger requests get 431. */
+  maxHeaderBytes: number;
+  /** On SIGTERM: how long to keep serving while `/readyz` says 503, before closing the listener. */
+  shutdownDelayMs: number;
+  /** On SIGTERM: how long in-flight requests may take to finish before their connections are cut. */
+  shutdownTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -108,5 +138,14 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     orbDefaultPlan: e.ORB_DEFAULT_PLAN,
     clockToleranceSeconds: e.BILLING_CLOCK_TOLERANCE_SECONDS,
     tokenCacheSize: e.BILLING_TOKEN_CACHE_SIZE,
+    logLevel: e.LOG_LEVEL,
+    metricsPort: e.BILLING_METRICS_PORT,
+    metricsHost: e.BILLING_METRICS_HOST ?? e.HOST,
+    otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    serviceName: e.OTEL_SERVICE_NAME,
+    requestTimeoutMs: e.BILLING_REQUEST_TIMEOUT_MS,
+    maxHeaderBytes: e.BILLING_MAX_HEADER_BYTES,
+    shutdownDelayMs: e.BILLING_SHUTDOWN_DELAY_MS,
+    shutdownTimeoutMs: e.BILLING_SHUTDOWN_TIMEOUT_MS,
   });
 }

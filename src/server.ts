@@ -1,9 +1,14 @@
 import { randomBytes } from 'node:crypto';
-import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
 import { createBillingApp } from './app.js';
 import { signWorkerToken } from './auth/worker-token.js';
 import { type BillingConfig, ConfigError, loadConfig } from './config.js';
 import { openLimitsStore } from './db/open-store.js';
+import { createShutdown } from './graceful-shutdown.js';
+import { listen } from './http/node-server.js';
+import { createLogger } from './telemetry/logger.js';
+import { createPrometheusMetrics } from './telemetry/metrics.js';
+import { startTracing } from './telemetry/tracing.js';
 
 function describeStore(config: BillingConfig): string {
   if (!config.databaseUrl) return `PGlite at ${config.dataDir}`;
@@ -13,14 +18,28 @@ function describeStore(config: BillingConfig): string {
 
 async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  const logger = createLogger({ level: config.logLevel });
+  const tracing = config.otlpEndpoint
+    ? startTracing({ endpoint: config.otlpEndpoint, serviceName: config.serviceName })
+    : undefined;
+  const metrics = createPrometheusMetrics({ serviceName: config.serviceName });
   // Outside production a missing secret is generated for this run, so `npm start` works on a fresh machine.
   const generatedSecret = !config.jwtSecret && !config.disableAuth;
   const secret = config.jwtSecret ?? randomBytes(32).toString('base64url');
-  const store = await openLimitsStore({
+  const openedStore = await openLimitsStore({
     url: config.databaseUrl,
     dataDir: config.dataDir,
     seedDemo: config.seedDemo,
   });
+  const store = tracing
+    ? tracing.traceCalls(openedStore, {
+        prefix: 'store',
+        skip: ['subscribe'],
+        attributes: { 'db.system.name': 'postgresql' },
+      })
+    : openedStore;
+
+  let shutdown: ReturnType<typeof createShutdown> | undefined;
   const app = createBillingApp({
     secret,
     disableAuth: config.disableAuth,
@@ -32,45 +51,65 @@ async function main(): Promise<void> {
     orbDefaultPlan: config.orbDefaultPlan,
     clockToleranceSeconds: config.clockToleranceSeconds,
     tokenCacheSize: config.tokenCacheSize,
+    logger,
+    metrics,
+    metricsPath: config.metricsPort === undefined ? '/metrics' : false,
+    tracer: tracing,
+    requestTimeoutMs: config.requestTimeoutMs,
+    isShuttingDown: () => shutdown?.started ?? false,
   });
 
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, async (info) => {
-    const origin = `http://${info.family === 'IPv6' ? `[${info.address}]` : info.address}:${info.port}`;
-    const lines = [
-      `billing limits service listening on ${origin} (plan source: ${config.planSource}; store: ${describeStore(config)})`,
-    ];
-    if (config.disableAuth) lines.push('WARNING: authentication is disabled (BILLING_DISABLE_AUTH)');
-    lines.push(config.adminSecret ? 'Admin API: on' : 'Admin API: off (set BILLING_ADMIN_SECRET)');
-    lines.push(
-      config.orbWebhookSecret
-        ? 'Orb webhook: on (POST /webhooks/orb)'
-        : 'Orb webhook: off (set ORB_WEBHOOK_SECRET)',
+  const limits = { maxHeaderBytes: config.maxHeaderBytes, requestTimeoutMs: config.requestTimeoutMs };
+  const server = await listen(app.fetch, { port: config.port, hostname: config.host, ...limits });
+  const servers = [server];
+  if (config.metricsPort !== undefined) {
+    const metricsApp = new Hono().get('/metrics', async (c) =>
+      c.body(await metrics.scrape(), 200, { 'Content-Type': metrics.contentType }),
     );
-    if (generatedSecret) {
-      const token = await signWorkerToken(secret, { ttlSeconds: 24 * 3600 });
-      lines.push(
-        '',
-        'No BILLING_JWT_SECRET set: generated one for this run:',
-        `  BILLING_JWT_SECRET=${secret}`,
-        'Try it (the token is valid for 24 hours):',
-        `  curl -s ${origin}/billing/limits -H 'tenant-id: org-456' -H 'x-plan-type: growth' -H 'Authorization: Bearer ${token}'`,
-      );
-    }
-    lines.push(`API reference: ${origin}/docs`);
-    console.log(lines.join('\n'));
-  });
+    servers.push(await listen(metricsApp.fetch, { port: config.metricsPort, hostname: config.metricsHost }));
+  }
 
+  shutdown = createShutdown({
+    servers,
+    delayMs: config.shutdownDelayMs,
+    timeoutMs: config.shutdownTimeoutMs,
+    logger,
+    async release() {
+      await store.close();
+      await Promise.all([metrics.shutdown(), tracing?.shutdown()]);
+    },
+  });
   const stop = (signal: NodeJS.Signals) => {
-    console.log(`received ${signal}, closing`);
-    server.close(() => {
-      store.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
+    shutdown?.begin(signal).then((code) => logger.flush(() => process.exit(code)));
   };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  const lines = [
+    `billing limits service listening on ${server.origin} (plan source: ${config.planSource}; store: ${describeStore(config)})`,
+  ];
+  if (config.disableAuth) lines.push('WARNING: authentication is disabled (BILLING_DISABLE_AUTH)');
+  lines.push(config.adminSecret ? 'Admin API: on' : 'Admin API: off (set BILLING_ADMIN_SECRET)');
+  lines.push(
+    config.orbWebhookSecret
+      ? 'Orb webhook: on (POST /webhooks/orb)'
+      : 'Orb webhook: off (set ORB_WEBHOOK_SECRET)',
+  );
+  lines.push(`Metrics: ${servers[1] ? `${servers[1].origin}/metrics` : `${server.origin}/metrics`}`);
+  if (tracing) lines.push(`Traces: OTLP to ${config.otlpEndpoint}`);
+  if (generatedSecret) {
+    const token = await signWorkerToken(secret, { ttlSeconds: 24 * 3600 });
+    lines.push(
+      '',
+      'No BILLING_JWT_SECRET set: generated one for this run:',
+      `  BILLING_JWT_SECRET=${secret}`,
+      'Try it (the token is valid for 24 hours):',
+      `  curl -s ${server.origin}/billing/limits -H 'tenant-id: org-456' -H 'x-plan-type: growth' -H 'Authorization: Bearer ${token}'`,
+    );
+  }
+  lines.push(`API reference: ${server.origin}/docs`);
+  logger.flush();
+  console.log(lines.join('\n'));
 }
 
 main().catch((error: unknown) => {

@@ -21,6 +21,15 @@ describe('loadConfig', () => {
       orbDefaultPlan: 'free',
       clockToleranceSeconds: 0,
       tokenCacheSize: 10_000,
+      logLevel: 'info',
+      metricsPort: undefined,
+      metricsHost: '127.0.0.1',
+      otlpEndpoint: undefined,
+      serviceName: 'billing-limits-service',
+      requestTimeoutMs: 10_000,
+      maxHeaderBytes: 16_384,
+      shutdownDelayMs: 0,
+      shutdownTimeoutMs: 10_000,
     });
   });
 
@@ -62,6 +71,35 @@ describe('loadConfig', () => {
     expect(Object.isFrozen(config)).toBe(true);
   });
 
+  it('reads the operations variables', () => {
+    expect(
+      loadConfig({
+        HOST: '0.0.0.0',
+        LOG_LEVEL: 'debug',
+        BILLING_METRICS_PORT: '9464',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        OTEL_SERVICE_NAME: 'billing-eu',
+        BILLING_REQUEST_TIMEOUT_MS: '2500',
+        BILLING_MAX_HEADER_BYTES: '8192',
+        BILLING_SHUTDOWN_DELAY_MS: '5000',
+        BILLING_SHUTDOWN_TIMEOUT_MS: '20000',
+      }),
+    ).toMatchObject({
+      logLevel: 'debug',
+      metricsPort: 9464,
+      metricsHost: '0.0.0.0',
+      otlpEndpoint: 'http://collector:4318',
+      serviceName: 'billing-eu',
+      requestTimeoutMs: 2500,
+      maxHeaderBytes: 8192,
+      shutdownDelayMs: 5000,
+      shutdownTimeoutMs: 20_000,
+    });
+    expect(loadConfig({ BILLING_METRICS_PORT: '9464', BILLING_METRICS_HOST: '10.0.0.5' }).metricsHost).toBe(
+      '10.0.0.5',
+    );
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ PORT: '', BILLING_JWT_SECRET: '', BILLING_DISABLE_AUTH: '' })).toMatchObject({
       port: 8000,
@@ -90,6 +128,13 @@ describe('loadConfig', () => {
     [{ BILLING_CACHE_TTL_MS: 'soon' }, 'BILLING_CACHE_TTL_MS'],
     [{ BILLING_SEED_DEMO: 'maybe' }, 'BILLING_SEED_DEMO'],
     [{ ORB_DEFAULT_PLAN: 'gold' }, 'ORB_DEFAULT_PLAN'],
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ BILLING_METRICS_PORT: 'metrics' }, 'BILLING_METRICS_PORT'],
+    [{ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }, 'OTEL_EXPORTER_OTLP_ENDPOINT'],
+    [{ BILLING_REQUEST_TIMEOUT_MS: '-5' }, 'BILLING_REQUEST_TIMEOUT_MS'],
+    [{ BILLING_MAX_HEADER_BYTES: '10' }, 'BILLING_MAX_HEADER_BYTES'],
+    [{ BILLING_SHUTDOWN_TIMEOUT_MS: 'forever' }, 'BILLING_SHUTDOWN_TIMEOUT_MS'],
+    [{ BILLING_SHUTDOWN_DELAY_MS: '1e9' }, 'BILLING_SHUTDOWN_DELAY_MS'],
   ])('refuses %o with one line naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));

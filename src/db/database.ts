@@ -1,4 +1,5 @@
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
 import { sql } from 'drizzle-orm';
@@ -23,6 +24,8 @@ export interface DatabaseHandle {
   listen(channel: string, onPayload: (payload: string) => void): Promise<void>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
+  /** How many of the checked-in migrations this database has not applied (0 when up to date). */
+  pendingMigrations(): Promise<number>;
   /** PGlite only: the whole data directory as a tarball (a backup; tests clone a migrated template). */
   dump?(): Promise<Blob>;
   close(): Promise<void>;
@@ -40,6 +43,30 @@ export interface DatabaseOptions {
 }
 
 const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
+const CHECKED_IN_MIGRATIONS = (
+  JSON.parse(readFileSync(join(MIGRATIONS, 'meta', '_journal.json'), 'utf8')) as { entries: unknown[] }
+).entries.length;
+/** Where drizzle's migrators record what they applied. */
+const APPLIED_MIGRATIONS = sql`select count(*)::int as applied from drizzle.__drizzle_migrations`;
+/** PostgreSQL's codes for "no such table" and "no such schema": nothing was ever migrated here. */
+const NEVER_MIGRATED = new Set(['42P01', '3F000']);
+
+/** Compares what the database recorded with the checked-in journal. */
+async function pendingMigrationsOf(db: Database): Promise<number> {
+  try {
+    const rows = (await db.execute(APPLIED_MIGRATIONS)) as unknown as
+      | { applied: number }[]
+      | { rows: { applied: number }[] };
+    const [row] = Array.isArray(rows) ? rows : rows.rows;
+    return Math.max(0, CHECKED_IN_MIGRATIONS - (row?.applied ?? 0));
+  } catch (error) {
+    const code =
+      (error as { cause?: { code?: unknown }; code?: unknown }).cause?.code ??
+      (error as { code?: unknown }).code;
+    if (typeof code === 'string' && NEVER_MIGRATED.has(code)) return CHECKED_IN_MIGRATIONS;
+    throw error;
+  }
+}
 /** Arbitrary but fixed: replicas starting together take turns applying migrations. */
 const MIGRATION_LOCK = 7_245_001;
 
@@ -66,6 +93,7 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
     async ping() {
       await client.query('select 1');
     },
+    pendingMigrations: () => pendingMigrationsOf(db as unknown as Database),
     dump: () => client.dumpDataDir('none'),
     async close() {
       if (!client.closed) await client.close();
@@ -95,6 +123,7 @@ async function openPostgres(url: string, maxConnections: number): Promise<Databa
     async ping() {
       await db.execute(sql`select 1`);
     },
+    pendingMigrations: () => pendingMigrationsOf(db as unknown as Database),
     async close() {
       await client.end({ timeout: 5 });
     },

@@ -311,6 +311,7 @@ export async function createLimitsStore(handle: DatabaseHandle): Promise<LimitsS
     },
 
     ping: () => handle.ping(),
+    pendingMigrations: () => handle.pendingMigrations(),
     close: () => handle.close(),
   };
 }

@@ -1,4 +1,5 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
+import type { PlanType } from '../contract/plans.js';
 import type { Reservation } from '../contract/usage.js';
 import { resourcePolicy } from '../limits/effective-limits.js';
 import { ceilingOf, RESOURCES, type Resource, remainingOf } from '../limits/usage-policy.js';
@@ -12,6 +13,7 @@ class Refused extends Error {
   constructor(
     readonly limit: number | null,
     readonly used: number,
+    readonly planId: PlanType,
   ) {
     super('limit exceeded');
   }
@@ -90,7 +92,7 @@ export function createUsageStore(db: Database): UsageStore {
             .returning({ used: usageCounter.used });
           if (!granted) {
             const counts = await countsOf(tx, tenantId);
-            throw new Refused(policy.limit, counts[request.resource]);
+            throw new Refused(policy.limit, counts[request.resource], record.planId);
           }
           const overageUnits =
             policy.limit === null ? 0 : Math.max(0, Math.min(request.quantity, granted.used - policy.limit));
@@ -107,10 +109,12 @@ export function createUsageStore(db: Database): UsageStore {
             .update(reservation)
             .set({ response: answer, overageUnits })
             .where(eq(reservation.id, claimed.id));
-          return { kind: 'granted', reservation: answer };
+          return { kind: 'granted', reservation: answer, planId: record.planId };
         });
       } catch (error) {
-        if (error instanceof Refused) return { kind: 'refused', limit: error.limit, used: error.used };
+        if (error instanceof Refused) {
+          return { kind: 'refused', limit: error.limit, used: error.used, planId: error.planId };
+        }
         throw error;
       }
     },

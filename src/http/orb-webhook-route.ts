@@ -1,8 +1,8 @@
-import type { Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
+import type { Context, Hono } from 'hono';
 import { toFastApiFailure } from '../api/errors.js';
 import { OrbWebhookEvent, type WebhookReceipt } from '../contract/webhooks.js';
 import { verifyOrbSignature, WebhookSignatureError } from '../webhooks/orb-signature.js';
+import { limitBody } from './body-limit.js';
 
 export const ORB_WEBHOOK_PATH = '/webhooks/orb';
 /** Orb's events are a few KiB; anything this large is not one of them. */
@@ -13,7 +13,12 @@ export interface OrbWebhookRouteOptions {
   handle(event: OrbWebhookEvent, rawBody: string): Promise<WebhookReceipt>;
   /** A delivery refused before its body was read as an event: the reason, never the body. */
   onRefused(reason: string): void;
-  onUnexpectedError(error: unknown): void;
+  /**
+   * Every delivery's end, for metrics: the event type (`unknown` when refused unread) and its
+   * outcome, or `refused` / `unavailable` / `error` when it was not handled.
+   */
+  onDelivery(delivery: { type: string; outcome: string }): void;
+  onUnexpectedError(error: unknown, context: Context): void;
   now(): number;
 }
 
@@ -22,19 +27,17 @@ export interface OrbWebhookRouteOptions {
  * checked before anything parses them. The payload is then read with the contract's zod schema.
  */
 export function mountOrbWebhook(app: Hono, options: OrbWebhookRouteOptions): void {
+  const refused = (reason: string) => {
+    options.onRefused(reason);
+    options.onDelivery({ type: 'unknown', outcome: 'refused' });
+  };
   app.post(
     ORB_WEBHOOK_PATH,
-    bodyLimit({
-      maxSize: MAX_WEBHOOK_BYTES,
-      onError: (c) => {
-        options.onRefused('body too large');
-        return c.json({ detail: `Request body larger than ${MAX_WEBHOOK_BYTES} bytes` }, 413);
-      },
-    }),
+    limitBody(MAX_WEBHOOK_BYTES, () => refused('body too large')),
     async (c) => {
       const body = new Uint8Array(await c.req.arrayBuffer());
       const refuse = (reason: string) => {
-        options.onRefused(reason);
+        refused(reason);
         return c.json({ detail: reason }, 400);
       };
       try {
@@ -56,12 +59,16 @@ export function mountOrbWebhook(app: Hono, options: OrbWebhookRouteOptions): voi
       }
       const event = OrbWebhookEvent.safeParse(payload);
       if (!event.success) return refuse('Invalid webhook payload');
+      const { type } = event.data;
       try {
-        return c.json(await options.handle(event.data, rawBody));
+        const receipt = await options.handle(event.data, rawBody);
+        options.onDelivery({ type, outcome: receipt.outcome });
+        return c.json(receipt);
       } catch (error) {
         // 503 when the store is down: Orb retries, and nothing was half-applied (one transaction).
         const failure = toFastApiFailure(error, payload, () => ['body']);
-        if (failure.status === 500) options.onUnexpectedError(error);
+        if (failure.status === 500) options.onUnexpectedError(error, c);
+        options.onDelivery({ type, outcome: failure.status === 503 ? 'unavailable' : 'error' });
         return c.json({ detail: failure.detail }, failure.status as 503);
       }
     },

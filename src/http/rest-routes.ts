@@ -1,5 +1,4 @@
 import type { Context, Hono } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from '../api/context.js';
 import { type FastApiFailure, toFastApiFailure } from '../api/errors.js';
@@ -8,6 +7,7 @@ import { type AppRouter, appRouter } from '../api/router.js';
 import type { BillingMeta } from '../api/trpc.js';
 import type { LocateField } from '../api/validation-issues.js';
 import type { ValidationIssue } from '../contract/errors.js';
+import { limitBody } from './body-limit.js';
 
 type RestMeta = OpenApiMeta<BillingMeta>;
 
@@ -34,16 +34,24 @@ export function restRoutesOf(router: AppRouter = appRouter): RestRoute[] {
 
 const PATH_PARAMETER = /\{(\w+)\}/g;
 
-/** Request bodies are small JSON objects; anything larger is refused before it is read. */
-export const MAX_BODY_BYTES = 64 * 1024;
-
 function pathParametersOf(path: string): string[] {
   return [...path.matchAll(PATH_PARAMETER)].map((match) => match[1] ?? '');
 }
 
-export interface RestHandlerOptions {
+/** What the HTTP edge needs from the composition root, for REST and `/trpc` alike. */
+export interface EdgeOptions {
   createContext(authorization: string | undefined): BillingContext;
+  /** Every error that became a 500; the caller only sees `Internal Server Error`. */
   onUnexpectedError(error: unknown, context: Context): void;
+  /** Every procedure call's end: the status answered and, on success, the output (for metrics). */
+  onCallResult?(call: CallResult): void;
+}
+
+export interface CallResult {
+  /** The procedure, e.g. `billing.limits`. */
+  path: string;
+  status: number;
+  output?: unknown;
 }
 
 const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer' } as const;
@@ -93,7 +101,7 @@ async function readJsonObject(c: Context): Promise<BodyResult> {
  * assembled as its document describes it: query (GET, DELETE) or JSON body (PUT, POST, PATCH),
  * path parameters, and the fields `meta.inputHeaders` binds to headers.
  */
-export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
+export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
   const routes = restRoutesOf();
   for (const route of routes) {
     const { method, path, procedurePath, procedure, meta } = route;
@@ -111,16 +119,7 @@ export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
     };
     const honoPath = path.replace(PATH_PARAMETER, ':$1');
 
-    if (readsBody) {
-      app.on(
-        method,
-        honoPath,
-        bodyLimit({
-          maxSize: MAX_BODY_BYTES,
-          onError: (c) => c.json({ detail: `Request body larger than ${MAX_BODY_BYTES} bytes` }, 413),
-        }),
-      );
-    }
+    if (readsBody) app.on(method, honoPath, limitBody());
     app.on(method, honoPath, async (c) => {
       let input: Record<string, unknown> = {};
       let unreadableBody: ValidationIssue | undefined;
@@ -145,12 +144,15 @@ export function mountRestRoutes(app: Hono, options: RestHandlerOptions): void {
           options.createContext(c.req.header('authorization')),
           unreadableBody ? undefined : input,
         );
-        if (meta.successStatus === 204) return c.body(null, 204);
-        return c.json(output, meta.successStatus ?? 200);
+        const status = meta.successStatus ?? 200;
+        options.onCallResult?.({ path: procedurePath, status, output });
+        if (status === 204) return c.body(null, 204);
+        return c.json(output, status);
       } catch (error) {
         const failure = toFastApiFailure(error, input, locate);
         if (unreadableBody && failure.status === 422) failure.detail = [unreadableBody];
         if (failure.status === 500) options.onUnexpectedError(error, c);
+        options.onCallResult?.({ path: procedurePath, status: failure.status });
         return failureResponse(c, failure);
       }
     });

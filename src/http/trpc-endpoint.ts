@@ -6,14 +6,13 @@ import {
   type TRPCError,
 } from '@trpc/server/unstable-core-do-not-import';
 import type { Context, Hono } from 'hono';
-import type { BillingContext } from '../api/context.js';
 import { domainStatusOf } from '../api/errors.js';
 import { createProcedureRunner, type ProcedureRun } from '../api/procedure-runner.js';
 import { appRouter } from '../api/router.js';
+import { limitBody } from './body-limit.js';
+import type { EdgeOptions } from './rest-routes.js';
 
 export const TRPC_ENDPOINT = '/trpc';
-
-type CreateContext = (authorization: string | undefined) => BillingContext;
 
 /** The response headers tRPC's fetch adapter sets on every answer. */
 const TRPC_HEADERS = { 'Content-Type': 'application/json', Vary: 'trpc-accept, accept' } as const;
@@ -48,28 +47,52 @@ function isUnexpected(error: TRPCError): boolean {
  */
 export function mountTrpcEndpoint(
   app: Hono,
-  createContext: CreateContext,
-  onUnexpectedError: (error: unknown) => void,
+  options: EdgeOptions,
   { shortPath = true }: { shortPath?: boolean } = {},
 ): void {
+  const { createContext, onUnexpectedError, onCallResult } = options;
   const fullHandler = (c: Context) =>
     fetchRequestHandler({
       endpoint: TRPC_ENDPOINT,
       req: c.req.raw,
       router: appRouter,
       createContext: ({ req }) => createContext(req.headers.get('authorization') ?? undefined),
-      responseMeta: ({ errors }) => responseMetaFor(errors),
+      responseMeta({ errors, paths, data }) {
+        if (onCallResult) reportCalls(onCallResult, paths, data);
+        return responseMetaFor(errors);
+      },
       onError({ error }) {
-        if (isUnexpected(error)) onUnexpectedError(error);
+        if (isUnexpected(error)) onUnexpectedError(error, c);
       },
     });
-  const answerQuery = shortPath ? queryShortPath(createContext, onUnexpectedError) : undefined;
+  const answerQuery = shortPath ? queryShortPath(options) : undefined;
+  // Batches and mutations carry a body: bounded like every other body the service reads.
+  app.post(`${TRPC_ENDPOINT}/*`, limitBody());
   // One route, so that a request runs one handler (Hono composes several into a slower chain).
   app.all(`${TRPC_ENDPOINT}/*`, async (c) => (await answerQuery?.(c)) ?? fullHandler(c));
 }
 
+/** Each call of a (possibly batched) answer, as tRPC hands it to `responseMeta`. */
+function reportCalls(
+  onCallResult: NonNullable<EdgeOptions['onCallResult']>,
+  paths: readonly string[] | undefined,
+  data: readonly unknown[],
+): void {
+  data.forEach((item, index) => {
+    const path = paths?.[index];
+    if (!path || typeof item !== 'object' || item === null) return;
+    if ('result' in item) {
+      const { result } = item as { result: { data?: unknown } };
+      onCallResult({ path, status: 200, output: result.data });
+    } else if ('error' in item) {
+      const { error } = item as { error: { data?: { httpStatus?: number } } };
+      onCallResult({ path, status: error.data?.httpStatus ?? 500 });
+    }
+  });
+}
+
 /** Answers a single GET query, or `undefined` for anything the full handler should serve. */
-function queryShortPath(createContext: CreateContext, onUnexpectedError: (error: unknown) => void) {
+function queryShortPath({ createContext, onUnexpectedError, onCallResult }: EdgeOptions) {
   const queries = new Map<string, ProcedureRun>();
   const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>;
   for (const [path, procedure] of Object.entries(procedures)) {
@@ -91,13 +114,16 @@ function queryShortPath(createContext: CreateContext, onUnexpectedError: (error:
     }
     const ctx = createContext(c.req.header('authorization'));
     try {
-      return c.json({ result: { data: await run(ctx, input) } }, 200, TRPC_HEADERS);
+      const output = await run(ctx, input);
+      onCallResult?.({ path, status: 200, output });
+      return c.json({ result: { data: output } }, 200, TRPC_HEADERS);
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
-      if (isUnexpected(error)) onUnexpectedError(error);
+      if (isUnexpected(error)) onUnexpectedError(error, c);
       const shape = getErrorShape({ config: appRouter._def._config, error, type: 'query', path, input, ctx });
       const meta = responseMetaFor([error]);
       const status = meta.status ?? getHTTPStatusCodeFromError(error);
+      onCallResult?.({ path, status });
       return c.json({ error: shape }, status as 400, { ...TRPC_HEADERS, ...meta.headers });
     }
   };

@@ -50,5 +50,7 @@ export interface LimitsStore extends WebhookStore, UsageStore {
   /** Calls `listener` for changes committed by any replica (this one included); returns the unsubscribe. */
   subscribe(listener: (change: LimitsChange) => void): () => void;
   ping(): Promise<void>;
+  /** Checked-in migrations this database lacks: a replica should not take traffic while any are. */
+  pendingMigrations(): Promise<number>;
   close(): Promise<void>;
 }

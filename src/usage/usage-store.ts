@@ -1,3 +1,4 @@
+import type { PlanType } from '../contract/plans.js';
 import type { Reservation } from '../contract/usage.js';
 import type { TenantRecord } from '../limits/effective-limits.js';
 import type { Resource } from '../limits/usage-policy.js';
@@ -14,8 +15,9 @@ export interface ReservationRequestRecord {
 }
 
 export type ReserveOutcome =
-  | { kind: 'granted' | 'replayed'; reservation: Reservation }
-  | { kind: 'refused'; limit: number | null; used: number }
+  | { kind: 'granted'; reservation: Reservation; planId: PlanType }
+  | { kind: 'replayed'; reservation: Reservation }
+  | { kind: 'refused'; limit: number | null; used: number; planId: PlanType }
   | { kind: 'key_reused' }
   | { kind: 'tenant_not_found' };
 

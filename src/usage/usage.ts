@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import type { PlanType } from '../contract/plans.js';
 import type { Reservation, UsageResponse } from '../contract/usage.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
 import { DomainError, orUnavailable, tenantNotFound } from '../limits/errors.js';
@@ -46,7 +47,20 @@ function fingerprintOf({ resource, quantity, reference }: ReservationInput): str
     .digest('hex');
 }
 
-export function createUsageService(store: UsageStore): UsageService {
+/** A reservation refused at a hard limit, or granted past a soft one: what operators watch. */
+export interface LimitViolation {
+  resource: Resource;
+  plan: PlanType;
+  kind: 'hard' | 'soft';
+}
+
+export interface UsageServiceOptions {
+  /** Called once per violation as it is decided; a replayed answer is not a new one. */
+  onViolation?(violation: LimitViolation): void;
+}
+
+export function createUsageService(store: UsageStore, options: UsageServiceOptions = {}): UsageService {
+  const { onViolation } = options;
   return {
     async usage(tenantId) {
       const found = await orUnavailable(store.usage(tenantId));
@@ -66,6 +80,10 @@ export function createUsageService(store: UsageStore): UsageService {
       );
       switch (outcome.kind) {
         case 'granted':
+          if (outcome.reservation.overage) {
+            onViolation?.({ resource: input.resource, plan: outcome.planId, kind: 'soft' });
+          }
+          return outcome.reservation;
         case 'replayed':
           return outcome.reservation;
         case 'tenant_not_found':
@@ -79,6 +97,7 @@ export function createUsageService(store: UsageStore): UsageService {
             },
           );
         case 'refused':
+          onViolation?.({ resource: input.resource, plan: outcome.planId, kind: 'hard' });
           throw new DomainError('limit_exceeded', `The ${input.resource} limit would be exceeded`, {
             facts: {
               resource: input.resource,

@@ -26,7 +26,11 @@ function endpoint(limits: LimitsSource, shortPath: boolean) {
       limits,
     },
   });
-  mountTrpcEndpoint(app, createContext, (error) => reported.push(error), { shortPath });
+  mountTrpcEndpoint(
+    app,
+    { createContext, onUnexpectedError: (error) => reported.push(error) },
+    { shortPath },
+  );
   return { app, reported };
 }
 

@@ -1,0 +1,98 @@
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+
+type Fetch = (request: Request, env: { incoming: IncomingMessage; outgoing: ServerResponse }) => unknown;
+
+export interface ListenOptions {
+  port: number;
+  hostname: string;
+  /** Request line and headers together; Node answers 431 past it. */
+  maxHeaderBytes?: number;
+  /** Receiving a whole request (headers and body) may take this long; Node answers 408 past it. 0 = no limit. */
+  requestTimeoutMs?: number;
+}
+
+/** A listening HTTP server that can be drained: closed without failing a request it accepted. */
+export interface DrainableServer {
+  readonly server: Server;
+  readonly address: AddressInfo;
+  /** `http://host:port` as a client would write it. */
+  readonly origin: string;
+  /** From now on every answer carries `Connection: close`, so clients move their next request elsewhere. */
+  startDraining(): void;
+  /**
+   * Stops accepting connections and waits for in-flight requests to finish; after `timeoutMs`
+   * the connections still open are cut. Resolves `true` when nothing had to be cut.
+   */
+  close(timeoutMs: number): Promise<boolean>;
+  /** Requests being answered right now. */
+  inFlight(): number;
+}
+
+/** Node checks its request timers on this interval; a 408 comes at most this late. */
+function checkingIntervalOf(requestTimeoutMs: number): number {
+  return requestTimeoutMs > 0 ? Math.max(50, Math.min(1_000, Math.floor(requestTimeoutMs / 4))) : 30_000;
+}
+
+/** Serves `fetch` (a Hono app's) on Node's HTTP server with the service's request limits. */
+export function listen(fetch: Fetch, options: ListenOptions): Promise<DrainableServer> {
+  const requestTimeout = options.requestTimeoutMs ?? 0;
+  return new Promise((resolve, reject) => {
+    const server = serve({
+      fetch: fetch as Parameters<typeof serve>[0]['fetch'],
+      port: options.port,
+      hostname: options.hostname,
+      serverOptions: {
+        ...(options.maxHeaderBytes ? { maxHeaderSize: options.maxHeaderBytes } : {}),
+        requestTimeout,
+        // Node refuses a headers timeout above the request timeout; 0 turns both off.
+        headersTimeout: requestTimeout,
+        connectionsCheckingInterval: checkingIntervalOf(requestTimeout),
+      },
+    }) as Server;
+    const active = new Set<ServerResponse>();
+    let draining = false;
+    const leave = (res: ServerResponse) => {
+      if (!res.headersSent) res.setHeader('Connection', 'close');
+    };
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      active.add(res);
+      res.once('close', () => active.delete(res));
+      if (draining) leave(res);
+    });
+    server.once('error', reject);
+    server.once('listening', () => {
+      server.off('error', reject);
+      const address = server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      resolve({
+        server,
+        address,
+        origin: `http://${host}:${address.port}`,
+        startDraining() {
+          draining = true;
+          for (const res of active) leave(res);
+        },
+        close(timeoutMs) {
+          draining = true;
+          for (const res of active) leave(res);
+          return new Promise<boolean>((done) => {
+            let cut = false;
+            const timer = setTimeout(() => {
+              cut = active.size > 0;
+              server.closeAllConnections();
+            }, timeoutMs);
+            server.close(() => {
+              clearTimeout(timer);
+              done(!cut);
+            });
+            // Keep-alive connections between requests hold nothing: close them now, not at their timeout.
+            server.closeIdleConnections();
+          });
+        },
+        inFlight: () => active.size,
+      });
+    });
+  });
+}

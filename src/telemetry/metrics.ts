@@ -1,0 +1,133 @@
+import type { Attributes } from '@opentelemetry/api';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { MeterProvider } from '@opentelemetry/sdk-metrics';
+import {
+  ATTR_HTTP_REQUEST_METHOD,
+  ATTR_HTTP_RESPONSE_STATUS_CODE,
+  ATTR_HTTP_ROUTE,
+  ATTR_SERVICE_NAME,
+  ATTR_URL_SCHEME,
+  METRIC_HTTP_SERVER_REQUEST_DURATION,
+} from '@opentelemetry/semantic-conventions';
+
+/** What became of one `billing.limits` call (REST or tRPC). */
+export type LimitCheckOutcome = 'ok' | 'not_found' | 'unauthorized' | 'invalid' | 'unavailable' | 'error';
+
+/** The service's metrics, as the app records them; no OpenTelemetry type leaks past this interface. */
+export interface BillingMetrics {
+  /** `billing_limit_checks_total{plan,source,outcome}`; `plan` is `none` when no answer was given. */
+  limitCheck(labels: { plan: string; source: string; outcome: LimitCheckOutcome }): void;
+  /** `billing_limit_violations_total{resource,plan,kind}`: hard = refused, soft = granted into overage. */
+  limitViolation(labels: { resource: string; plan: string; kind: 'hard' | 'soft' }): void;
+  /** `billing_cache_events_total{result}`. */
+  cacheEvent(result: 'hit' | 'miss' | 'stale' | 'invalidated'): void;
+  /** `billing_webhook_events_total{type,outcome}`; `type` is `unknown` when the delivery was refused unread. */
+  webhookEvent(labels: { type: string; outcome: string }): void;
+  /** `http.server.request.duration` (seconds), with the semantic conventions' attributes. */
+  httpRequest(
+    labels: { method: string; route: string | undefined; status: number; scheme: string },
+    seconds: number,
+  ): void;
+}
+
+/** Metrics that can be scraped: Prometheus's text format, collected on demand. */
+export interface PrometheusMetrics extends BillingMetrics {
+  readonly contentType: string;
+  /** The current values in Prometheus's text exposition format. */
+  scrape(): Promise<string>;
+  shutdown(): Promise<void>;
+}
+
+/** The semantic conventions' advice for `http.server.request.duration`, in seconds. */
+const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
+
+/** Methods outside this set are reported as `_OTHER`, as the conventions ask (unbounded label values otherwise). */
+const KNOWN_METHODS = new Set([
+  'GET',
+  'HEAD',
+  'POST',
+  'PUT',
+  'DELETE',
+  'PATCH',
+  'OPTIONS',
+  'CONNECT',
+  'TRACE',
+]);
+
+export interface PrometheusMetricsOptions {
+  /** `service.name` of the resource (`target_info`); default `billing-limits-service`. */
+  serviceName?: string;
+}
+
+/**
+ * The OpenTelemetry metrics SDK with a Prometheus reader that collects when scraped. Each call
+ * builds its own meter provider (nothing global), so several apps in one process don't mix.
+ */
+export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
+  const exporter = new PrometheusExporter({ preventServerStart: true });
+  const provider = new MeterProvider({
+    resource: resourceFromAttributes({
+      [ATTR_SERVICE_NAME]: options.serviceName ?? 'billing-limits-service',
+    }),
+    readers: [exporter],
+  });
+  // Without the `otel_scope_*` labels on every series: this service has one meter.
+  const serializer = new PrometheusSerializer(undefined, undefined, undefined, false, true);
+  const meter = provider.getMeter('billing-limits-service');
+
+  // The Prometheus exporter appends `_total` to counters.
+  const limitChecks = meter.createCounter('billing_limit_checks', {
+    description:
+      'GET /billing/limits and tRPC billing.limits calls, by plan answered, plan source and outcome',
+  });
+  const violations = meter.createCounter('billing_limit_violations', {
+    description: 'Reservations refused at a hard limit (hard) or granted past a soft one (soft)',
+  });
+  const cacheEvents = meter.createCounter('billing_cache_events', {
+    description:
+      'Limits cache lookups (hit, miss, stale = served past its TTL because the store failed) and invalidations',
+  });
+  const webhookEvents = meter.createCounter('billing_webhook_events', {
+    description: 'Orb webhook deliveries by event type and outcome',
+  });
+  const httpDuration = meter.createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
+    description: 'Duration of HTTP server requests.',
+    unit: 's',
+    advice: { explicitBucketBoundaries: HTTP_DURATION_BUCKETS },
+  });
+
+  return {
+    contentType: 'text/plain; version=0.0.4; charset=utf-8',
+    limitCheck: (labels) => limitChecks.add(1, labels),
+    limitViolation: (labels) => violations.add(1, labels),
+    cacheEvent: (result) => cacheEvents.add(1, { result }),
+    webhookEvent: (labels) => webhookEvents.add(1, labels),
+    httpRequest({ method, route, status, scheme }, seconds) {
+      const attributes: Attributes = {
+        [ATTR_HTTP_REQUEST_METHOD]: KNOWN_METHODS.has(method) ? method : '_OTHER',
+        [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
+        [ATTR_URL_SCHEME]: scheme,
+      };
+      // Only a matched route template: a raw path would make one series per tenant id.
+      if (route) attributes[ATTR_HTTP_ROUTE] = route;
+      httpDuration.record(seconds, attributes);
+    },
+    async scrape() {
+      const { resourceMetrics, errors } = await exporter.collect();
+      if (errors.length > 0) throw new AggregateError(errors, 'metrics collection failed');
+      return serializer.serialize(resourceMetrics);
+    },
+    shutdown: () => provider.shutdown(),
+  };
+}
+
+/** The limit-check outcome of an HTTP status (the same on REST and tRPC). */
+export function limitCheckOutcomeOf(status: number): LimitCheckOutcome {
+  if (status < 300) return 'ok';
+  if (status === 401) return 'unauthorized';
+  if (status === 404) return 'not_found';
+  if (status === 400 || status === 422) return 'invalid';
+  if (status === 503) return 'unavailable';
+  return 'error';
+}
