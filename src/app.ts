@@ -18,7 +18,7 @@ import type { PlanCatalog } from './limits/catalog.js';
 import { createLimitsSource, type PlanSource } from './limits/limits-source.js';
 import type { LimitsStore } from './limits/limits-store.js';
 import type { CacheEvent } from './limits/read-through-cache.js';
-import { defaultLogger, type Logger } from './telemetry/logger.js';
+import { defaultLogger, type Logger, throttledWarning } from './telemetry/logger.js';
 import { createPrometheusMetrics, limitCheckOutcomeOf, type PrometheusMetrics } from './telemetry/metrics.js';
 import type { RequestTracer } from './telemetry/tracing.js';
 import { createUsageService } from './usage/usage.js';
@@ -120,6 +120,11 @@ export function createBillingApp(options: BillingAppOptions): Hono {
     if (options.onUnexpectedError) options.onUnexpectedError(error);
     else logger.error({ err: error, req_id: c && requestIdOf(c) }, 'unexpected error');
   };
+  const storeUnavailable = throttledWarning(logger, 'limits store unavailable', 10_000);
+  const onServerError = (error: unknown, status: number, c: Context) => {
+    if (status === 500) onUnexpectedError(error, c);
+    else storeUnavailable({ err: error, req_id: requestIdOf(c), status });
+  };
   const warn = options.warn ?? ((message, fields) => logger.warn(fields, message));
   const limits = createLimitsSource({
     mode: options.planSource ?? (store ? 'database' : 'header'),
@@ -158,7 +163,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
   };
   const edge: EdgeOptions = {
     createContext: (authorization) => ({ authorization, services }),
-    onUnexpectedError,
+    onServerError,
     onCallResult({ path, status, output }) {
       if (path !== LIMITS_PROCEDURE) return;
       metrics.limitCheck({
@@ -191,7 +196,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
       }),
       onRefused: (reason) => warn('orb webhook refused', { reason }),
       onDelivery: (delivery) => metrics.webhookEvent(delivery),
-      onUnexpectedError,
+      onServerError,
       now: options.now ?? (() => Date.now()),
     });
   }

@@ -18,7 +18,7 @@ export interface OrbWebhookRouteOptions {
    * outcome, or `refused` / `unavailable` / `error` when it was not handled.
    */
   onDelivery(delivery: { type: string; outcome: string }): void;
-  onUnexpectedError(error: unknown, context: Context): void;
+  onServerError(error: unknown, status: number, context: Context): void;
   now(): number;
 }
 
@@ -67,7 +67,7 @@ export function mountOrbWebhook(app: Hono, options: OrbWebhookRouteOptions): voi
       } catch (error) {
         // 503 when the store is down: Orb retries, and nothing was half-applied (one transaction).
         const failure = toFastApiFailure(error, payload, () => ['body']);
-        if (failure.status === 500) options.onUnexpectedError(error, c);
+        options.onServerError(error, failure.status, c);
         options.onDelivery({ type, outcome: failure.status === 503 ? 'unavailable' : 'error' });
         return c.json({ detail: failure.detail }, failure.status as 503);
       }

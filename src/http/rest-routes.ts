@@ -41,8 +41,11 @@ function pathParametersOf(path: string): string[] {
 /** What the HTTP edge needs from the composition root, for REST and `/trpc` alike. */
 export interface EdgeOptions {
   createContext(authorization: string | undefined): BillingContext;
-  /** Every error that became a 500; the caller only sees `Internal Server Error`. */
-  onUnexpectedError(error: unknown, context: Context): void;
+  /**
+   * Every error that became a 5xx: 500 (unexpected; the caller only sees `Internal Server Error`)
+   * or 503 (the store is unreachable).
+   */
+  onServerError(error: unknown, status: number, context: Context): void;
   /** Every procedure call's end: the status answered and, on success, the output (for metrics). */
   onCallResult?(call: CallResult): void;
 }
@@ -151,7 +154,7 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
       } catch (error) {
         const failure = toFastApiFailure(error, input, locate);
         if (unreadableBody && failure.status === 422) failure.detail = [unreadableBody];
-        if (failure.status === 500) options.onUnexpectedError(error, c);
+        if (failure.status >= 500) options.onServerError(error, failure.status, c);
         options.onCallResult?.({ path: procedurePath, status: failure.status });
         return failureResponse(c, failure);
       }

@@ -31,8 +31,10 @@ function responseMetaFor(errors: readonly TRPCError[]): {
   };
 }
 
-function isUnexpected(error: TRPCError): boolean {
-  return error.code === 'INTERNAL_SERVER_ERROR' && domainStatusOf(error) === undefined;
+/** The status of a server-side failure (500, or a domain 503), or undefined for the caller's own errors. */
+function serverErrorStatusOf(error: TRPCError): number | undefined {
+  const status = domainStatusOf(error) ?? getHTTPStatusCodeFromError(error);
+  return status >= 500 ? status : undefined;
 }
 
 /**
@@ -50,7 +52,7 @@ export function mountTrpcEndpoint(
   options: EdgeOptions,
   { shortPath = true }: { shortPath?: boolean } = {},
 ): void {
-  const { createContext, onUnexpectedError, onCallResult } = options;
+  const { createContext, onServerError, onCallResult } = options;
   const fullHandler = (c: Context) =>
     fetchRequestHandler({
       endpoint: TRPC_ENDPOINT,
@@ -62,7 +64,8 @@ export function mountTrpcEndpoint(
         return responseMetaFor(errors);
       },
       onError({ error }) {
-        if (isUnexpected(error)) onUnexpectedError(error, c);
+        const status = serverErrorStatusOf(error);
+        if (status) onServerError(error, status, c);
       },
     });
   const answerQuery = shortPath ? queryShortPath(options) : undefined;
@@ -92,7 +95,7 @@ function reportCalls(
 }
 
 /** Answers a single GET query, or `undefined` for anything the full handler should serve. */
-function queryShortPath({ createContext, onUnexpectedError, onCallResult }: EdgeOptions) {
+function queryShortPath({ createContext, onServerError, onCallResult }: EdgeOptions) {
   const queries = new Map<string, ProcedureRun>();
   const procedures = appRouter._def.procedures as unknown as Record<string, { _def: { type: string } }>;
   for (const [path, procedure] of Object.entries(procedures)) {
@@ -119,10 +122,10 @@ function queryShortPath({ createContext, onUnexpectedError, onCallResult }: Edge
       return c.json({ result: { data: output } }, 200, TRPC_HEADERS);
     } catch (cause) {
       const error = getTRPCErrorFromUnknown(cause);
-      if (isUnexpected(error)) onUnexpectedError(error, c);
       const shape = getErrorShape({ config: appRouter._def._config, error, type: 'query', path, input, ctx });
       const meta = responseMetaFor([error]);
       const status = meta.status ?? getHTTPStatusCodeFromError(error);
+      if (status >= 500) onServerError(error, status, c);
       onCallResult?.({ path, status });
       return c.json({ error: shape }, status as 400, { ...TRPC_HEADERS, ...meta.headers });
     }

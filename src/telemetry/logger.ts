@@ -22,33 +22,50 @@ const REDACTED_KEYS = [
 ];
 const REDACT_PATHS = REDACTED_KEYS.flatMap((key) => [`["${key}"]`, `*["${key}"]`]);
 
-interface QueryError {
+/** drizzle's `DrizzleQueryError`: its message ends with the query's parameters. */
+interface QueryError extends Error {
   query: string;
   params: unknown;
-  cause?: unknown;
 }
 
-function isQueryError(error: object): error is Error & QueryError {
+function isQueryError(error: unknown): error is QueryError {
   return error instanceof Error && 'query' in error && 'params' in error;
 }
 
+/** The error and its causes, outermost first (bounded: a cause chain can be circular). */
+function chainOf(error: unknown): unknown[] {
+  const chain: unknown[] = [];
+  for (let link = error; link !== undefined && link !== null && chain.length < 8; ) {
+    chain.push(link);
+    link = link instanceof Error ? link.cause : undefined;
+  }
+  return chain;
+}
+
 /**
- * Errors as log fields. A failed query (drizzle's `DrizzleQueryError`) carries its parameters in
- * its message: a webhook's raw body, a tenant's settings. The log gets the statement and the
- * driver's own error instead, never the values.
+ * Errors as log fields: type, message, code and cause, and the root cause's stack. A failed query carries its
+ * parameters in its message (a webhook's raw body, a tenant's settings), and errors wrapping it
+ * (tRPC's) copy that message into their own and into their stacks: every such text is cut back to
+ * the statement before it reaches a log line.
  */
 export function serializeError(error: unknown): unknown {
-  if (typeof error !== 'object' || error === null) return { message: String(error) };
-  if (isQueryError(error)) {
+  const chain = chainOf(error);
+  const queries = chain.filter(isQueryError);
+  const scrub = (text: string | undefined) =>
+    queries.reduce((clean, query) => clean?.split(query.message).join(`Failed query: ${query.query}`), text);
+  const serialize = (link: unknown, depth: number): unknown => {
+    if (!(link instanceof Error)) return { message: scrub(String(link)) };
+    const code = (link as { code?: unknown }).code;
+    const next = chain[depth + 1];
     return {
-      type: error.name,
-      message: `Failed query: ${error.query}`,
-      cause: error.cause === undefined ? undefined : serializeError(error.cause),
+      type: link.name,
+      message: scrub(link.message),
+      ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
+      // Wrappers repeat their cause's stack; the root cause's is the one that says where it failed.
+      ...(next === undefined ? { stack: scrub(link.stack) } : { cause: serialize(next, depth + 1) }),
     };
-  }
-  const serialized = pino.stdSerializers.err(error as Error) as unknown as Record<string, unknown>;
-  if (error instanceof Error && error.cause !== undefined) serialized['cause'] = serializeError(error.cause);
-  return serialized;
+  };
+  return serialize(error, 0);
 }
 
 export interface LoggerOptions {
@@ -70,6 +87,30 @@ export function createLogger(options: LoggerOptions = {}): Logger {
     },
     destination,
   );
+}
+
+/**
+ * A warning that may come thousands of times a second (every request during a store outage):
+ * the first is logged, then at most one line per `intervalMs`, saying how many were left out.
+ */
+export function throttledWarning(
+  logger: Logger,
+  message: string,
+  intervalMs: number,
+  now: () => number = Date.now,
+): (fields: Record<string, unknown>) => void {
+  let lastLogged = Number.NEGATIVE_INFINITY;
+  let suppressed = 0;
+  return (fields) => {
+    const at = now();
+    if (at - lastLogged < intervalMs) {
+      suppressed++;
+      return;
+    }
+    lastLogged = at;
+    logger.warn({ ...fields, suppressed }, message);
+    suppressed = 0;
+  };
 }
 
 let fallback: Logger | undefined;

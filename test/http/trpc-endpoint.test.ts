@@ -26,11 +26,7 @@ function endpoint(limits: LimitsSource, shortPath: boolean) {
       limits,
     },
   });
-  mountTrpcEndpoint(
-    app,
-    { createContext, onUnexpectedError: (error) => reported.push(error) },
-    { shortPath },
-  );
+  mountTrpcEndpoint(app, { createContext, onServerError: (error) => reported.push(error) }, { shortPath });
   return { app, reported };
 }
 

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingApp } from '../../src/app.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
 import type { LimitsStore } from '../../src/limits/limits-store.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 import { orbSignature, orbTimestamp, subscriptionEvent } from '../support/orb.js';
 import { parsePrometheus, type Sample, sampleSum } from '../support/prometheus.js';
 import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
@@ -47,7 +48,7 @@ describe('metrics after real requests through the HTTP server', () => {
       orbWebhookSecret: ORB_SECRET,
       store: switchable.store,
       cacheTtlMs: 60_000,
-      warn: () => {},
+      logger: createLogger({ level: 'silent' }),
     });
     server = await listen(app.fetch, { port: 0, hostname: '127.0.0.1' });
     worker = await workerToken(SECRET);
@@ -193,7 +194,12 @@ describe('metrics after real requests through the HTTP server', () => {
 
   it('counts stale answers served while the store is down', async () => {
     const { store, state: faults } = switchableStore(database.store);
-    const app = createBillingApp({ secret: SECRET, store, cacheTtlMs: 1 });
+    const app = createBillingApp({
+      secret: SECRET,
+      store,
+      cacheTtlMs: 1,
+      logger: createLogger({ level: 'silent' }),
+    });
     const tenant = unique('org');
     await database.store.putTenant(tenant, { planId: 'growth' }, 'test');
     const ask = () =>
