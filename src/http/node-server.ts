@@ -1,5 +1,5 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, Server as NetServer } from 'node:net';
 import { serve } from '@hono/node-server';
 
 type Fetch = (request: Request, env: { incoming: IncomingMessage; outgoing: ServerResponse }) => unknown;
@@ -22,13 +22,16 @@ export interface DrainableServer {
   /** From now on every answer carries `Connection: close`, so clients move their next request elsewhere. */
   startDraining(): void;
   /**
-   * Stops accepting connections and waits for in-flight requests to finish; after `timeoutMs`
-   * the connections still open are cut. Resolves `true` when nothing had to be cut.
+   * Stops accepting connections and waits for in-flight requests to finish and keep-alive
+   * connections to end; after `timeoutMs` the connections still open are cut. Resolves `true`
+   * when no request had to be cut.
    */
   close(timeoutMs: number): Promise<boolean>;
   /** Requests being answered right now. */
   inFlight(): number;
 }
+
+const netClose = NetServer.prototype.close;
 
 /** Node checks its request timers on this interval; a 408 comes at most this late. */
 function checkingIntervalOf(requestTimeoutMs: number): number {
@@ -83,12 +86,15 @@ export function listen(fetch: Fetch, options: ListenOptions): Promise<DrainableS
               cut = active.size > 0;
               server.closeAllConnections();
             }, timeoutMs);
-            server.close(() => {
+            // `net.Server#close`, not `http.Server#close`, which also destroys every connection without a
+            // request in progress: a client may be writing its next request on one at that very moment
+            // and would see a reset. Left open, such a connection either brings one more request
+            // (answered with `Connection: close`) or ends at the keep-alive timeout the client was told.
+            netClose.call(server, () => {
               clearTimeout(timer);
+              server.close(); // now only stops Node's request-timeout checks
               done(!cut);
             });
-            // Keep-alive connections between requests hold nothing: close them now, not at their timeout.
-            server.closeIdleConnections();
           });
         },
         inFlight: () => active.size,

@@ -1,0 +1,211 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBillingApp } from '../../src/app.js';
+import { createShutdown, type Shutdown } from '../../src/graceful-shutdown.js';
+import { listen } from '../../src/http/node-server.js';
+import type { LimitsStore } from '../../src/limits/limits-store.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { spawnServer } from '../support/spawn-server.js';
+import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
+import { workerToken } from '../support/tokens.js';
+
+const silent = createLogger({ level: 'silent' });
+
+async function eventually(check: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** What a client saw: a status, or the code of the error that kept it from getting one. */
+async function outcomeOf(request: Promise<Response>): Promise<number | string> {
+  try {
+    const res = await request;
+    await res.arrayBuffer();
+    return res.status;
+  } catch (error) {
+    const cause = (error as { cause?: { code?: string } }).cause;
+    return cause?.code ?? String(error);
+  }
+}
+
+describe('draining a server in process', () => {
+  let database: TestDatabase;
+  beforeAll(async () => {
+    database = await openTestDatabase('pglite');
+    await database.store.putTenant('org-drain', { planId: 'growth' }, 'test');
+  });
+  afterAll(() => database?.close());
+
+  /** The store, answering each tenant read only when the test lets it. */
+  function gatedStore() {
+    const waiting: (() => void)[] = [];
+    const store: LimitsStore = {
+      ...database.store,
+      findTenant: (id) =>
+        new Promise((resolve, reject) => {
+          waiting.push(() => database.store.findTenant(id).then(resolve, reject));
+        }),
+    };
+    const open = () => {
+      for (const go of waiting.splice(0)) go();
+    };
+    return { store, open };
+  }
+
+  async function serve(store: LimitsStore, shuttingDown: () => boolean) {
+    const app = createBillingApp({ disableAuth: true, store, logger: silent, isShuttingDown: shuttingDown });
+    return listen(app.fetch, { port: 0, hostname: '127.0.0.1' });
+  }
+
+  it('finishes every request in flight, then closes the store, and refuses new connections', async () => {
+    const gate = gatedStore();
+    const events: string[] = [];
+    let drain: Shutdown | undefined;
+    const server = await serve(gate.store, () => drain?.started ?? false);
+    drain = createShutdown({
+      servers: [server],
+      delayMs: 0,
+      timeoutMs: 5_000,
+      logger: silent,
+      release: async () => {
+        events.push(`store closed, ${server.inFlight()} requests in flight`);
+      },
+    });
+    const inFlight = Array.from({ length: 20 }, (_, i) =>
+      fetch(`${server.origin}/billing/limits`, {
+        headers: { 'tenant-id': 'org-drain', 'x-request-id': `r${i}` },
+      }).then(async (res) => {
+        events.push(`answered ${res.status} ${res.headers.get('connection')}`);
+        return res.status;
+      }),
+    );
+    await eventually(() => server.inFlight() === 20);
+
+    const exit = drain.begin('SIGTERM');
+    expect(drain.started).toBe(true);
+    // The listener is closed at once: a new connection is refused while the old ones finish.
+    await eventually(() => !server.server.listening);
+    expect(await outcomeOf(fetch(`${server.origin}/healthz`))).toBe('ECONNREFUSED');
+    gate.open();
+
+    expect(await Promise.all(inFlight)).toEqual(Array(20).fill(200));
+    expect(await exit).toBe(0);
+    expect(events.filter((event) => event.startsWith('answered'))).toEqual(
+      Array(20).fill('answered 200 close'),
+    );
+    expect(events.filter((event) => event.startsWith('store'))).toEqual([
+      'store closed, 0 requests in flight',
+    ]);
+  });
+
+  it('keeps serving during the delay with /readyz at 503 and Connection: close', async () => {
+    let stopping = false;
+    const server = await serve(database.store, () => stopping);
+    const shutdown = createShutdown({
+      servers: [server],
+      delayMs: 60_000, // cut short below by a second signal
+      timeoutMs: 5_000,
+      logger: silent,
+      release: async () => {},
+    });
+    stopping = true;
+    const exit = shutdown.begin('SIGTERM');
+    const ready = await fetch(`${server.origin}/readyz`);
+    expect(ready.status).toBe(503);
+    expect(await ready.json()).toEqual({ detail: 'Shutting down' });
+    const served = await fetch(`${server.origin}/billing/limits`, { headers: { 'tenant-id': 'org-drain' } });
+    expect(served.status).toBe(200);
+    expect(served.headers.get('connection')).toBe('close');
+    expect(server.server.listening).toBe(true);
+
+    // A second signal stops waiting.
+    await shutdown.begin('SIGINT');
+    expect(await exit).toBe(0);
+    expect(server.server.listening).toBe(false);
+  });
+
+  it('cuts requests still running at the timeout and says so in its exit code', async () => {
+    const gate = gatedStore();
+    const server = await serve(gate.store, () => true);
+    const released: string[] = [];
+    const shutdown = createShutdown({
+      servers: [server],
+      delayMs: 0,
+      timeoutMs: 100,
+      logger: silent,
+      release: async () => {
+        released.push('store closed');
+      },
+    });
+    const stuck = outcomeOf(
+      fetch(`${server.origin}/billing/limits`, { headers: { 'tenant-id': 'org-drain' } }),
+    );
+    await eventually(() => server.inFlight() === 1);
+    expect(await shutdown.begin('SIGTERM')).toBe(1);
+    expect(typeof (await stuck)).toBe('string'); // the connection was cut: no status
+    expect(released).toEqual(['store closed']);
+    gate.open();
+  });
+
+  it('exits 1 when releasing the store fails, after draining', async () => {
+    const server = await serve(database.store, () => true);
+    const shutdown = createShutdown({
+      servers: [server],
+      delayMs: 0,
+      timeoutMs: 1_000,
+      logger: silent,
+      release: () => Promise.reject(new Error('close failed')),
+    });
+    expect(await shutdown.begin('SIGTERM')).toBe(1);
+  });
+});
+
+describe('SIGTERM under load (npm start in a process of its own)', () => {
+  it('answers every request it accepted, then exits 0', async () => {
+    const secret = 'sigterm-test-worker-secret-0123456789abcd';
+    const server = await spawnServer({ BILLING_JWT_SECRET: secret, BILLING_SHUTDOWN_DELAY_MS: '300' });
+    const origin = server.output().match(/listening on (\S+)/)?.[1] ?? '';
+    const headers = { authorization: `Bearer ${await workerToken(secret)}`, 'tenant-id': 'org-456' };
+    const outcomes = new Map<number | string, number>();
+    let answered = 0;
+    let toldToLeave = 0;
+    const MAX_PER_CLIENT = 5_000;
+
+    // 16 clients sending one request after another, as a load balancer would route them: until the
+    // replica says it is leaving (`Connection: close`, while /readyz says 503) or stops accepting.
+    const clients = Array.from({ length: 16 }, async () => {
+      for (let i = 0; i < MAX_PER_CLIENT; i++) {
+        let outcome: number | string;
+        let leaving = false;
+        try {
+          const res = await fetch(`${origin}/billing/limits`, { headers });
+          await res.arrayBuffer();
+          outcome = res.status;
+          leaving = res.headers.get('connection') === 'close';
+        } catch (error) {
+          outcome = (error as { cause?: { code?: string } }).cause?.code ?? String(error);
+        }
+        if (outcome === 'ECONNREFUSED') break;
+        outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
+        answered++;
+        if (leaving) {
+          toldToLeave++;
+          break;
+        }
+      }
+    });
+    await eventually(() => answered >= 300, 15_000);
+    const exited = server.stop(); // SIGTERM
+    await Promise.all(clients);
+    const code = await exited;
+
+    expect([...outcomes.keys()]).toEqual([200]); // nothing failed: no 5xx, no reset connection
+    expect(toldToLeave).toBeGreaterThan(0);
+    expect(code).toBe(0);
+    const log = server.output();
+    expect(log).toContain('"msg":"shutting down"');
+    expect(log).toContain('"msg":"stopped"');
+  }, 60_000);
+});
