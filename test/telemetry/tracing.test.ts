@@ -1,0 +1,100 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnServer } from '../support/spawn-server.js';
+import { workerToken } from '../support/tokens.js';
+
+/** A span as OTLP/HTTP JSON carries it. */
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes?: { key: string; value: Record<string, unknown> }[];
+}
+
+const SPAN_KIND = { server: 2, client: 3 } as const;
+
+/** A minimal OpenTelemetry collector: keeps every span POSTed to /v1/traces. */
+function startCollector() {
+  const spans: OtlpSpan[] = [];
+  const resources: unknown[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => {
+      body += chunk;
+    });
+    req.on('end', () => {
+      if (req.url === '/v1/traces') {
+        const payload = JSON.parse(body) as {
+          resourceSpans: { resource: unknown; scopeSpans: { spans: OtlpSpan[] }[] }[];
+        };
+        for (const { resource, scopeSpans } of payload.resourceSpans) {
+          resources.push(resource);
+          for (const scope of scopeSpans) spans.push(...scope.spans);
+        }
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    });
+  });
+  return new Promise<{ server: Server; url: string; spans: OtlpSpan[]; resources: unknown[] }>((resolve) =>
+    server.listen(0, '127.0.0.1', () =>
+      resolve({
+        server,
+        url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        spans,
+        resources,
+      }),
+    ),
+  );
+}
+
+const attribute = (span: OtlpSpan | undefined, key: string) =>
+  span?.attributes?.find((entry) => entry.key === key)?.value;
+
+describe('traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
+  let collector: Awaited<ReturnType<typeof startCollector>>;
+  beforeAll(async () => {
+    collector = await startCollector();
+  });
+  afterAll(() => new Promise<void>((resolve) => collector.server.close(() => resolve())));
+
+  it('sends a server span per request with the store calls as its children, continuing the caller’s trace', async () => {
+    const secret = 'tracing-test-worker-secret-0123456789abcd';
+    const server = await spawnServer({
+      BILLING_JWT_SECRET: secret,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `${collector.url}/`,
+      OTEL_SERVICE_NAME: 'billing-under-test',
+    });
+    const origin = server.output().match(/listening on (\S+)/)?.[1] ?? '';
+    expect(server.output()).toContain(`Traces: OTLP to ${collector.url}/`);
+    const callerTrace = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const callerSpan = '00f067aa0ba902b7';
+    const res = await fetch(`${origin}/billing/limits`, {
+      headers: {
+        authorization: `Bearer ${await workerToken(secret)}`,
+        'tenant-id': 'org-789',
+        traceparent: `00-${callerTrace}-${callerSpan}-01`,
+      },
+    });
+    expect(res.status).toBe(200);
+    expect(await server.stop()).toBe(0); // shutting down flushes the batch
+
+    const request = collector.spans.find((span) => span.name === 'GET /billing/limits');
+    expect(request).toMatchObject({ kind: SPAN_KIND.server, traceId: callerTrace, parentSpanId: callerSpan });
+    expect(attribute(request, 'http.route')).toEqual({ stringValue: '/billing/limits' });
+    expect(attribute(request, 'http.response.status_code')).toEqual({ intValue: 200 });
+
+    const storeCall = collector.spans.find((span) => span.name === 'store.findTenant');
+    expect(storeCall).toMatchObject({
+      kind: SPAN_KIND.client,
+      traceId: callerTrace,
+      parentSpanId: request?.spanId,
+    });
+    expect(JSON.stringify(collector.resources)).toContain('billing-under-test');
+    // Spans carry no secrets either.
+    expect(JSON.stringify(collector.spans)).not.toContain(secret);
+    expect(JSON.stringify(collector.spans)).not.toContain('Bearer');
+  }, 30_000);
+});
