@@ -7,12 +7,14 @@ import { createServer } from 'node:http';
 import { serve } from '@hono/node-server';
 import type autocannon from 'autocannon';
 import { Hono } from 'hono';
+import pino from 'pino';
 import { createBillingApp } from '../../src/app.js';
 import { openDatabase } from '../../src/db/database.js';
 import { createLimitsStore } from '../../src/db/limits-store.js';
 import { openLimitsStore } from '../../src/db/open-store.js';
 import { customer, organizationToAccount } from '../../src/db/schema.js';
 import type { LimitsStore } from '../../src/limits/limits-store.js';
+import { createLogger } from '../../src/telemetry/logger.js';
 
 export const TENANT = 'org-456';
 export const LIMITS_BODY =
@@ -85,7 +87,7 @@ function counted(store: LimitsStore, count: () => void): LimitsStore {
 
 async function serveService(
   context: TargetContext,
-  options: { planSource: 'header' | 'database'; postgres?: boolean; cacheMaxEntries?: number },
+  options: { planSource: 'header' | 'database'; postgres?: boolean; requestLogs?: boolean },
 ) {
   const store = await openLimitsStore({
     url: options.postgres ? context.databaseUrl : undefined,
@@ -95,7 +97,15 @@ async function serveService(
     secret: context.secret,
     store: counted(store, context.countStoreRead),
     planSource: options.planSource,
-    cacheMaxEntries: options.cacheMaxEntries,
+    // As `npm start` logs: a JSON line per request at info, written asynchronously (here to /dev/null).
+    ...(options.requestLogs
+      ? {
+          logger: createLogger({
+            level: 'info',
+            destination: pino.destination({ dest: '/dev/null', sync: false }),
+          }),
+        }
+      : {}),
   });
   await listen(app, context.port);
 }
@@ -228,6 +238,14 @@ export const TARGETS: Target[] = [
     request: limitsRequest,
     isCorrectBody: exactly(LIMITS_BODY),
     serve: (context) => serveService(context, { planSource: 'database', postgres: true }),
+  },
+  {
+    name: 'logged-pglite',
+    description: 'service as npm start runs it: database-pglite plus a JSON log line per request (info)',
+    goals: serviceGoals(0.5),
+    request: limitsRequest,
+    isCorrectBody: exactly(LIMITS_BODY),
+    serve: (context) => serveService(context, { planSource: 'database', requestLogs: true }),
   },
   {
     name: 'trpc',

@@ -252,6 +252,36 @@ describe('what never reaches a log line', () => {
   });
 });
 
+describe('the logger', () => {
+  it('redacts secret-bearing keys at the top of a line and in headers, wherever a caller puts them', () => {
+    const log = capturedLogger();
+    log.logger.info(
+      {
+        authorization: 'Bearer a',
+        token: 't',
+        secret: 's',
+        body: '{"raw":1}',
+        'x-orb-signature': 'v1=ab',
+        headers: { authorization: 'Bearer b', cookie: 'c' },
+        req: { headers: { authorization: 'Bearer c' } },
+        kept: 'visible',
+      },
+      'with secrets',
+    );
+    const [line] = log.lines();
+    expect(line).toMatchObject({
+      authorization: '[redacted]',
+      token: '[redacted]',
+      secret: '[redacted]',
+      body: '[redacted]',
+      'x-orb-signature': '[redacted]',
+      headers: { authorization: '[redacted]', cookie: '[redacted]' },
+      req: { headers: { authorization: '[redacted]' } },
+      kept: 'visible',
+    });
+  });
+});
+
 describe('serializeError', () => {
   it('cuts query parameters out of a query error and of every error that wraps it', () => {
     const query = new DrizzleQueryError(
