@@ -15,6 +15,7 @@
 FROM node:20.20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
@@ -28,6 +29,9 @@ COPY package.json package-lock.json ./
 # --ignore-scripts: no production dependency needs an install script (tsx and its esbuild, which
 # `npm start` and the admin CLI use, are development dependencies; the image runs dist/).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+# postgres.js as patched by the build stage's `npm ci` (patch-package, patches/): without the patch
+# a connection lost mid-write crashes the process (porsager/postgres#1154, #1208).
+COPY --from=build /app/node_modules/postgres ./node_modules/postgres
 COPY --from=build /app/dist ./dist
 # The server applies these at start (under an advisory lock on PostgreSQL); it finds them at
 # ../../drizzle from dist/db/, i.e. /app/drizzle.

@@ -44,6 +44,11 @@ export interface BillingAppOptions {
   cacheTtlMs?: number | undefined;
   /** How many tenants' answers the cache holds (default 100,000). */
   cacheMaxEntries?: number | undefined;
+  /**
+   * How long a read of a tenant's limits may wait for the store (default 2,000 ms; 0 = no limit)
+   * before the last known answer is served, or 503 for a tenant never seen.
+   */
+  storeTimeoutMs?: number | undefined;
   /** Leeway for `exp`/`nbf`/`iat` in seconds (default 0, as the original). */
   clockToleranceSeconds?: number | undefined;
   /** How many verified tokens to remember (default 10,000; 0 = verify every request). */
@@ -132,6 +137,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
     catalog: options.catalog,
     cacheTtlMs: options.cacheTtlMs,
     cacheMaxEntries: options.cacheMaxEntries,
+    storeTimeoutMs: options.storeTimeoutMs,
     onCacheEvent(event) {
       metrics.cacheEvent(event);
       options.onCacheEvent?.(event);
@@ -161,8 +167,13 @@ export function createBillingApp(options: BillingAppOptions): Hono {
       ? createUsageService(store, { onViolation: (violation) => metrics.limitViolation(violation) })
       : undefined,
   };
+  const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const edge: EdgeOptions = {
-    createContext: (authorization) => ({ authorization, services }),
+    createContext: (authorization) => ({
+      authorization,
+      services,
+      deadline: requestTimeoutMs > 0 ? Date.now() + requestTimeoutMs : undefined,
+    }),
     onServerError,
     onCallResult({ path, status, output }) {
       if (path !== LIMITS_PROCEDURE) return;
@@ -180,7 +191,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
       logger,
       metrics,
       tracer: options.tracer,
-      requestTimeoutMs: options.requestTimeoutMs ?? 10_000,
+      requestTimeoutMs,
     }),
   );
   mountRestRoutes(app, edge);

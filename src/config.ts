@@ -52,6 +52,7 @@ const EnvSchema = z
     ),
     OTEL_SERVICE_NAME: optionalString.transform((value) => value ?? 'billing-limits-service'),
     BILLING_REQUEST_TIMEOUT_MS: integer(10_000, 0, 600_000),
+    BILLING_STORE_TIMEOUT_MS: integer(2_000, 0, 600_000),
     BILLING_MAX_HEADER_BYTES: integer(16_384, 1_024, 1_048_576),
     BILLING_SHUTDOWN_DELAY_MS: integer(0, 0, 300_000),
     BILLING_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
@@ -99,6 +100,8 @@ export interface BillingConfig {
   serviceName: string;
   /** Receiving a request (else 408) and answering it (else 503) may each take this long; 0 = no limit. */
   requestTimeoutMs: number;
+  /** A limits read waits this long for the store before answering from memory (stale) or 503; 0 = no limit. */
+  storeTimeoutMs: number;
   /** Request line and headers together; larger requests get 431. */
   maxHeaderBytes: number;
   /** On SIGTERM: how long to keep serving while `/readyz` says 503, before closing the listener. */
@@ -144,6 +147,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
     serviceName: e.OTEL_SERVICE_NAME,
     requestTimeoutMs: e.BILLING_REQUEST_TIMEOUT_MS,
+    storeTimeoutMs: e.BILLING_STORE_TIMEOUT_MS,
     maxHeaderBytes: e.BILLING_MAX_HEADER_BYTES,
     shutdownDelayMs: e.BILLING_SHUTDOWN_DELAY_MS,
     shutdownTimeoutMs: e.BILLING_SHUTDOWN_TIMEOUT_MS,

@@ -56,6 +56,7 @@ async function main(): Promise<void> {
     metricsPath: config.metricsPort === undefined ? '/metrics' : false,
     tracer: tracing,
     requestTimeoutMs: config.requestTimeoutMs,
+    storeTimeoutMs: config.storeTimeoutMs,
     isShuttingDown: () => shutdown?.started ?? false,
   });
 

@@ -18,5 +18,10 @@ export interface BillingServices {
 export interface BillingContext {
   /** The raw `Authorization` header; checked by the auth middleware, before input parsing. */
   authorization: string | undefined;
+  /**
+   * When the caller will have been answered 503 `Request timed out` (ms since the epoch), if the
+   * request has a deadline: a write that has not started by then must not start at all.
+   */
+  deadline?: number | undefined;
   services: BillingServices;
 }

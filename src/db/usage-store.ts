@@ -8,6 +8,9 @@ import type { Database } from './database.js';
 import { audit, type Executor, readTenant } from './limits-store.js';
 import { reservation, usageCounter } from './schema.js';
 
+/** Thrown inside a grant's transaction to roll back its key claim: the caller has stopped waiting. */
+class Abandoned extends Error {}
+
 /** Thrown inside a grant's transaction to roll it back: nothing of a refused reservation stays. */
 class Refused extends Error {
   constructor(
@@ -39,8 +42,11 @@ export function createUsageStore(db: Database): UsageStore {
     },
 
     async reserve(tenantId, request): Promise<ReserveOutcome> {
+      const abandoned = () => request.notAfter !== undefined && Date.now() >= request.notAfter;
       try {
         return await db.transaction(async (tx): Promise<ReserveOutcome> => {
+          // The transaction may start late (waiting for a connection while the database was away).
+          if (abandoned()) return { kind: 'abandoned' };
           const record = await readTenant(tx, tenantId);
           if (!record) return { kind: 'tenant_not_found' };
           // The key is claimed first: a concurrent request with the same key waits here for the first
@@ -78,6 +84,8 @@ export function createUsageStore(db: Database): UsageStore {
             .onConflictDoNothing();
           const policy = resourcePolicy(record, request.resource);
           const ceiling = ceilingOf(policy);
+          // Checked again right before deciding: the key claim above may have waited for a lock.
+          if (abandoned()) throw new Abandoned();
           // The decision: one conditional UPDATE, atomic whatever other replicas do at the same time.
           const [granted] = await tx
             .update(usageCounter)
@@ -112,6 +120,7 @@ export function createUsageStore(db: Database): UsageStore {
           return { kind: 'granted', reservation: answer, planId: record.planId };
         });
       } catch (error) {
+        if (error instanceof Abandoned) return { kind: 'abandoned' };
         if (error instanceof Refused) {
           return { kind: 'refused', limit: error.limit, used: error.used, planId: error.planId };
         }

@@ -35,6 +35,8 @@ export interface LimitsSourceOptions {
   catalog?: PlanCatalog | undefined;
   cacheTtlMs?: number;
   cacheMaxEntries?: number;
+  /** How long a store read may take before a cached answer is served, stale, or 503 (0 = no limit). */
+  storeTimeoutMs?: number;
   onCacheEvent?: (event: CacheEvent) => void;
 }
 
@@ -50,7 +52,14 @@ function catalogFrom(plans: Awaited<ReturnType<LimitsStore['listPlans']>>): Plan
 }
 
 export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
-  const { mode, store, cacheTtlMs = 300_000, cacheMaxEntries = 100_000, onCacheEvent } = options;
+  const {
+    mode,
+    store,
+    cacheTtlMs = 300_000,
+    cacheMaxEntries = 100_000,
+    storeTimeoutMs = 2_000,
+    onCacheEvent,
+  } = options;
   if (mode === 'database' && !store) throw new Error('the database plan source needs a store');
 
   const staticCatalog = options.catalog ?? DEFAULT_PLAN_CATALOG;
@@ -60,6 +69,7 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
       load: async () => catalogFrom(await store.listPlans()),
       ttlMs: cacheTtlMs,
       maxEntries: 1,
+      loadTimeoutMs: storeTimeoutMs,
       ...(onCacheEvent ? { onEvent: onCacheEvent } : {}),
     });
   const tenantCache =
@@ -68,6 +78,7 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
       load: (tenantId) => store.findTenant(tenantId),
       ttlMs: cacheTtlMs,
       maxEntries: cacheMaxEntries,
+      loadTimeoutMs: storeTimeoutMs,
       ...(onCacheEvent ? { onEvent: onCacheEvent } : {}),
     });
 

@@ -7,6 +7,11 @@ export interface ReadThroughCacheOptions<V> {
   load(key: string): Promise<V>;
   ttlMs: number;
   maxEntries: number;
+  /**
+   * How long a caller waits for the store (ms; 0 = as long as it takes). Past it the last known
+   * value is answered (stale), or the read fails — the read itself goes on and fills the cache.
+   */
+  loadTimeoutMs?: number;
   onEvent?(event: CacheEvent): void;
 }
 
@@ -25,24 +30,58 @@ interface Box<V> {
 /** A read cut short by an invalidation resolves empty; asking again starts a fresh read. */
 const MAX_ATTEMPTS = 3;
 
+/** The store did not answer within the cache's load timeout, and nothing was known before. */
+export class StoreReadTimeout extends Error {
+  override readonly name = 'StoreReadTimeout';
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/**
+ * lru-cache aborts a read when its key is deleted (our invalidation), evicted or replaced, and
+ * fails it with one of these reasons; a caller that joined the read in flight sees only that.
+ */
+const CACHE_ABORT_REASONS = new Set(['deleted', 'evicted', 'replaced']);
+function isAbortedByCache(error: unknown): boolean {
+  return error instanceof Error && CACHE_ABORT_REASONS.has(error.message);
+}
+
+function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(resolve, ms, TIMED_OUT);
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
 /**
  * Values read from the store, kept in a bounded LRU with a TTL. Concurrent misses for one key
  * share a single store read (lru-cache's `fetch`). When the store fails, the last known value
- * is served even past its TTL (stale-if-error), so a database outage doesn't stop the Engine's
- * deployments. An invalidation aborts a read already in flight, so a write is never
- * overwritten by an answer read before it.
+ * is served even past its TTL (stale-if-error), and so it is when the store is too slow to
+ * answer (`loadTimeoutMs`): a database outage or stall doesn't stop the Engine's deployments. An
+ * invalidation aborts a read already in flight, so a write is never overwritten by an answer
+ * read before it.
  */
 export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): ReadThroughCache<V> {
-  const { onEvent = () => {} } = options;
+  const { onEvent = () => {}, loadTimeoutMs = 0 } = options;
+  const bounded = <T>(read: Promise<T>) => (loadTimeoutMs > 0 ? within(read, loadTimeoutMs) : read);
   const cache = new LRUCache<string, Box<V>>({
     max: options.maxEntries,
     ttl: options.ttlMs,
     fetchMethod: async (key) => ({ value: await options.load(key) }),
-    allowStaleOnFetchRejection: true,
+    // A failed read keeps the last known value in place (`lastKnown` answers it), and fails the read.
     noDeleteOnFetchRejection: true,
     // A stale entry must survive a plain `get`: it is the answer of last resort when the store fails.
     noDeleteOnStaleGet: true,
   });
+
+  /** The store failed or was too slow: answer what was known last, even past its TTL, or fail. */
+  function lastKnown(key: string, failure: unknown): V {
+    const stale = cache.peek(key, { allowStale: true });
+    if (!stale) throw failure;
+    onEvent('stale');
+    return stale.value;
+  }
 
   return {
     async get(key) {
@@ -54,15 +93,29 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
       }
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const status: LRUCache.Status<string, Box<V>> = {};
-        const box = await cache.fetch(key, { status });
+        const fetching = cache.fetch(key, { status });
+        let box: Box<V> | undefined | typeof TIMED_OUT;
+        try {
+          box = await bounded(fetching);
+        } catch (error) {
+          if (status.fetchAborted || isAbortedByCache(error)) continue; // invalidated mid-read: read again
+          return lastKnown(key, error);
+        }
+        if (box === TIMED_OUT) {
+          fetching.catch(() => {}); // its outcome fills the cache, or reaches a later caller
+          return lastKnown(key, new StoreReadTimeout(`no answer from the store within ${loadTimeoutMs} ms`));
+        }
         if (!box) continue;
-        if (status.returnedStale) onEvent('stale');
-        else onEvent(status.fetch === 'hit' ? 'hit' : 'miss');
+        onEvent(status.fetch === 'hit' ? 'hit' : 'miss');
         return box.value;
       }
       // Invalidated on every attempt (a burst of writes): read the store directly.
       onEvent('miss');
-      return options.load(key);
+      const read = options.load(key);
+      const value = await bounded(read);
+      if (value !== TIMED_OUT) return value;
+      read.catch(() => {});
+      throw new StoreReadTimeout(`no answer from the store within ${loadTimeoutMs} ms`);
     },
     invalidate(keys) {
       for (const key of keys) {

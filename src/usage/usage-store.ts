@@ -12,6 +12,12 @@ export interface ReservationRequestRecord {
   reference: string | undefined;
   /** The request as made, to tell a replay from a reused key. */
   fingerprint: string;
+  /**
+   * Ms since the epoch after which the caller no longer waits for this answer (it was answered
+   * 503). A grant is decided only before it: otherwise a request the caller saw fail, still queued
+   * for a connection, could be granted after the caller's retry was refused — usage nobody holds.
+   */
+  notAfter?: number | undefined;
 }
 
 export type ReserveOutcome =
@@ -19,7 +25,8 @@ export type ReserveOutcome =
   | { kind: 'replayed'; reservation: Reservation }
   | { kind: 'refused'; limit: number | null; used: number; planId: PlanType }
   | { kind: 'key_reused' }
-  | { kind: 'tenant_not_found' };
+  | { kind: 'tenant_not_found' }
+  | { kind: 'abandoned' };
 
 export type ReleaseOutcome = 'released' | 'already_released' | 'not_found';
 

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { PlanType } from '../contract/plans.js';
 import type { Reservation, UsageResponse } from '../contract/usage.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
-import { DomainError, orUnavailable, tenantNotFound } from '../limits/errors.js';
+import { DomainError, orUnavailable, storeUnavailable, tenantNotFound } from '../limits/errors.js';
 import { type Resource, remainingOf } from '../limits/usage-policy.js';
 import type { UsageCounts, UsageStore } from './usage-store.js';
 
@@ -16,7 +16,12 @@ export interface ReservationInput {
 /** Usage against limits: what a tenant holds, atomic reservations, and the Engine's reconciliation. */
 export interface UsageService {
   usage(tenantId: string): Promise<UsageResponse>;
-  reserve(tenantId: string, input: ReservationInput): Promise<Reservation>;
+  /** `notAfter`: the caller's deadline; a grant that would start later is not made (it was answered 503). */
+  reserve(
+    tenantId: string,
+    input: ReservationInput,
+    options?: { notAfter?: number | undefined },
+  ): Promise<Reservation>;
   release(tenantId: string, reservationId: string): Promise<void>;
   reconcile(tenantId: string, counts: Partial<UsageCounts>, actor: string): Promise<UsageResponse>;
 }
@@ -68,7 +73,7 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
       return usageView(tenantId, found.record, found.used);
     },
 
-    async reserve(tenantId, input) {
+    async reserve(tenantId, input, { notAfter } = {}) {
       const outcome = await orUnavailable(
         store.reserve(tenantId, {
           resource: input.resource,
@@ -76,6 +81,7 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
           idempotencyKey: input.idempotency_key,
           reference: input.reference,
           fingerprint: fingerprintOf(input),
+          notAfter,
         }),
       );
       switch (outcome.kind) {
@@ -88,6 +94,9 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
           return outcome.reservation;
         case 'tenant_not_found':
           throw tenantNotFound();
+        case 'abandoned':
+          // The store answered too late: the caller has had its 503, and nothing was granted.
+          throw storeUnavailable(new Error('the reservation reached the store after its deadline'));
         case 'key_reused':
           throw new DomainError(
             'idempotency_key_reused',

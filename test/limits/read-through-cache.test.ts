@@ -1,5 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { type CacheEvent, createReadThroughCache } from '../../src/limits/read-through-cache.js';
+import {
+  type CacheEvent,
+  createReadThroughCache,
+  StoreReadTimeout,
+} from '../../src/limits/read-through-cache.js';
 
 function deferred<T>() {
   let resolve: (value: T) => void = () => {};
@@ -125,5 +129,37 @@ describe('the read-through cache', () => {
     await cache.get('b');
     cache.invalidateAll();
     expect(await cache.get('a')).toBe(3);
+  });
+
+  it('answers the last known value when the store is slower than the load timeout, and fills in later', async () => {
+    const events: CacheEvent[] = [];
+    let slow: ReturnType<typeof deferred<string>> | undefined;
+    const cache = createReadThroughCache<string>({
+      load: async () => (slow ? slow.promise : 'first'),
+      ttlMs: 1,
+      maxEntries: 10,
+      loadTimeoutMs: 20,
+      onEvent: (event) => events.push(event),
+    });
+    expect(await cache.get('k')).toBe('first');
+    await new Promise((resolve) => setTimeout(resolve, 5)); // past the TTL
+    slow = deferred<string>();
+    expect(await cache.get('k')).toBe('first');
+    expect(events).toEqual(['miss', 'stale']);
+    slow.resolve('second');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    slow = deferred<string>(); // the next read would hang again: the value must come from memory
+    await expect(cache.get('k')).resolves.toBe('second');
+  });
+
+  it('fails a read the store is too slow for when nothing was known before', async () => {
+    const never = deferred<string>();
+    const cache = createReadThroughCache<string>({
+      load: () => never.promise,
+      ttlMs: 60_000,
+      maxEntries: 10,
+      loadTimeoutMs: 20,
+    });
+    await expect(cache.get('k')).rejects.toBeInstanceOf(StoreReadTimeout);
   });
 });

@@ -285,6 +285,26 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     expect(admin.status).toBe(401);
   });
 
+  it('makes no grant once the caller’s deadline has passed, and keeps nothing of it', async () => {
+    const tenant = await tenantWith({ planId: 'growth' });
+    const request = { resource: 'deployments' as const, quantity: 1, reference: undefined, fingerprint: 'f' };
+    const late = await database.store.reserve(tenant, {
+      ...request,
+      idempotencyKey: 'late',
+      notAfter: Date.now() - 1,
+    });
+    expect(late).toEqual({ kind: 'abandoned' });
+    expect(await reservations(tenant)).toEqual([]);
+    expect((await client.usage(tenant)).usage.deployments.used).toBe(0);
+    // The same key, in time: granted (the abandoned attempt claimed nothing).
+    const onTime = await database.store.reserve(tenant, {
+      ...request,
+      idempotencyKey: 'late',
+      notAfter: Date.now() + 60_000,
+    });
+    expect(onTime.kind).toBe('granted');
+  });
+
   it('grants exactly 5 of 200 concurrent requests against a hard limit of 5', async () => {
     const tenant = await tenantWith({ planId: 'growth' });
     const apps =

@@ -32,4 +32,6 @@ export const reserve = workerProcedure
   })
   .input(z.strictObject({ ...TenantInput.shape, ...ReservationRequest.shape }))
   .output(Reservation)
-  .mutation(({ input: { tenantId, ...request }, ctx }) => usageServiceOf(ctx).reserve(tenantId, request));
+  .mutation(({ input: { tenantId, ...request }, ctx }) =>
+    usageServiceOf(ctx).reserve(tenantId, request, { notAfter: ctx.deadline }),
+  );
