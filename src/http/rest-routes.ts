@@ -8,6 +8,8 @@ import type { BillingMeta } from '../api/trpc.js';
 import type { LocateField } from '../api/validation-issues.js';
 import type { ValidationIssue } from '../contract/errors.js';
 import { limitBody } from './body-limit.js';
+import { exceedsJsonDepth } from './json-depth.js';
+import { firstHeaderValue } from './request-headers.js';
 
 type RestMeta = OpenApiMeta<BillingMeta>;
 
@@ -75,21 +77,23 @@ async function readJsonObject(c: Context): Promise<BodyResult> {
   if (text.trim() === '') {
     return { ok: false, issue: { type: 'missing', loc: ['body'], msg: 'Field required', input: null } };
   }
+  const invalid = (reason: string): BodyResult => ({
+    ok: false,
+    issue: {
+      type: 'json_invalid',
+      loc: ['body', 0],
+      msg: 'JSON decode error',
+      input: {},
+      ctx: { error: reason },
+    },
+  });
+  // pydantic's own words for JSON nested past its parser's limit.
+  if (exceedsJsonDepth(text)) return invalid('recursion limit exceeded');
   let body: unknown;
   try {
     body = JSON.parse(text);
   } catch (error) {
-    const reason = error instanceof SyntaxError ? 'Invalid JSON' : String(error);
-    return {
-      ok: false,
-      issue: {
-        type: 'json_invalid',
-        loc: ['body', 0],
-        msg: 'JSON decode error',
-        input: {},
-        ctx: { error: reason },
-      },
-    };
+    return invalid(error instanceof SyntaxError ? 'Invalid JSON' : String(error));
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     const msg = 'Input should be a valid dictionary or object to extract fields from';
@@ -135,7 +139,7 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
       }
       // A header-bound field comes from its header only, as in the original; never from the query string.
       for (const [field, header] of headerFields) {
-        const value = c.req.header(header);
+        const value = firstHeaderValue(c, header);
         if (value === undefined) delete input[field];
         else input[field] = value;
       }
@@ -144,7 +148,7 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
         // An unreadable body still goes through the procedure, as `undefined`, so that authentication
         // is checked first; the input validator then refuses it and the body's own issue is reported.
         const output = await run(
-          options.createContext(c.req.header('authorization')),
+          options.createContext(firstHeaderValue(c, 'authorization')),
           unreadableBody ? undefined : input,
         );
         const status = meta.successStatus ?? 200;

@@ -1,15 +1,14 @@
+import { TRPCError } from '@trpc/server';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
-import {
-  getErrorShape,
-  getTRPCErrorFromUnknown,
-  type TRPCError,
-} from '@trpc/server/unstable-core-do-not-import';
+import { getErrorShape, getTRPCErrorFromUnknown } from '@trpc/server/unstable-core-do-not-import';
 import type { Context, Hono } from 'hono';
 import { domainStatusOf } from '../api/errors.js';
 import { createProcedureRunner, type ProcedureRun } from '../api/procedure-runner.js';
 import { appRouter } from '../api/router.js';
 import { limitBody } from './body-limit.js';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
+import { firstHeaderValue } from './request-headers.js';
 import type { EdgeOptions } from './rest-routes.js';
 
 export const TRPC_ENDPOINT = '/trpc';
@@ -53,12 +52,12 @@ export function mountTrpcEndpoint(
   { shortPath = true }: { shortPath?: boolean } = {},
 ): void {
   const { createContext, onServerError, onCallResult } = options;
-  const fullHandler = (c: Context) =>
+  const fullHandler = (c: Context, req: Request) =>
     fetchRequestHandler({
       endpoint: TRPC_ENDPOINT,
-      req: c.req.raw,
+      req,
       router: appRouter,
-      createContext: ({ req }) => createContext(req.headers.get('authorization') ?? undefined),
+      createContext: () => createContext(firstHeaderValue(c, 'authorization')),
       responseMeta({ errors, paths, data }) {
         if (onCallResult) reportCalls(onCallResult, paths, data);
         return responseMetaFor(errors);
@@ -72,7 +71,34 @@ export function mountTrpcEndpoint(
   // Batches and mutations carry a body: bounded like every other body the service reads.
   app.post(`${TRPC_ENDPOINT}/*`, limitBody());
   // One route, so that a request runs one handler (Hono composes several into a slower chain).
-  app.all(`${TRPC_ENDPOINT}/*`, async (c) => (await answerQuery?.(c)) ?? fullHandler(c));
+  app.all(`${TRPC_ENDPOINT}/*`, async (c) => {
+    const input = c.req.query('input');
+    if (input !== undefined && exceedsJsonDepth(input)) return tooDeep(c);
+    const answered = await answerQuery?.(c);
+    if (answered) return answered;
+    if (c.req.method !== 'POST') return fullHandler(c, c.req.raw);
+    // The body is read here to check its depth, so tRPC gets a request carrying the text read.
+    const body = await c.req.text();
+    if (exceedsJsonDepth(body)) return tooDeep(c);
+    return fullHandler(c, new Request(c.req.raw, { body }));
+  });
+}
+
+/** tRPC's answer to input nested past `MAX_JSON_DEPTH`: a 400 in its own envelope. */
+function tooDeep(c: Context): Response {
+  const error = new TRPCError({
+    code: 'BAD_REQUEST',
+    message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+  });
+  const shape = getErrorShape({
+    config: appRouter._def._config,
+    error,
+    type: 'unknown',
+    path: undefined,
+    input: undefined,
+    ctx: undefined,
+  });
+  return c.json({ error: shape }, 400, TRPC_HEADERS);
 }
 
 /** Each call of a (possibly batched) answer, as tRPC hands it to `responseMeta`. */
@@ -115,7 +141,7 @@ function queryShortPath({ createContext, onServerError, onCallResult }: EdgeOpti
     } catch {
       return undefined; // tRPC words malformed input its own way
     }
-    const ctx = createContext(c.req.header('authorization'));
+    const ctx = createContext(firstHeaderValue(c, 'authorization'));
     try {
       const output = await run(ctx, input);
       onCallResult?.({ path, status: 200, output });

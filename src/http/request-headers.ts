@@ -1,0 +1,18 @@
+import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
+
+/**
+ * A header's value as FastAPI (Starlette's `Headers.get`) reads it: the first, when the header is
+ * repeated. Node and the Fetch API join repeats into `a, b`, which would make a tenant id of
+ * two; on Node the raw header list still has them apart. Without it (`app.request` in tests,
+ * other runtimes) the joined value is what there is.
+ */
+export function firstHeaderValue(c: Context, name: string): string | undefined {
+  const raw = (c.env as Partial<HttpBindings> | undefined)?.incoming?.rawHeaders;
+  if (!raw) return c.req.header(name);
+  for (let i = 0; i < raw.length; i += 2) {
+    const key = raw[i];
+    if (key?.length === name.length && key.toLowerCase() === name) return raw[i + 1];
+  }
+  return undefined;
+}

@@ -1,0 +1,188 @@
+import { connect } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createBillingApp } from '../../src/app.js';
+import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../../src/http/json-depth.js';
+import { type DrainableServer, listen } from '../../src/http/node-server.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
+import { workerToken } from '../support/tokens.js';
+
+const SECRET = 'worker-secret-for-hostile-input-tests-0001';
+const silent = createLogger({ level: 'silent' });
+const nested = (depth: number, leaf = '1') => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
+
+describe('exceedsJsonDepth', () => {
+  it.each([
+    ['{}', 1, false],
+    ['{"a":{"b":[1]}}', 3, false],
+    ['{"a":{"b":[1]}}', 2, true],
+    ['"[[[[[[[[["', 1, false], // brackets inside a string don't nest
+    ['{"a":"\\"[[[[["}', 1, false], // nor after an escaped quote
+    ['[[],[],[]]', 2, false], // siblings, not depth
+  ])('%s deeper than %i: %s', (text, max, expected) => {
+    expect(exceedsJsonDepth(text, max)).toBe(expected);
+  });
+
+  it('lets the deepest JSON the service accepts through and refuses one level more', () => {
+    expect(exceedsJsonDepth(nested(MAX_JSON_DEPTH))).toBe(false);
+    expect(exceedsJsonDepth(nested(MAX_JSON_DEPTH + 1))).toBe(true);
+  });
+});
+
+describe('deeply nested JSON', () => {
+  let database: TestDatabase;
+  let token = '';
+  beforeAll(async () => {
+    database = await openTestDatabase('pglite');
+    await database.store.putTenant('org-deep', { planId: 'enterprise' }, 'test');
+    token = await workerToken(SECRET);
+  });
+  afterAll(() => database?.close());
+
+  const app = () => createBillingApp({ secret: SECRET, store: database.store, logger: silent });
+  const deep = nested(30_000);
+
+  it.each([
+    ['a field', `{"resource": ${deep}, "idempotency_key": "k"}`],
+    ['an unknown key', `{"resource": "deployments", "idempotency_key": "k", "extra": ${deep}}`],
+    ['the whole body', deep],
+  ])('in %s of a REST body is a 422 (pydantic’s recursion limit), not a 500', async (_where, body) => {
+    const res = await app().request('/billing/reservations', {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${token}`,
+        'tenant-id': 'org-deep',
+        'content-type': 'application/json',
+      },
+      body,
+    });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toEqual({
+      detail: [
+        {
+          type: 'json_invalid',
+          loc: ['body', 0],
+          msg: 'JSON decode error',
+          input: {},
+          ctx: { error: 'recursion limit exceeded' },
+        },
+      ],
+    });
+  });
+
+  it('is still checked after authentication', async () => {
+    const res = await app().request('/billing/reservations', {
+      method: 'POST',
+      headers: { 'tenant-id': 'org-deep' },
+      body: deep,
+    });
+    expect(res.status).toBe(401);
+  });
+
+  it('is a 400 in tRPC’s envelope, in a query’s input and in a mutation’s body', async () => {
+    const viaQuery = await app().request(
+      `/trpc/billing.limits?input=${encodeURIComponent(`{"tenantId": ${nested(5_000, '"x"')}}`)}`,
+      { headers: { authorization: `Bearer ${token}` } },
+    );
+    expect(viaQuery.status).toBe(400);
+    const viaBody = await app().request('/trpc/billing.reserve', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: `{"tenantId": "org-deep", "resource": ${deep}, "idempotency_key": "k"}`,
+    });
+    expect(viaBody.status).toBe(400);
+    for (const res of [viaQuery, viaBody]) {
+      expect(await res.json()).toMatchObject({
+        error: {
+          message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+          data: { code: 'BAD_REQUEST', httpStatus: 400 },
+        },
+      });
+    }
+  });
+
+  it('leaves well-formed tRPC mutations alone (their body is read before tRPC reads it)', async () => {
+    const res = await app().request('/trpc/billing.reserve', {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ tenantId: 'org-deep', resource: 'deployments', idempotency_key: 'trpc-ok' }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ result: { data: { resource: 'deployments', quantity: 1 } } });
+  });
+});
+
+describe('repeated headers over a real socket', () => {
+  let server: DrainableServer;
+  let token = '';
+  beforeAll(async () => {
+    server = await listen(createBillingApp({ secret: SECRET, logger: silent }).fetch, {
+      port: 0,
+      hostname: '127.0.0.1',
+    });
+    token = await workerToken(SECRET);
+  });
+  afterAll(() => server?.close(1_000));
+
+  /** One raw HTTP/1.1 request; resolves with the status line and body. */
+  function send(headerLines: string[]): Promise<{ status: number; body: string }> {
+    return new Promise((resolve, reject) => {
+      const socket = connect(server.address.port, '127.0.0.1');
+      let received = '';
+      socket.on('data', (chunk) => {
+        received += chunk.toString('latin1');
+      });
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const [head = '', body = ''] = received.split('\r\n\r\n');
+        resolve({ status: Number(head.split(' ')[1]), body });
+      });
+      socket.write(
+        ['GET /billing/limits HTTP/1.1', 'Host: x', 'Connection: close', ...headerLines, '', ''].join('\r\n'),
+      );
+    });
+  }
+
+  it('reads the first of two tenant-id headers, as FastAPI did', async () => {
+    const { status, body } = await send([
+      `Authorization: Bearer ${token}`,
+      'tenant-id: org-first',
+      'x-plan-type: growth',
+      'tenant-id: org-second',
+    ]);
+    expect(status).toBe(200);
+    expect(JSON.parse(body)).toMatchObject({ tenant_id: 'org-first', limits: { plan_type: 'growth' } });
+  });
+
+  it('reads the first of two x-plan-type headers, and validates it alone', async () => {
+    const first = await send([
+      `Authorization: Bearer ${token}`,
+      'tenant-id: org-1',
+      'x-plan-type: free',
+      'x-plan-type: pro',
+    ]);
+    expect(JSON.parse(first.body)).toMatchObject({ limits: { plan_type: 'free' } });
+    const bad = await send([
+      `Authorization: Bearer ${token}`,
+      'tenant-id: org-1',
+      'x-plan-type: pro',
+      'x-plan-type: free',
+    ]);
+    expect(bad.status).toBe(422);
+  });
+
+  it('uses the first Authorization header, as Node keeps only that one', async () => {
+    const { status } = await send([
+      `Authorization: Bearer ${token}`,
+      'Authorization: Bearer forged',
+      'tenant-id: org-1',
+    ]);
+    expect(status).toBe(200);
+    const reversed = await send([
+      'Authorization: Bearer forged',
+      `Authorization: Bearer ${token}`,
+      'tenant-id: org-1',
+    ]);
+    expect(reversed.status).toBe(401);
+  });
+});
