@@ -8,6 +8,7 @@ import { openLimitsStore } from '../../src/db/open-store.js';
 import { auditLog, reservation, usageCounter, webhookEvent } from '../../src/db/schema.js';
 import type { LimitsStore } from '../../src/limits/limits-store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { eventually } from '../support/eventually.js';
 import { orbSignature, orbTimestamp, subscriptionEvent } from '../support/orb.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 import { openTestDatabase, STORE_KINDS, type TestDatabase } from '../support/test-store.js';
@@ -16,14 +17,6 @@ import { workerToken } from '../support/tokens.js';
 const SECRET = 'worker-secret-for-fault-tests-000000000001';
 const ORB_SECRET = 'orb-secret-for-fault-tests-00000000000001';
 const silent = createLogger({ level: 'silent' });
-
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 interface Granted {
   reservation_id: string;

@@ -4,21 +4,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBillingApp } from '../../src/app.js';
 import { openLimitsStore } from '../../src/db/open-store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { eventually } from '../support/eventually.js';
 import { startTcpProxy } from '../support/tcp-proxy.js';
 import { openTestDatabase, STORE_KINDS, type TestDatabase } from '../support/test-store.js';
 import { workerToken } from '../support/tokens.js';
 
 const SECRET = 'worker-secret-for-readiness-tests-00000001';
 const silent = createLogger({ level: 'silent' });
-
-/** Polls until `check` holds or the deadline passes; no fixed sleeps. */
-async function eventually(check: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`not true within ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
 
 describe.each(STORE_KINDS)('GET /readyz on %s', (kind) => {
   let database: TestDatabase;
