@@ -71,10 +71,12 @@ function describe(issue: z.core.$ZodIssue, input: unknown): Described {
       };
     case 'invalid_format':
       if (issue.format === 'regex' && 'pattern' in issue && typeof issue.pattern === 'string') {
+        // zod reports the pattern as a JavaScript literal (`/…/`); pydantic shows it as declared.
+        const pattern = issue.pattern.replace(/^\/(.*)\/[a-z]*$/s, '$1');
         return {
           type: 'string_pattern_mismatch',
-          msg: `String should match pattern '${issue.pattern}'`,
-          ctx: { pattern: issue.pattern },
+          msg: `String should match pattern '${pattern}'`,
+          ctx: { pattern },
         };
       }
       return { type: 'value_error', msg: `Value error, ${issue.message}` };
@@ -94,15 +96,20 @@ export function toValidationIssues(
   rawInput: unknown,
   locate: LocateField,
 ): ValidationIssue[] {
+  // pydantic stops at a field's first failing constraint: one entry per field, where zod lists all.
+  const seen = new Set<string>();
   return issues.flatMap((issue) => {
     const paths =
       issue.code === 'unrecognized_keys' ? issue.keys.map((key) => [...issue.path, key]) : [issue.path];
-    return paths.map((path) => {
+    return paths.flatMap((path) => {
+      const key = JSON.stringify(path.map(String));
+      if (seen.has(key)) return [];
+      seen.add(key);
       const input = inputAt(rawInput, path);
       const { type, msg, ctx } = describe(issue, input);
       const entry: ValidationIssue = { type, loc: [...locate(path)], msg, input: input ?? null };
       if (ctx) entry.ctx = ctx;
-      return entry;
+      return [entry];
     });
   });
 }

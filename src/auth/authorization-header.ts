@@ -3,7 +3,12 @@ import { AuthenticationError } from './errors.js';
 export const MISSING_AUTHORIZATION = 'Missing authorization header';
 export const MALFORMED_AUTHORIZATION = "Invalid authorization header format. Expected 'Bearer <token>'";
 
-const WHITESPACE = /\s+/;
+/**
+ * What Python's `str.split()` splits on, within the Latin-1 range a header value can carry:
+ * ASCII whitespace, the information separators U+001C–U+001F, NEL (U+0085) and NBSP (U+00A0).
+ */
+const WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0]+/;
+const EDGE_WHITESPACE = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0]+$/g;
 
 /**
  * The bearer token of an `Authorization` header, read as the original does with Python's
@@ -12,7 +17,7 @@ const WHITESPACE = /\s+/;
  */
 export function bearerTokenFrom(authorization: string | undefined): string {
   if (!authorization) throw new AuthenticationError(MISSING_AUTHORIZATION);
-  const parts = authorization.trim().split(WHITESPACE);
+  const parts = authorization.replace(EDGE_WHITESPACE, '').split(WHITESPACE);
   const [scheme, token] = parts;
   if (parts.length !== 2 || scheme?.toLowerCase() !== 'bearer' || !token) {
     throw new AuthenticationError(MALFORMED_AUTHORIZATION);

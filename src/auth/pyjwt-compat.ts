@@ -20,10 +20,19 @@ function base64urlDecode(segment: string): Uint8Array | undefined {
   return Buffer.from(data, 'base64url');
 }
 
+/** Python's `json.loads` refuses bytes that are not UTF-8; `Buffer#toString` would replace them. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
 function parseJsonObject(bytes: Uint8Array, what: 'header' | 'payload'): Record<string, unknown> {
+  let text: string;
+  try {
+    text = UTF8.decode(bytes);
+  } catch {
+    throw new InvalidTokenError(`Invalid ${what} string: not valid UTF-8`);
+  }
   let value: unknown;
   try {
-    value = JSON.parse(Buffer.from(bytes).toString('utf8'));
+    value = JSON.parse(text);
   } catch {
     // Python's json messages can't be reproduced word for word; the prefix is what callers match on.
     throw new InvalidTokenError(`Invalid ${what} string: not valid JSON`);
@@ -48,6 +57,19 @@ export function decodeCompactToken(token: string): DecodedCompactToken {
   return { header, payloadBytes };
 }
 
+/**
+ * PyJWT (2.12 on) refuses a token naming extensions in `crit` before its signature is checked;
+ * this service supports none. The name is echoed, as PyJWT does (JSON-escaped in the answer).
+ */
+export function checkCriticalHeaders(header: Record<string, unknown>): void {
+  const crit = header['crit'];
+  if (crit === undefined) return;
+  if (!Array.isArray(crit) || crit.length === 0 || crit.some((entry) => typeof entry !== 'string')) {
+    throw new InvalidTokenError('Invalid "crit" header parameter: must be a non-empty list of strings');
+  }
+  throw new InvalidTokenError(`Unsupported critical extension: ${crit[0]}`);
+}
+
 export function parsePayload(payloadBytes: Uint8Array): Record<string, unknown> {
   return parseJsonObject(payloadBytes, 'payload');
 }
@@ -67,12 +89,29 @@ export function pythonStr(value: unknown): string {
   if (value === undefined || value === null) return 'None';
   if (typeof value === 'boolean') return value ? 'True' : 'False';
   if (typeof value === 'string') return value;
-  if (typeof value === 'number') return String(value);
+  if (typeof value === 'number') return pythonNumber(value);
   return pythonRepr(value);
 }
 
+/** Python's `repr` of a number: floats below 1e-4 or from 1e16 on in exponent form (`1e-05`, `1e+16`). */
+function pythonNumber(value: number): string {
+  const abs = Math.abs(value);
+  if (Number.isInteger(value) || abs === 0 || (abs >= 1e-4 && abs < 1e16)) return String(value);
+  const [mantissa = '', exponent = '0'] = value.toExponential().split('e');
+  const power = Number(exponent);
+  return `${mantissa}e${power < 0 ? '-' : '+'}${String(Math.abs(power)).padStart(2, '0')}`;
+}
+
+/** Python's `repr` of a string: single quotes unless it holds a single quote and no double quote. */
+function pythonStringRepr(value: string): string {
+  const escaped = value.replaceAll('\\', '\\\\');
+  if (value.includes("'") && !value.includes('"')) return `"${escaped}"`;
+  return `'${escaped.replaceAll("'", "\\'")}'`;
+}
+
 function pythonRepr(value: unknown): string {
-  if (typeof value === 'string') return `'${value.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`;
+  if (typeof value === 'string') return pythonStringRepr(value);
+  if (typeof value === 'number') return pythonNumber(value);
   if (Array.isArray(value)) return `[${value.map(pythonRepr).join(', ')}]`;
   if (typeof value === 'object' && value !== null) {
     const entries = Object.entries(value).map(([k, v]) => `${pythonRepr(k)}: ${pythonRepr(v)}`);

@@ -2,6 +2,7 @@ import { compactVerify, errors as joseErrors } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { InvalidTokenError } from './errors.js';
 import {
+  checkCriticalHeaders,
   checkRegisteredClaims,
   decodeCompactToken,
   expirySeconds,
@@ -68,13 +69,19 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     if (header['alg'] !== ALLOWED_ALGORITHM) {
       throw new InvalidTokenError('The specified alg value is not allowed');
     }
+    checkCriticalHeaders(header);
     try {
-      await compactVerify(token, await key, { algorithms: [ALLOWED_ALGORITHM] });
+      // PyJWT decodes a padded signature (`…==`) to the same bytes; jose refuses the padding.
+      await compactVerify(token.replace(/=+$/, ''), await key, { algorithms: [ALLOWED_ALGORITHM] });
     } catch (error) {
-      if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+      // An invalid JWS to jose is one whose segments PyJWT decoded (its decoding is more lenient:
+      // padding, for one) but whose signing input is not what was signed: to PyJWT, a bad signature.
+      if (
+        error instanceof joseErrors.JWSSignatureVerificationFailed ||
+        error instanceof joseErrors.JWSInvalid
+      ) {
         throw new InvalidTokenError('Signature verification failed');
       }
-      // jose refuses a few headers PyJWT ignored (unknown `crit` entries, `b64`); its own words are safe to show.
       if (error instanceof joseErrors.JOSEError) throw new InvalidTokenError(error.message);
       throw error;
     }

@@ -18,9 +18,16 @@ function sign(claims: Record<string, unknown>, header: Record<string, unknown> =
 }
 
 /** Signs any header, even ones jose refuses to produce. */
-function signRaw(header: Record<string, unknown>, claims: Record<string, unknown>) {
-  const input = `${b64(header)}.${b64(claims)}`;
-  return `${input}.${createHmac('sha256', SECRET).update(input).digest('base64url')}`;
+/** Signs segments as given: objects as JSON, or raw bytes (to send what a JSON encoder never would). */
+function signRaw(
+  header: Record<string, unknown> | Buffer,
+  claims: Record<string, unknown> | Buffer,
+  secret: string = SECRET,
+) {
+  const segment = (part: Record<string, unknown> | Buffer) =>
+    Buffer.isBuffer(part) ? part.toString('base64url') : b64(part);
+  const input = `${segment(header)}.${segment(claims)}`;
+  return `${input}.${createHmac('sha256', secret).update(input).digest('base64url')}`;
 }
 
 function verifierAt(clock: { seconds: number }, options: { cacheSize?: number; leeway?: number } = {}) {
@@ -108,9 +115,41 @@ describe('PyJWT-compatible checks', () => {
     expect(await reasonOf(verify(signRaw({ alg: 'HS256' }, { aud: 'worker', ver: '1' })))).toBe('accepted');
   });
 
-  it('refuses a critical header it does not understand, in jose words', async () => {
+  it('refuses a critical header it does not understand, in PyJWT’s words, before the signature', async () => {
     const token = signRaw({ alg: 'HS256', crit: ['x-unknown'], 'x-unknown': 1 }, { aud: 'worker', ver: '1' });
-    expect(await reasonOf(verify(token))).toBe('Extension Header Parameter "x-unknown" is not recognized');
+    expect(await reasonOf(verify(token))).toBe('Unsupported critical extension: x-unknown');
+    const forged = signRaw(
+      { alg: 'HS256', crit: ['x-unknown'] },
+      { aud: 'worker', ver: '1' },
+      'another-secret',
+    );
+    expect(await reasonOf(verify(forged))).toBe('Unsupported critical extension: x-unknown');
+    const malformed = signRaw({ alg: 'HS256', crit: 'x-unknown' }, { aud: 'worker', ver: '1' });
+    expect(await reasonOf(verify(malformed))).toBe(
+      'Invalid "crit" header parameter: must be a non-empty list of strings',
+    );
+  });
+
+  it('decodes a padded signature as PyJWT does, and calls a padded header a bad signature', async () => {
+    const token = signRaw({ alg: 'HS256' }, { aud: 'worker', ver: '1' });
+    expect(await reasonOf(verify(`${token}==`))).toBe('accepted');
+    const [header, payload, signature] = token.split('.');
+    expect(await reasonOf(verify(`${header}=.${payload}.${signature}`))).toBe(
+      'Signature verification failed',
+    );
+  });
+
+  it('refuses header and payload bytes that are not UTF-8, even when signed with the secret', async () => {
+    // Latin-1 writes U+00FF as the lone byte 0xFF: never valid UTF-8.
+    const notUtf8 = (json: string) => Buffer.from(json, 'latin1');
+    const header = notUtf8('{"alg":"HS256","typ":"JW\u00ff"}');
+    expect(await reasonOf(verify(signRaw(header, { aud: 'worker', ver: '1' })))).toBe(
+      'Invalid header string: not valid UTF-8',
+    );
+    const payload = notUtf8('{"aud":"worker","ver":"1","x":"\u00ff"}');
+    expect(await reasonOf(verify(signRaw({ alg: 'HS256' }, payload)))).toBe(
+      'Invalid payload string: not valid UTF-8',
+    );
   });
 });
 
@@ -121,7 +160,12 @@ describe('pythonStr', () => {
     [1, '1'],
     ['2', '2'],
     [false, 'False'],
-    [{ a: "it's" }, "{'a': 'it\\'s'}"],
+    [{ a: "it's" }, `{'a': "it's"}`],
+    [{ a: 'say "hi"' }, `{'a': 'say "hi"'}`],
+    [{ a: `it's "so"` }, `{'a': 'it\\'s "so"'}`],
+    [0.00001, '1e-05'],
+    [2.5e-7, '2.5e-07'],
+    [0.5, '0.5'],
   ])('formats %o as Python would: %s', (value, expected) => {
     expect(pythonStr(value)).toBe(expected);
   });
