@@ -7,7 +7,9 @@ export const MALFORMED_AUTHORIZATION = "Invalid authorization header format. Exp
  * What Python's `str.split()` splits on, within the Latin-1 range a header value can carry:
  * ASCII whitespace, the information separators U+001C–U+001F, NEL (U+0085) and NBSP (U+00A0).
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: Python counts U+001C–U+001F as whitespace.
 const WHITESPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0]+/;
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the same characters, at either end.
 const EDGE_WHITESPACE = /^[\t\n\v\f\r\x1c-\x1f \x85\xa0]+|[\t\n\v\f\r\x1c-\x1f \x85\xa0]+$/g;
 
 /**

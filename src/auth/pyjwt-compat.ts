@@ -57,17 +57,41 @@ export function decodeCompactToken(token: string): DecodedCompactToken {
   return { header, payloadBytes };
 }
 
+/** The `crit` extensions PyJWT understands (RFC 7797's unencoded payload). */
+const SUPPORTED_CRITICAL_EXTENSIONS = new Set(['b64']);
+
 /**
- * PyJWT (2.12 on) refuses a token naming extensions in `crit` before its signature is checked;
- * this service supports none. The name is echoed, as PyJWT does (JSON-escaped in the answer).
+ * PyJWT 2.12's header checks, in its order, before the algorithm and the signature: `kid` must be
+ * a string; `crit` a non-empty list of strings naming extensions it supports and that the header
+ * carries (an unsupported name is echoed, as PyJWT does — JSON-escaped in the answer); `b64: false`
+ * would need a detached payload, which the Engine never sends.
  */
-export function checkCriticalHeaders(header: Record<string, unknown>): void {
-  const crit = header['crit'];
-  if (crit === undefined) return;
-  if (!Array.isArray(crit) || crit.length === 0 || crit.some((entry) => typeof entry !== 'string')) {
-    throw new InvalidTokenError('Invalid "crit" header parameter: must be a non-empty list of strings');
+export function checkHeaderParameters(header: Record<string, unknown>): void {
+  if ('kid' in header && typeof header['kid'] !== 'string') {
+    throw new InvalidTokenError('Key ID header parameter must be a string');
   }
-  throw new InvalidTokenError(`Unsupported critical extension: ${crit[0]}`);
+  if ('crit' in header) {
+    const crit = header['crit'];
+    if (!Array.isArray(crit) || crit.length === 0) {
+      throw new InvalidTokenError("Invalid 'crit' header: must be a non-empty list");
+    }
+    for (const extension of crit) {
+      if (typeof extension !== 'string') {
+        throw new InvalidTokenError("Invalid 'crit' header: values must be strings");
+      }
+      if (!SUPPORTED_CRITICAL_EXTENSIONS.has(extension)) {
+        throw new InvalidTokenError(`Unsupported critical extension: ${extension}`);
+      }
+      if (!(extension in header)) {
+        throw new InvalidTokenError(`Critical extension '${extension}' is missing from headers`);
+      }
+    }
+  }
+  if (header['b64'] === false) {
+    throw new InvalidTokenError(
+      'It is required that you pass in a value for the "detached_payload" argument to decode a message having the b64 header set to false.',
+    );
+  }
 }
 
 export function parsePayload(payloadBytes: Uint8Array): Record<string, unknown> {
@@ -126,7 +150,7 @@ export interface ClaimRules {
   leewaySeconds: number;
 }
 
-/** PyJWT's `_validate_claims` order: iat, nbf, exp, then audience. `exp` and `iat` are optional. */
+/** PyJWT's `_validate_claims` order: iat, nbf, exp, audience, sub, jti. `exp` and `iat` are optional. */
 export function checkRegisteredClaims(payload: Record<string, unknown>, rules: ClaimRules): void {
   const { nowSeconds: now, leewaySeconds: leeway } = rules;
   if ('iat' in payload) {
@@ -145,6 +169,13 @@ export function checkRegisteredClaims(payload: Record<string, unknown>, rules: C
     if (exp <= now - leeway) throw new InvalidTokenError('Signature has expired');
   }
   checkAudience(payload['aud'], rules.audience);
+  // PyJWT 2.10 on: when present, `sub` and `jti` must be strings.
+  if ('sub' in payload && typeof payload['sub'] !== 'string') {
+    throw new InvalidTokenError('Subject must be a string');
+  }
+  if ('jti' in payload && typeof payload['jti'] !== 'string') {
+    throw new InvalidTokenError('JWT ID must be a string');
+  }
 }
 
 function checkAudience(claim: unknown, audience: string): void {

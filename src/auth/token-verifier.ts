@@ -2,7 +2,7 @@ import { compactVerify, errors as joseErrors } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { InvalidTokenError } from './errors.js';
 import {
-  checkCriticalHeaders,
+  checkHeaderParameters,
   checkRegisteredClaims,
   decodeCompactToken,
   expirySeconds,
@@ -66,10 +66,11 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
 
   async function verifyUncached(token: string, nowSeconds: number): Promise<VerifiedToken> {
     const { header, payloadBytes } = decodeCompactToken(token);
+    checkHeaderParameters(header);
+    if (!('alg' in header)) throw new InvalidTokenError('Algorithm not specified');
     if (header['alg'] !== ALLOWED_ALGORITHM) {
       throw new InvalidTokenError('The specified alg value is not allowed');
     }
-    checkCriticalHeaders(header);
     try {
       // PyJWT decodes a padded signature (`…==`) to the same bytes; jose refuses the padding.
       await compactVerify(token.replace(/=+$/, ''), await key, { algorithms: [ALLOWED_ALGORITHM] });

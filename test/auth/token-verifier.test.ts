@@ -71,11 +71,7 @@ describe('PyJWT-compatible checks', () => {
       () => `${b64([1])}.${b64({})}.sig`,
       'Invalid header string: must be a json object',
     ],
-    [
-      'header without alg',
-      () => `${b64({ typ: 'JWT' })}.${b64({})}.sig`,
-      'The specified alg value is not allowed',
-    ],
+    ['header without alg', () => `${b64({ typ: 'JWT' })}.${b64({})}.sig`, 'Algorithm not specified'],
   ])('refuses a %s', async (_, token, reason) => {
     expect(await reasonOf(verify(token()))).toBe(reason);
   });
@@ -115,7 +111,7 @@ describe('PyJWT-compatible checks', () => {
     expect(await reasonOf(verify(signRaw({ alg: 'HS256' }, { aud: 'worker', ver: '1' })))).toBe('accepted');
   });
 
-  it('refuses a critical header it does not understand, in PyJWT’s words, before the signature', async () => {
+  it('refuses a critical header it does not understand, in PyJWT 2.12’s words, before the signature', async () => {
     const token = signRaw({ alg: 'HS256', crit: ['x-unknown'], 'x-unknown': 1 }, { aud: 'worker', ver: '1' });
     expect(await reasonOf(verify(token))).toBe('Unsupported critical extension: x-unknown');
     const forged = signRaw(
@@ -125,9 +121,7 @@ describe('PyJWT-compatible checks', () => {
     );
     expect(await reasonOf(verify(forged))).toBe('Unsupported critical extension: x-unknown');
     const malformed = signRaw({ alg: 'HS256', crit: 'x-unknown' }, { aud: 'worker', ver: '1' });
-    expect(await reasonOf(verify(malformed))).toBe(
-      'Invalid "crit" header parameter: must be a non-empty list of strings',
-    );
+    expect(await reasonOf(verify(malformed))).toBe("Invalid 'crit' header: must be a non-empty list");
   });
 
   it('decodes a padded signature as PyJWT does, and calls a padded header a bad signature', async () => {
