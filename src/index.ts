@@ -7,3 +7,6 @@ export { BillingLimitsInput, BillingLimitsResponse } from './contract/limits.js'
 export { PlanLimits, PlanType } from './contract/plans.js';
 export { type OpenStoreOptions, openLimitsStore } from './db/open-store.js';
 export type { LimitsStore } from './limits/limits-store.js';
+export { createLogger, type Logger, type LoggerOptions } from './telemetry/logger.js';
+export { type BillingMetrics, createPrometheusMetrics, type PrometheusMetrics } from './telemetry/metrics.js';
+export { type RequestTracer, startTracing, type Tracing } from './telemetry/tracing.js';
