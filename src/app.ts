@@ -8,9 +8,11 @@ import type { TokenClaims } from './auth/token-verifier.js';
 import { createTokenVerifier } from './auth/token-verifier.js';
 import { WORKER_AUDIENCE, WORKER_TOKEN_VERSION } from './auth/worker-token.js';
 import type { PlanType } from './contract/plans.js';
+import { metricsRoute } from './http/metrics-route.js';
 import { buildOpenApiDocument } from './http/openapi.js';
 import { mountOrbWebhook } from './http/orb-webhook-route.js';
-import { observeRequests, requestIdOf } from './http/request-observer.js';
+import { firstHeaderValue } from './http/request-headers.js';
+import { deadlineOf, observeRequests, requestIdOf } from './http/request-observer.js';
 import { allowedMethodsOf, type EdgeOptions, mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
 import { createAdministration } from './limits/administration.js';
@@ -169,10 +171,10 @@ export function createBillingApp(options: BillingAppOptions): Hono {
   };
   const requestTimeoutMs = options.requestTimeoutMs ?? 10_000;
   const edge: EdgeOptions = {
-    createContext: (authorization) => ({
-      authorization,
+    createContext: (c) => ({
+      authorization: firstHeaderValue(c, 'authorization'),
       services,
-      deadline: requestTimeoutMs > 0 ? Date.now() + requestTimeoutMs : undefined,
+      deadline: deadlineOf(c),
     }),
     onServerError,
     onCallResult({ path, status, output }) {
@@ -229,11 +231,7 @@ export function createBillingApp(options: BillingAppOptions): Hono {
     return c.json({ status: 'ok' });
   });
   const metricsPath = options.metricsPath ?? '/metrics';
-  if (metricsPath) {
-    app.get(metricsPath, async (c) =>
-      c.body(await metrics.scrape(), 200, { 'Content-Type': metrics.contentType }),
-    );
-  }
+  if (metricsPath) app.get(metricsPath, metricsRoute(metrics));
 
   let openApiDocument: string | undefined;
   app.get('/openapi.json', (c) => {

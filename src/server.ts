@@ -5,6 +5,7 @@ import { signWorkerToken } from './auth/worker-token.js';
 import { type BillingConfig, ConfigError, loadConfig } from './config.js';
 import { openLimitsStore } from './db/open-store.js';
 import { createShutdown } from './graceful-shutdown.js';
+import { metricsRoute } from './http/metrics-route.js';
 import { listen } from './http/node-server.js';
 import { createLogger } from './telemetry/logger.js';
 import { createPrometheusMetrics } from './telemetry/metrics.js';
@@ -64,9 +65,7 @@ async function main(): Promise<void> {
   const server = await listen(app.fetch, { port: config.port, hostname: config.host, ...limits });
   const servers = [server];
   if (config.metricsPort !== undefined) {
-    const metricsApp = new Hono().get('/metrics', async (c) =>
-      c.body(await metrics.scrape(), 200, { 'Content-Type': metrics.contentType }),
-    );
+    const metricsApp = new Hono().get('/metrics', metricsRoute(metrics));
     servers.push(await listen(metricsApp.fetch, { port: config.metricsPort, hostname: config.metricsHost }));
   }
 

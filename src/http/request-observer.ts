@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
+import { TIMED_OUT, within } from '../deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { BillingMetrics } from '../telemetry/metrics.js';
 import type { RequestTracer } from '../telemetry/tracing.js';
@@ -12,6 +13,8 @@ declare module 'hono' {
   interface ContextVariableMap {
     /** Set by the request observer on every request. */
     requestId: string;
+    /** When the request observer answers 503 `Request timed out` (ms since the epoch), if it will. */
+    deadline: number | undefined;
   }
 }
 
@@ -38,6 +41,11 @@ export function requestIdOf(c: Context): string | undefined {
   return c.get('requestId');
 }
 
+/** When the caller of the current request will have been answered 503 `Request timed out`, if it will. */
+export function deadlineOf(c: Context): number | undefined {
+  return c.get('deadline');
+}
+
 /**
  * The one middleware every request passes: it gives the request an id (accepted from
  * `x-request-id` or generated, echoed back), bounds how long a handler may take, records
@@ -52,6 +60,7 @@ export function observeRequests(options: RequestObserverOptions): MiddlewareHand
     const given = c.req.header(REQUEST_ID_HEADER);
     const requestId = given !== undefined && ACCEPTABLE_REQUEST_ID.test(given) ? given : randomUUID();
     c.set('requestId', requestId);
+    c.set('deadline', requestTimeoutMs > 0 ? Date.now() + requestTimeoutMs : undefined);
     // On Node, the header goes straight onto the response Node will write: touching `c.res.headers`
     // makes @hono/node-server build a full Response instead of its lightweight one (~10 µs a request).
     const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
@@ -84,17 +93,9 @@ export function observeRequests(options: RequestObserverOptions): MiddlewareHand
 
 /** Runs the rest of the chain; answers 503 if it has not finished within `ms`. */
 async function withDeadline(c: Context, next: () => Promise<void>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<'timeout'>((resolve) => {
-    timer = setTimeout(resolve, ms, 'timeout');
-  });
-  try {
-    if ((await Promise.race([next(), deadline])) === 'timeout') {
-      // The handler goes on in the background; its answer is discarded (the context is finalized).
-      c.res = c.json({ detail: 'Request timed out' }, 503);
-    }
-  } finally {
-    clearTimeout(timer);
+  if ((await within(next(), ms)) === TIMED_OUT) {
+    // The handler goes on in the background; its answer is discarded (the context is finalized).
+    c.res = c.json({ detail: 'Request timed out' }, 503);
   }
 }
 

@@ -42,7 +42,8 @@ function pathParametersOf(path: string): string[] {
 
 /** What the HTTP edge needs from the composition root, for REST and `/trpc` alike. */
 export interface EdgeOptions {
-  createContext(authorization: string | undefined): BillingContext;
+  /** The procedures' context for this request (its `Authorization` header, its deadline). */
+  createContext(c: Context): BillingContext;
   /**
    * Every error that became a 5xx: 500 (unexpected; the caller only sees `Internal Server Error`)
    * or 503 (the store is unreachable).
@@ -147,10 +148,7 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
       try {
         // An unreadable body still goes through the procedure, as `undefined`, so that authentication
         // is checked first; the input validator then refuses it and the body's own issue is reported.
-        const output = await run(
-          options.createContext(firstHeaderValue(c, 'authorization')),
-          unreadableBody ? undefined : input,
-        );
+        const output = await run(options.createContext(c), unreadableBody ? undefined : input);
         const status = meta.successStatus ?? 200;
         options.onCallResult?.({ path: procedurePath, status, output });
         if (status === 204) return c.body(null, 204);

@@ -8,7 +8,6 @@ import { createProcedureRunner, type ProcedureRun } from '../api/procedure-runne
 import { appRouter } from '../api/router.js';
 import { limitBody } from './body-limit.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
-import { firstHeaderValue } from './request-headers.js';
 import type { EdgeOptions } from './rest-routes.js';
 
 export const TRPC_ENDPOINT = '/trpc';
@@ -30,10 +29,9 @@ function responseMetaFor(errors: readonly TRPCError[]): {
   };
 }
 
-/** The status of a server-side failure (500, or a domain 503), or undefined for the caller's own errors. */
-function serverErrorStatusOf(error: TRPCError): number | undefined {
-  const status = domainStatusOf(error) ?? getHTTPStatusCodeFromError(error);
-  return status >= 500 ? status : undefined;
+/** The status an error is answered with on `/trpc`: a domain failure's own (404, 503, …), else tRPC's. */
+function statusOf(error: TRPCError): number {
+  return domainStatusOf(error) ?? getHTTPStatusCodeFromError(error);
 }
 
 /**
@@ -57,14 +55,14 @@ export function mountTrpcEndpoint(
       endpoint: TRPC_ENDPOINT,
       req,
       router: appRouter,
-      createContext: () => createContext(firstHeaderValue(c, 'authorization')),
+      createContext: () => createContext(c),
       responseMeta({ errors, paths, data }) {
         if (onCallResult) reportCalls(onCallResult, paths, data);
         return responseMetaFor(errors);
       },
       onError({ error }) {
-        const status = serverErrorStatusOf(error);
-        if (status) onServerError(error, status, c);
+        const status = statusOf(error);
+        if (status >= 500) onServerError(error, status, c);
       },
     });
   const answerQuery = shortPath ? queryShortPath(options) : undefined;
@@ -141,7 +139,7 @@ function queryShortPath({ createContext, onServerError, onCallResult }: EdgeOpti
     } catch {
       return undefined; // tRPC words malformed input its own way
     }
-    const ctx = createContext(firstHeaderValue(c, 'authorization'));
+    const ctx = createContext(c);
     try {
       const output = await run(ctx, input);
       onCallResult?.({ path, status: 200, output });
@@ -150,7 +148,7 @@ function queryShortPath({ createContext, onServerError, onCallResult }: EdgeOpti
       const error = getTRPCErrorFromUnknown(cause);
       const shape = getErrorShape({ config: appRouter._def._config, error, type: 'query', path, input, ctx });
       const meta = responseMetaFor([error]);
-      const status = meta.status ?? getHTTPStatusCodeFromError(error);
+      const status = statusOf(error);
       if (status >= 500) onServerError(error, status, c);
       onCallResult?.({ path, status });
       return c.json({ error: shape }, status as 400, { ...TRPC_HEADERS, ...meta.headers });

@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { TIMED_OUT, within } from '../deadline.js';
 
 export type CacheEvent = 'hit' | 'miss' | 'stale' | 'invalidated';
 
@@ -35,8 +36,6 @@ export class StoreReadTimeout extends Error {
   override readonly name = 'StoreReadTimeout';
 }
 
-const TIMED_OUT = Symbol('timed out');
-
 /**
  * lru-cache aborts a read when its key is deleted (our invalidation), evicted or replaced, and
  * fails it with one of these reasons; a caller that joined the read in flight sees only that.
@@ -44,14 +43,6 @@ const TIMED_OUT = Symbol('timed out');
 const CACHE_ABORT_REASONS = new Set(['deleted', 'evicted', 'replaced']);
 function isAbortedByCache(error: unknown): boolean {
   return error instanceof Error && CACHE_ABORT_REASONS.has(error.message);
-}
-
-function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<typeof TIMED_OUT>((resolve) => {
-    timer = setTimeout(resolve, ms, TIMED_OUT);
-  });
-  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
 }
 
 /**

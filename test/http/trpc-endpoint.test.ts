@@ -1,4 +1,4 @@
-import { Hono } from 'hono';
+import { type Context, Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import type { BillingContext } from '../../src/api/context.js';
 import { AuthenticationError } from '../../src/auth/errors.js';
@@ -16,8 +16,8 @@ const failing = (error: Error): LimitsSource => ({
 function endpoint(limits: LimitsSource, shortPath: boolean) {
   const app = new Hono();
   const reported: unknown[] = [];
-  const createContext = (authorization: string | undefined): BillingContext => ({
-    authorization,
+  const createContext = (c: Context): BillingContext => ({
+    authorization: c.req.header('authorization'),
     services: {
       async authenticateWorker(header) {
         if (!header) throw new AuthenticationError('Missing authorization header');

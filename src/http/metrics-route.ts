@@ -1,0 +1,7 @@
+import type { Handler } from 'hono';
+import type { PrometheusMetrics } from '../telemetry/metrics.js';
+
+/** `GET /metrics`: the current values in Prometheus's text format — on the API port or a port of its own. */
+export function metricsRoute(metrics: PrometheusMetrics): Handler {
+  return async (c) => c.body(await metrics.scrape(), 200, { 'Content-Type': metrics.contentType });
+}
