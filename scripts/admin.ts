@@ -16,17 +16,16 @@
 import { userInfo } from 'node:os';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
-import { planView, tenantView } from '../src/api/admin/views.js';
+import { tenantView } from '../src/api/admin/views.js';
 import { signAdminToken } from '../src/auth/admin-token.js';
 import { signWorkerToken } from '../src/auth/worker-token.js';
 import { loadConfig } from '../src/config.js';
-import { CustomerId } from '../src/contract/admin.js';
+import { CustomerId, type LimitOverrides } from '../src/contract/admin.js';
 import { TenantId } from '../src/contract/limits.js';
 import { Limit, PlanType } from '../src/contract/plans.js';
-import { openLimitsStore } from '../src/db/open-store.js';
-import { createAdministration } from '../src/limits/administration.js';
-import type { LimitOverrides } from '../src/limits/effective-limits.js';
-import { DomainError } from '../src/limits/errors.js';
+import { openBillingStore } from '../src/db/store.js';
+import { DomainError } from '../src/domain/errors.js';
+import { createAdministration } from '../src/domain/limits/administration.js';
 
 class UsageError extends Error {}
 
@@ -53,14 +52,14 @@ function limitArgument(value: string, what: string, allowInherit: boolean): numb
 
 async function withAdministration<T>(run: (admin: ReturnType<typeof createAdministration>) => Promise<T>) {
   const config = loadConfig(process.env);
-  const store = await openLimitsStore({
+  const store = await openBillingStore({
     url: config.databaseUrl,
     dataDir: config.dataDir,
     seedDemo: config.seedDemo,
   });
   try {
     // The store's NOTIFY tells running replicas; this process has no cache to keep.
-    return await run(createAdministration(store, () => {}));
+    return await run(createAdministration(store.tenants, () => {}));
   } finally {
     await store.close();
   }
@@ -106,7 +105,7 @@ async function main(argv: string[]): Promise<unknown> {
   }
 
   if (noun === 'plan' && verb === 'list') {
-    return withAdministration(async (admin) => (await admin.listPlans()).map(planView));
+    return withAdministration((admin) => admin.listPlans());
   }
   if (noun === 'plan' && verb === 'set') {
     const planId = parse(PlanType, id, 'plan');
@@ -117,7 +116,7 @@ async function main(argv: string[]): Promise<unknown> {
       deployments: limitArgument(values.deployments, '--deployments', false) ?? null,
       self_hosted_workers: limitArgument(values.workers, '--workers', false) ?? null,
     };
-    return withAdministration(async (admin) => planView(await admin.setPlan(planId, limits, actor())));
+    return withAdministration((admin) => admin.setPlan(planId, limits, actor()));
   }
 
   if (noun === 'tenant') {
@@ -151,7 +150,9 @@ async function main(argv: string[]): Promise<unknown> {
             else overrides[key] = limit;
           }
         }
-        return tenantView(await admin.putTenant(tenantId, { planId, customerId, overrides }, actor()));
+        return tenantView(
+          await admin.putTenant(tenantId, { plan_id: planId, customer_id: customerId, overrides }, actor()),
+        );
       });
     }
   }

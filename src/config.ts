@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { PlanType } from './contract/plans.js';
-import { LOG_LEVELS, type LogLevel } from './telemetry/logger.js';
+import { LOG_LEVELS } from './telemetry/logger.js';
 
 /** Empty strings count as unset, so `FOO=` in a .env file means "use the default". */
 const unsetIfEmpty = <T extends z.ZodType>(schema: T) =>
@@ -37,6 +37,7 @@ const EnvSchema = z
     BILLING_SEED_DEMO: unsetIfEmpty(z.enum(['true', 'false', '1', '0']).optional()),
     BILLING_ADMIN_SECRET: optionalString,
     BILLING_CACHE_TTL_MS: integer(300_000, 0, 86_400_000),
+    BILLING_CACHE_MAX_ENTRIES: integer(100_000, 1, 10_000_000),
     ORB_WEBHOOK_SECRET: optionalString,
     ORB_DEFAULT_PLAN: unsetIfEmpty(PlanType.default('free')),
     BILLING_CLOCK_TOLERANCE_SECONDS: integer(0, 0, 300),
@@ -69,46 +70,53 @@ const EnvSchema = z
         refuse(variable, `must be at least ${MIN_SECRET_BYTES} bytes in production`);
       }
     }
-  });
+  })
+  // The one place a variable becomes a setting: the config type is this schema's output.
+  .transform((e) => ({
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    /** Unset only outside production; the server then generates one for the session. */
+    jwtSecret: e.BILLING_JWT_SECRET,
+    disableAuth: e.BILLING_DISABLE_AUTH,
+    planSource: e.BILLING_PLAN_SOURCE,
+    /** PostgreSQL; unset = embedded PGlite under `dataDir`. */
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.BILLING_DATA_DIR,
+    /** Seed the demo tenants once; defaults to on for PGlite, off for PostgreSQL. */
+    seedDemo:
+      e.BILLING_SEED_DEMO === undefined
+        ? !e.DATABASE_URL
+        : e.BILLING_SEED_DEMO === 'true' || e.BILLING_SEED_DEMO === '1',
+    adminSecret: e.BILLING_ADMIN_SECRET,
+    cacheTtlMs: e.BILLING_CACHE_TTL_MS,
+    cacheMaxEntries: e.BILLING_CACHE_MAX_ENTRIES,
+    /** Orb webhook signing secret; the webhook route is off without it. */
+    orbWebhookSecret: e.ORB_WEBHOOK_SECRET,
+    orbDefaultPlan: e.ORB_DEFAULT_PLAN,
+    clockToleranceSeconds: e.BILLING_CLOCK_TOLERANCE_SECONDS,
+    tokenCacheSize: e.BILLING_TOKEN_CACHE_SIZE,
+    logLevel: e.LOG_LEVEL,
+    /** Metrics on a listener of their own; unset = `GET /metrics` on the main port. */
+    metricsPort: e.BILLING_METRICS_PORT,
+    metricsHost: e.BILLING_METRICS_HOST ?? e.HOST,
+    /** OTLP/HTTP collector for traces; unset = no tracing. */
+    otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
+    serviceName: e.OTEL_SERVICE_NAME,
+    /** Receiving a request (else 408) and answering it (else 503) may each take this long; 0 = no limit. */
+    requestTimeoutMs: e.BILLING_REQUEST_TIMEOUT_MS,
+    /** A limits read waits this long for the store before answering from memory (stale) or 503; 0 = no limit. */
+    storeTimeoutMs: e.BILLING_STORE_TIMEOUT_MS,
+    /** Request line and headers together; larger requests get 431. */
+    maxHeaderBytes: e.BILLING_MAX_HEADER_BYTES,
+    /** On SIGTERM: how long to keep serving while `/readyz` says 503, before closing the listener. */
+    shutdownDelayMs: e.BILLING_SHUTDOWN_DELAY_MS,
+    /** On SIGTERM: how long in-flight requests may take to finish before their connections are cut. */
+    shutdownTimeoutMs: e.BILLING_SHUTDOWN_TIMEOUT_MS,
+  }));
 
-export interface BillingConfig {
-  nodeEnv: 'development' | 'test' | 'production';
-  port: number;
-  host: string;
-  /** Unset only outside production; the server then generates one for the session. */
-  jwtSecret: string | undefined;
-  disableAuth: boolean;
-  planSource: 'database' | 'header';
-  /** PostgreSQL; unset = embedded PGlite under `dataDir`. */
-  databaseUrl: string | undefined;
-  dataDir: string;
-  /** Seed the demo tenants once; defaults to on for PGlite, off for PostgreSQL. */
-  seedDemo: boolean;
-  adminSecret: string | undefined;
-  cacheTtlMs: number;
-  /** Orb webhook signing secret; the webhook route is off without it. */
-  orbWebhookSecret: string | undefined;
-  orbDefaultPlan: PlanType;
-  clockToleranceSeconds: number;
-  tokenCacheSize: number;
-  logLevel: LogLevel;
-  /** Metrics on a listener of their own; unset = `GET /metrics` on the main port. */
-  metricsPort: number | undefined;
-  metricsHost: string;
-  /** OTLP/HTTP collector for traces; unset = no tracing. */
-  otlpEndpoint: string | undefined;
-  serviceName: string;
-  /** Receiving a request (else 408) and answering it (else 503) may each take this long; 0 = no limit. */
-  requestTimeoutMs: number;
-  /** A limits read waits this long for the store before answering from memory (stale) or 503; 0 = no limit. */
-  storeTimeoutMs: number;
-  /** Request line and headers together; larger requests get 431. */
-  maxHeaderBytes: number;
-  /** On SIGTERM: how long to keep serving while `/readyz` says 503, before closing the listener. */
-  shutdownDelayMs: number;
-  /** On SIGTERM: how long in-flight requests may take to finish before their connections are cut. */
-  shutdownTimeoutMs: number;
-}
+/** The service's settings, read from the environment by `loadConfig`. */
+export type BillingConfig = z.output<typeof EnvSchema>;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -121,35 +129,5 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): R
     const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')} ${issue.message}`);
     throw new ConfigError(`Invalid configuration: ${problems.join('; ')}`);
   }
-  const e = parsed.data;
-  return Object.freeze({
-    nodeEnv: e.NODE_ENV,
-    port: e.PORT,
-    host: e.HOST,
-    jwtSecret: e.BILLING_JWT_SECRET,
-    disableAuth: e.BILLING_DISABLE_AUTH,
-    planSource: e.BILLING_PLAN_SOURCE,
-    databaseUrl: e.DATABASE_URL,
-    dataDir: e.BILLING_DATA_DIR,
-    seedDemo:
-      e.BILLING_SEED_DEMO === undefined
-        ? !e.DATABASE_URL
-        : e.BILLING_SEED_DEMO === 'true' || e.BILLING_SEED_DEMO === '1',
-    adminSecret: e.BILLING_ADMIN_SECRET,
-    cacheTtlMs: e.BILLING_CACHE_TTL_MS,
-    orbWebhookSecret: e.ORB_WEBHOOK_SECRET,
-    orbDefaultPlan: e.ORB_DEFAULT_PLAN,
-    clockToleranceSeconds: e.BILLING_CLOCK_TOLERANCE_SECONDS,
-    tokenCacheSize: e.BILLING_TOKEN_CACHE_SIZE,
-    logLevel: e.LOG_LEVEL,
-    metricsPort: e.BILLING_METRICS_PORT,
-    metricsHost: e.BILLING_METRICS_HOST ?? e.HOST,
-    otlpEndpoint: e.OTEL_EXPORTER_OTLP_ENDPOINT,
-    serviceName: e.OTEL_SERVICE_NAME,
-    requestTimeoutMs: e.BILLING_REQUEST_TIMEOUT_MS,
-    storeTimeoutMs: e.BILLING_STORE_TIMEOUT_MS,
-    maxHeaderBytes: e.BILLING_MAX_HEADER_BYTES,
-    shutdownDelayMs: e.BILLING_SHUTDOWN_DELAY_MS,
-    shutdownTimeoutMs: e.BILLING_SHUTDOWN_TIMEOUT_MS,
-  });
+  return Object.freeze(parsed.data);
 }

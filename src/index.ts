@@ -1,12 +1,18 @@
 export type { AppRouter } from './api/router.js';
-export { type BillingAppOptions, createBillingApp } from './app.js';
+export {
+  type BillingAppConfig,
+  type BillingAppDependencies,
+  type BillingAppHooks,
+  type BillingAppOptions,
+  createBillingApp,
+} from './app.js';
 export { ADMIN_AUDIENCE, signAdminToken } from './auth/admin-token.js';
 export { signWorkerToken } from './auth/worker-token.js';
 export { type BillingClient, type BillingClientOptions, createBillingClient } from './client.js';
 export { BillingLimitsInput, BillingLimitsResponse } from './contract/limits.js';
 export { PlanLimits, PlanType } from './contract/plans.js';
-export { type OpenStoreOptions, openLimitsStore } from './db/open-store.js';
-export type { LimitsStore } from './limits/limits-store.js';
+export { type OpenStoreOptions, openBillingStore } from './db/store.js';
+export type { BillingStore } from './domain/store.js';
 export { createLogger, type Logger, type LoggerOptions } from './telemetry/logger.js';
 export { type BillingMetrics, createPrometheusMetrics, type PrometheusMetrics } from './telemetry/metrics.js';
 export { type RequestTracer, startTracing, type Tracing } from './telemetry/tracing.js';

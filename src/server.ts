@@ -3,7 +3,7 @@ import { Hono } from 'hono';
 import { createBillingApp } from './app.js';
 import { signWorkerToken } from './auth/worker-token.js';
 import { type BillingConfig, ConfigError, loadConfig } from './config.js';
-import { openLimitsStore } from './db/open-store.js';
+import { openBillingStore } from './db/store.js';
 import { createShutdown } from './graceful-shutdown.js';
 import { metricsRoute } from './http/metrics-route.js';
 import { listen } from './http/node-server.js';
@@ -27,38 +27,19 @@ async function main(): Promise<void> {
   // Outside production a missing secret is generated for this run, so `npm start` works on a fresh machine.
   const generatedSecret = !config.jwtSecret && !config.disableAuth;
   const secret = config.jwtSecret ?? randomBytes(32).toString('base64url');
-  const openedStore = await openLimitsStore({
+  const openedStore = await openBillingStore({
     url: config.databaseUrl,
     dataDir: config.dataDir,
     seedDemo: config.seedDemo,
   });
-  const store = tracing
-    ? tracing.traceCalls(openedStore, {
-        prefix: 'store',
-        skip: ['subscribe'],
-        attributes: { 'db.system.name': 'postgresql' },
-      })
-    : openedStore;
+  const store = tracing ? tracing.traceStore(openedStore) : openedStore;
 
   let shutdown: ReturnType<typeof createShutdown> | undefined;
+  // The config goes over whole: every setting the app takes is named as `loadConfig` names it.
   const app = createBillingApp({
-    secret,
-    disableAuth: config.disableAuth,
-    planSource: config.planSource,
-    store,
-    adminSecret: config.adminSecret,
-    cacheTtlMs: config.cacheTtlMs,
-    orbWebhookSecret: config.orbWebhookSecret,
-    orbDefaultPlan: config.orbDefaultPlan,
-    clockToleranceSeconds: config.clockToleranceSeconds,
-    tokenCacheSize: config.tokenCacheSize,
-    logger,
-    metrics,
-    metricsPath: config.metricsPort === undefined ? '/metrics' : false,
-    tracer: tracing,
-    requestTimeoutMs: config.requestTimeoutMs,
-    storeTimeoutMs: config.storeTimeoutMs,
-    isShuttingDown: () => shutdown?.started ?? false,
+    config: { ...config, jwtSecret: secret },
+    dependencies: { store, logger, metrics, tracer: tracing },
+    hooks: { isShuttingDown: () => shutdown?.started ?? false },
   });
 
   const limits = { maxHeaderBytes: config.maxHeaderBytes, requestTimeoutMs: config.requestTimeoutMs };

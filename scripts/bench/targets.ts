@@ -10,10 +10,9 @@ import { Hono } from 'hono';
 import pino from 'pino';
 import { createBillingApp } from '../../src/app.js';
 import { openDatabase } from '../../src/db/database.js';
-import { createLimitsStore } from '../../src/db/limits-store.js';
-import { openLimitsStore } from '../../src/db/open-store.js';
 import { customer, organizationToAccount } from '../../src/db/schema.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
+import { openBillingStore } from '../../src/db/store.js';
+import type { BillingStore } from '../../src/domain/store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 
 export const TENANT = 'org-456';
@@ -75,12 +74,16 @@ function listen(app: Hono, port: number): Promise<void> {
   });
 }
 
-function counted(store: LimitsStore, count: () => void): LimitsStore {
+function counted(store: BillingStore, count: () => void): BillingStore {
+  const { tenants } = store;
   return {
     ...store,
-    findTenant: (tenantId) => {
-      count();
-      return store.findTenant(tenantId);
+    tenants: {
+      ...tenants,
+      findTenant: (tenantId) => {
+        count();
+        return tenants.findTenant(tenantId);
+      },
     },
   };
 }
@@ -89,23 +92,24 @@ async function serveService(
   context: TargetContext,
   options: { planSource: 'header' | 'database'; postgres?: boolean; requestLogs?: boolean },
 ) {
-  const store = await openLimitsStore({
+  const store = await openBillingStore({
     url: options.postgres ? context.databaseUrl : undefined,
     seedDemo: true,
   });
   const app = createBillingApp({
-    secret: context.secret,
-    store: counted(store, context.countStoreRead),
-    planSource: options.planSource,
-    // As `npm start` logs: a JSON line per request at info, written asynchronously (here to /dev/null).
-    ...(options.requestLogs
-      ? {
-          logger: createLogger({
-            level: 'info',
-            destination: pino.destination({ dest: '/dev/null', sync: false }),
-          }),
-        }
-      : {}),
+    config: { jwtSecret: context.secret, planSource: options.planSource },
+    dependencies: {
+      store: counted(store, context.countStoreRead),
+      // As `npm start` logs: a JSON line per request at info, written asynchronously (here to /dev/null).
+      ...(options.requestLogs
+        ? {
+            logger: createLogger({
+              level: 'info',
+              destination: pino.destination({ dest: '/dev/null', sync: false }),
+            }),
+          }
+        : {}),
+    },
   });
   await listen(app, context.port);
 }
@@ -175,13 +179,16 @@ function reservationRequests(token: string): BenchRequest {
 }
 
 async function serveReservations(context: TargetContext, postgres: boolean) {
-  const store = await openLimitsStore({ url: postgres ? context.databaseUrl : undefined });
+  const store = await openBillingStore({ url: postgres ? context.databaseUrl : undefined });
   for (let i = 0; i < RESERVATION_TENANTS; i++) {
-    if (!(await store.findTenant(reservationTenant(i)))) {
-      await store.putTenant(reservationTenant(i), { planId: 'enterprise' }, 'bench');
+    if (!(await store.tenants.findTenant(reservationTenant(i)))) {
+      await store.tenants.putTenant(reservationTenant(i), { plan_id: 'enterprise' }, 'bench');
     }
   }
-  await listen(createBillingApp({ secret: context.secret, store }), context.port);
+  await listen(
+    createBillingApp({ config: { jwtSecret: context.secret }, dependencies: { store } }),
+    context.port,
+  );
 }
 
 const needsPostgres = (databaseUrl: string | undefined) =>
@@ -279,7 +286,6 @@ export const TARGETS: Target[] = [
     isCorrectBody: isColdTenantBody,
     async serve(context) {
       const handle = await openDatabase({ url: context.databaseUrl });
-      const store = await createLimitsStore(handle);
       // Bench data, inserted in bulk rather than through the audited admin path (once per bench database).
       await handle.db
         .insert(customer)
@@ -292,10 +298,11 @@ export const TARGETS: Target[] = [
         }));
         await handle.db.insert(organizationToAccount).values(rows).onConflictDoNothing();
       }
+      await handle.close();
+      const store = await openBillingStore({ url: context.databaseUrl });
       const app = createBillingApp({
-        secret: context.secret,
-        store: counted(store, context.countStoreRead),
-        cacheMaxEntries: 1_000,
+        config: { jwtSecret: context.secret, cacheMaxEntries: 1_000 },
+        dependencies: { store: counted(store, context.countStoreRead) },
       });
       await listen(app, context.port);
     },

@@ -1,20 +1,26 @@
 import type { TokenClaims } from '../auth/token-verifier.js';
-import type { Administration } from '../limits/administration.js';
-import type { LimitsSource } from '../limits/limits-source.js';
-import type { UsageService } from '../usage/usage.js';
+import type { Administration } from '../domain/limits/administration.js';
+import type { LimitsSource } from '../domain/limits/limits-source.js';
+import type { UsageService } from '../domain/usage/usage.js';
+import type { WebhookStore } from '../domain/webhooks/webhook-store.js';
 
-/** Everything a procedure may use, handed in by the composition root (`createBillingApp`). */
+/** Everything a procedure may use, handed in once by the composition root (`createBillingApp`). */
 export interface BillingServices {
   /** Resolves the `Authorization` header to the Engine's claims, or throws an `AuthenticationError`. */
   authenticateWorker(authorization: string | undefined): Promise<TokenClaims>;
   /** The same for admin tokens; absent when the admin API is off (no `BILLING_ADMIN_SECRET` or no store). */
   authenticateAdmin?: ((authorization: string | undefined) => Promise<TokenClaims>) | undefined;
   limits: LimitsSource;
+  /** Counts one limits call: the plan answered (`none` without an answer) and the status it got. */
+  recordLimitCheck(plan: string, status: number): void;
   administration?: Administration | undefined;
+  /** The Orb events received, for operators; absent without a store. */
+  webhookEvents?: Pick<WebhookStore, 'listWebhookEvents'> | undefined;
   /** Reservations and usage; absent without a store. */
   usage?: UsageService | undefined;
 }
 
+/** One request's context: built once per call by the HTTP adapter that received it. */
 export interface BillingContext {
   /** The raw `Authorization` header; checked by the auth middleware, before input parsing. */
   authorization: string | undefined;
@@ -22,6 +28,6 @@ export interface BillingContext {
    * When the caller will have been answered 503 `Request timed out` (ms since the epoch), if the
    * request has a deadline: a write that has not started by then must not start at all.
    */
-  deadline?: number | undefined;
+  deadline: number | undefined;
   services: BillingServices;
 }

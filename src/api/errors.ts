@@ -3,7 +3,7 @@ import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import type { z } from 'zod';
 import { AuthenticationError } from '../auth/errors.js';
 import type { ValidationIssue } from '../contract/errors.js';
-import { DomainError } from '../limits/errors.js';
+import { DomainError } from '../domain/errors.js';
 import { type LocateField, toValidationIssues } from './validation-issues.js';
 
 export const INTERNAL_SERVER_ERROR = 'Internal Server Error';
@@ -72,6 +72,11 @@ function domainFailure(error: DomainError, locate: LocateField): FastApiFailure 
         bearerChallenge: false,
       };
   }
+}
+
+/** The status a caller is answered for `error` (REST's; on `/trpc` a validation failure is a 400 instead). */
+export function failureStatusOf(error: unknown): number {
+  return toFastApiFailure(error, undefined, () => []).status;
 }
 
 /** The HTTP status a domain failure gets on `/trpc` too (tRPC itself would call it a 500). */

@@ -1,7 +1,7 @@
 import { initTRPC, TRPCError } from '@trpc/server';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from './context.js';
-import { domainStatusOf, INTERNAL_SERVER_ERROR, toFastApiFailure } from './errors.js';
+import { domainStatusOf, failureStatusOf, INTERNAL_SERVER_ERROR, toFastApiFailure } from './errors.js';
 
 // A type alias, not an interface: trpc-to-openapi wants meta assignable to an index signature.
 export type BillingMeta = {
@@ -36,29 +36,53 @@ export const router = t.router;
 export const createCallerFactory = t.createCallerFactory;
 
 /**
- * What an authenticated call adds to the context. The auth middlewares below are nothing but
- * these functions, so the REST runner can apply them without walking tRPC's middleware chain
- * (`src/api/procedure-runner.ts`) and both paths stay one implementation.
+ * Our middlewares are plain functions first, registered here by the tRPC middleware that stands
+ * for them, so the REST adapter (`procedures.ts`) can run a procedure's chain without walking
+ * tRPC's machinery, and both paths stay one implementation.
  */
-type ContextExtension = (ctx: BillingContext) => Promise<object>;
+export type ContextExtension = (ctx: BillingContext) => Promise<object>;
+export type CallObserver = (ctx: BillingContext, outcome: { data?: unknown; error?: unknown }) => void;
 const contextExtensions = new Map<unknown, ContextExtension>();
+const callObservers = new Map<unknown, CallObserver>();
 
-/** The context extension a middleware function stands for, if it is one of ours. */
-export function contextExtensionOf(middleware: unknown): ContextExtension | undefined {
-  return contextExtensions.get(middleware);
+/** The plain function a middleware of ours stands for, if it is one. */
+export function plainMiddlewareOf(
+  middleware: unknown,
+): { extend: ContextExtension } | { observe: CallObserver } | undefined {
+  const extend = contextExtensions.get(middleware);
+  if (extend) return { extend };
+  const observe = callObservers.get(middleware);
+  return observe ? { observe } : undefined;
 }
 
-async function workerContext(ctx: BillingContext) {
+function extending<Extension extends object>(extend: (ctx: BillingContext) => Promise<Extension>) {
+  const middleware = t.middleware(async ({ ctx, next }) => next({ ctx: await extend(ctx) }));
+  contextExtensions.set(middleware._middlewares[0], extend);
+  return middleware;
+}
+
+function observing(observe: CallObserver) {
+  const middleware = t.middleware(async ({ ctx, next }) => {
+    const result = await next();
+    observe(ctx, result.ok ? { data: result.data } : { error: result.error });
+    return result;
+  });
+  callObservers.set(middleware._middlewares[0], observe);
+  return middleware;
+}
+
+const workerAuth = extending(async (ctx) => {
   try {
     return { worker: await ctx.services.authenticateWorker(ctx.authorization) };
   } catch (cause) {
     throw new TRPCError({ code: 'UNAUTHORIZED', cause });
   }
-}
+});
 
-async function adminContext(ctx: BillingContext) {
-  const { authenticateAdmin, administration } = ctx.services;
-  if (!authenticateAdmin || !administration) throw new TRPCError({ code: 'NOT_FOUND', message: 'Not Found' });
+const adminAuth = extending(async (ctx) => {
+  const { authenticateAdmin, administration, webhookEvents } = ctx.services;
+  if (!authenticateAdmin || !administration || !webhookEvents)
+    throw new TRPCError({ code: 'NOT_FOUND', message: 'Not Found' });
   let claims: Awaited<ReturnType<typeof authenticateAdmin>>;
   try {
     claims = await authenticateAdmin(ctx.authorization);
@@ -66,16 +90,20 @@ async function adminContext(ctx: BillingContext) {
     throw new TRPCError({ code: 'UNAUTHORIZED', cause });
   }
   const subject = claims['sub'];
-  return { administration, actor: typeof subject === 'string' && subject ? subject : 'admin' };
-}
+  return { administration, webhookEvents, actor: typeof subject === 'string' && subject ? subject : 'admin' };
+});
 
-const workerAuth = t.middleware(async ({ ctx, next }) => next({ ctx: await workerContext(ctx) }));
-const adminAuth = t.middleware(async ({ ctx, next }) => next({ ctx: await adminContext(ctx) }));
-contextExtensions.set(workerAuth._middlewares[0], workerContext);
-contextExtensions.set(adminAuth._middlewares[0], adminContext);
+/** `billing_limit_checks_total`: every limits call's outcome, whichever step ended it (auth, input, store). */
+const countLimitCheck = observing((ctx, { data, error }) => {
+  const plan = (data as { limits?: { plan_type?: string } } | undefined)?.limits?.plan_type ?? 'none';
+  ctx.services.recordLimitCheck(plan, error === undefined ? 200 : failureStatusOf(error));
+});
 
 /** Procedures only the Engine (a valid worker token) may call. Runs before input parsing: auth first, then headers. */
 export const workerProcedure = t.procedure.use(workerAuth);
+
+/** The limits check: a worker procedure whose every call is counted as a limit check. */
+export const limitCheckProcedure = t.procedure.use(countLimitCheck).use(workerAuth);
 
 /**
  * Procedures for operators (admin tokens: aud `billing-admin`). The admin API answers 404 when

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { TenantId } from './limits.js';
+import { BillingLimits, TenantId } from './limits.js';
 import { Limit, PlanLimits, PlanType } from './plans.js';
 
 export const CustomerId = z
@@ -20,14 +20,17 @@ export const LimitOverrides = z
     description: 'Per-tenant limits. A key left out inherits the plan; `null` means unlimited.',
     example: { deployments: 10 },
   });
+export type LimitOverrides = z.infer<typeof LimitOverrides>;
 
 /** Soft: the limit may be exceeded by up to `overage_cap` units (`null`: no cap), billed as overage. */
 export const SoftLimit = z.strictObject({ overage_cap: z.int().min(0).nullable() }).meta({ id: 'SoftLimit' });
+export type SoftLimit = z.infer<typeof SoftLimit>;
 
 /** A plan's soft limits: a resource listed is soft, one left out is hard. */
 export const PlanSoftLimits = z
   .strictObject({ deployments: SoftLimit.optional(), self_hosted_workers: SoftLimit.optional() })
   .meta({ id: 'PlanSoftLimits', example: { deployments: { overage_cap: 3 } } });
+export type PlanSoftLimits = z.infer<typeof PlanSoftLimits>;
 
 /** A tenant's own soft-limit policy: left out = the plan's, `null` = hard, an object = soft. */
 export const TenantSoftLimits = z
@@ -36,6 +39,7 @@ export const TenantSoftLimits = z
     self_hosted_workers: SoftLimit.nullable().optional(),
   })
   .meta({ id: 'TenantSoftLimits', example: { self_hosted_workers: { overage_cap: null } } });
+export type TenantSoftLimits = z.infer<typeof TenantSoftLimits>;
 
 export const PlanPathInput = z.object({ planId: PlanType });
 
@@ -46,6 +50,7 @@ export const PlanUpdate = z.strictObject({
     description: 'Replaces the soft limits when present; kept when left out.',
   }),
 });
+export type PlanUpdate = z.output<typeof PlanUpdate>;
 
 export const PlanView = z
   .object({
@@ -74,6 +79,8 @@ export const TenantUpdate = z.strictObject({
     description: "Replaces the tenant's soft-limit policy when present; kept when left out.",
   }),
 });
+/** What a PUT of a tenant may say; anything left out keeps its current value. */
+export type TenantUpdate = z.output<typeof TenantUpdate>;
 
 export const TenantView = z
   .object({
@@ -82,7 +89,7 @@ export const TenantView = z
     plan_id: PlanType,
     overrides: LimitOverrides,
     soft_limits: TenantSoftLimits,
-    limits: z.object({ deployments: Limit, self_hosted_workers: Limit, plan_type: PlanType }),
+    limits: BillingLimits,
   })
   .meta({
     id: 'Tenant',

@@ -29,6 +29,8 @@ export const BILLING_LIMITS_HEADERS = { tenantId: 'tenant-id', planType: 'x-plan
 export const BillingLimits = PlanLimits.extend({
   plan_type: PlanType,
 }).meta({ id: 'BillingLimits' });
+/** A tenant's effective limits: its plan's row ⊕ its overrides, and the plan's name. */
+export type BillingLimits = z.infer<typeof BillingLimits>;
 
 /** The body of `GET /billing/limits` — key order is part of the wire contract. */
 export const BillingLimitsResponse = z

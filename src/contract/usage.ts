@@ -2,7 +2,9 @@ import { z } from 'zod';
 import { TenantId } from './limits.js';
 import { Limit } from './plans.js';
 
+/** What a tenant holds and reserves against a limit. `Resource.options` lists them, in wire order. */
 export const Resource = z.enum(['deployments', 'self_hosted_workers']).meta({ id: 'Resource' });
+export type Resource = z.infer<typeof Resource>;
 
 export const ResourceUsage = z
   .object({
@@ -40,6 +42,8 @@ export const ReservationRequest = z.strictObject({
     .optional()
     .meta({ description: 'The Engine’s own id for what this reserves.' }),
 });
+/** A reservation request as validated (`quantity` defaulted). */
+export type ReservationRequest = z.output<typeof ReservationRequest>;
 
 export const Reservation = z
   .object({
@@ -72,3 +76,5 @@ export const UsageUpdate = z.strictObject({
   deployments: z.int().min(0).optional(),
   self_hosted_workers: z.int().min(0).optional(),
 });
+/** The Engine's absolute counts; a resource left out is unchanged. */
+export type UsageUpdate = z.output<typeof UsageUpdate>;

@@ -13,7 +13,7 @@ import {
   unique,
   uuid,
 } from 'drizzle-orm/pg-core';
-import type { SoftLimitOverrides, SoftLimits } from '../limits/usage-policy.js';
+import type { PlanSoftLimits, TenantSoftLimits } from '../contract/admin.js';
 
 /**
  * The plan catalog. A NULL limit means unlimited — the same `null` callers see on the wire.
@@ -28,7 +28,7 @@ export const plan = pgTable(
     /** The plan's `external_plan_id` in Orb; defaults to our id. */
     orbExternalPlanId: text('orb_external_plan_id').unique(),
     /** Resources whose limit is soft: `{ "deployments": { "overage_cap": 3 | null } }` (absent = hard). */
-    softLimits: jsonb('soft_limits').$type<SoftLimits>().notNull().default({}),
+    softLimits: jsonb('soft_limits').$type<PlanSoftLimits>().notNull().default({}),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },
   (t) => [
@@ -71,7 +71,7 @@ export const organizationToAccount = pgTable(
     workerAllowance: integer('worker_allowance'),
     workerUnlimited: boolean('worker_unlimited').notNull().default(false),
     /** Per-tenant soft-limit policy by resource: absent = inherit the plan's, `null` = hard, `{ overage_cap }` = soft. */
-    softLimits: jsonb('soft_limits').$type<SoftLimitOverrides>().notNull().default({}),
+    softLimits: jsonb('soft_limits').$type<TenantSoftLimits>().notNull().default({}),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
   },

@@ -1,11 +1,12 @@
 import { and, eq, isNull, sql } from 'drizzle-orm';
 import type { PlanType } from '../contract/plans.js';
-import type { Reservation } from '../contract/usage.js';
-import { resourcePolicy } from '../limits/effective-limits.js';
-import { ceilingOf, RESOURCES, type Resource, remainingOf } from '../limits/usage-policy.js';
-import type { ReleaseOutcome, ReserveOutcome, UsageCounts, UsageStore } from '../usage/usage-store.js';
+import { type Reservation, Resource } from '../contract/usage.js';
+import { resourcePolicy } from '../domain/limits/effective-limits.js';
+import { ceilingOf, remainingOf } from '../domain/limits/usage-policy.js';
+import type { ReleaseOutcome, ReserveOutcome, UsageCounts, UsageStore } from '../domain/usage/usage-store.js';
 import type { Database } from './database.js';
-import { audit, type Executor, readTenant } from './limits-store.js';
+import { audit } from './journal.js';
+import { type Executor, readTenant } from './rows.js';
 import { reservation, usageCounter } from './schema.js';
 
 /** Thrown inside a grant's transaction to roll back its key claim: the caller has stopped waiting. */
@@ -29,7 +30,8 @@ async function countsOf(db: Executor, tenantId: string): Promise<UsageCounts> {
     .where(eq(usageCounter.organizationId, tenantId));
   const counts: UsageCounts = { deployments: 0, self_hosted_workers: 0 };
   for (const row of rows) {
-    if ((RESOURCES as readonly string[]).includes(row.resource)) counts[row.resource as Resource] = row.used;
+    const resource = Resource.safeParse(row.resource);
+    if (resource.success) counts[resource.data] = row.used;
   }
   return counts;
 }
@@ -167,7 +169,7 @@ export function createUsageStore(db: Database): UsageStore {
         const record = await readTenant(tx, tenantId);
         if (!record) return undefined;
         const before = await countsOf(tx, tenantId);
-        for (const resource of RESOURCES) {
+        for (const resource of Resource.options) {
           const used = counts[resource];
           if (used === undefined) continue;
           await tx
@@ -179,7 +181,7 @@ export function createUsageStore(db: Database): UsageStore {
             });
         }
         const after = await countsOf(tx, tenantId);
-        const difference = Object.fromEntries(RESOURCES.map((r) => [r, after[r] - before[r]]));
+        const difference = Object.fromEntries(Resource.options.map((r) => [r, after[r] - before[r]]));
         await audit(tx, {
           actor,
           action: 'usage.reconcile',

@@ -1,10 +1,11 @@
 import { desc, eq, sql } from 'drizzle-orm';
 import { PlanType } from '../contract/plans.js';
 import type { WebhookOutcome } from '../contract/webhooks.js';
-import type { LimitsChange } from '../limits/limits-store.js';
-import type { EventResult, WebhookEventRecord, WebhookStore } from '../webhooks/webhook-store.js';
+import type { LimitsChange } from '../domain/limits/changes.js';
+import type { EventResult, WebhookEventRecord, WebhookStore } from '../domain/webhooks/webhook-store.js';
 import type { Database } from './database.js';
-import { announce, audit, tenantsOfCustomer } from './limits-store.js';
+import { announce, audit } from './journal.js';
+import { tenantsOfCustomer } from './rows.js';
 import { customer, plan, webhookEvent } from './schema.js';
 
 export function createWebhookStore(db: Database): WebhookStore {

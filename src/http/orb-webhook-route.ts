@@ -1,7 +1,7 @@
 import type { Context, Hono } from 'hono';
 import { toFastApiFailure } from '../api/errors.js';
 import { OrbWebhookEvent, type WebhookReceipt } from '../contract/webhooks.js';
-import { verifyOrbSignature, WebhookSignatureError } from '../webhooks/orb-signature.js';
+import { verifyOrbSignature, WebhookSignatureError } from '../domain/webhooks/orb-signature.js';
 import { limitBody } from './body-limit.js';
 
 export const ORB_WEBHOOK_PATH = '/webhooks/orb';

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context, MiddlewareHandler } from 'hono';
 import { matchedRoutes } from 'hono/route';
-import { TIMED_OUT, within } from '../deadline.js';
+import { TIMED_OUT, within } from '../domain/deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { BillingMetrics } from '../telemetry/metrics.js';
 import type { RequestTracer } from '../telemetry/tracing.js';

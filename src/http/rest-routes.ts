@@ -1,35 +1,29 @@
 import type { Context, Hono } from 'hono';
-import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from '../api/context.js';
 import { type FastApiFailure, toFastApiFailure } from '../api/errors.js';
-import { createProcedureRunner } from '../api/procedure-runner.js';
-import { type AppRouter, appRouter } from '../api/router.js';
-import type { BillingMeta } from '../api/trpc.js';
+import { type ProcedureEntry, type ProcedureMeta, proceduresOf } from '../api/procedures.js';
 import type { LocateField } from '../api/validation-issues.js';
 import type { ValidationIssue } from '../contract/errors.js';
 import { limitBody } from './body-limit.js';
 import { exceedsJsonDepth } from './json-depth.js';
-import { firstHeaderValue } from './request-headers.js';
-
-type RestMeta = OpenApiMeta<BillingMeta>;
+import { firstHeaderValue, hasQueryString } from './request-headers.js';
+import { jsonBodyOf } from './response-bytes.js';
 
 export interface RestRoute {
-  method: NonNullable<RestMeta['openapi']>['method'];
+  method: NonNullable<ProcedureMeta['openapi']>['method'];
   /** The OpenAPI path, e.g. `/billing/limits` or `/admin/tenants/{tenantId}`. */
   path: `/${string}`;
-  procedurePath: string;
-  procedure: unknown;
-  meta: RestMeta;
+  procedure: ProcedureEntry;
+  meta: ProcedureMeta;
 }
 
 /** Every procedure that declares `meta.openapi`: the REST surface, derived, never hand-written. */
-export function restRoutesOf(router: AppRouter = appRouter): RestRoute[] {
+export function restRoutesOf(procedures: readonly ProcedureEntry[] = proceduresOf()): RestRoute[] {
   const routes: RestRoute[] = [];
-  const procedures = router._def.procedures as unknown as Record<string, { _def: { meta?: RestMeta } }>;
-  for (const [procedurePath, procedure] of Object.entries(procedures)) {
-    const meta = procedure._def.meta;
+  for (const procedure of procedures) {
+    const { meta } = procedure;
     if (!meta?.openapi || meta.openapi.enabled === false) continue;
-    routes.push({ method: meta.openapi.method, path: meta.openapi.path, procedurePath, procedure, meta });
+    routes.push({ method: meta.openapi.method, path: meta.openapi.path, procedure, meta });
   }
   return routes;
 }
@@ -40,7 +34,7 @@ function pathParametersOf(path: string): string[] {
   return [...path.matchAll(PATH_PARAMETER)].map((match) => match[1] ?? '');
 }
 
-/** What the HTTP edge needs from the composition root, for REST and `/trpc` alike. */
+/** What the HTTP adapters (REST, `/trpc`) need from the composition root. */
 export interface EdgeOptions {
   /** The procedures' context for this request (its `Authorization` header, its deadline). */
   createContext(c: Context): BillingContext;
@@ -49,15 +43,6 @@ export interface EdgeOptions {
    * or 503 (the store is unreachable).
    */
   onServerError(error: unknown, status: number, context: Context): void;
-  /** Every procedure call's end: the status answered and, on success, the output (for metrics). */
-  onCallResult?(call: CallResult): void;
-}
-
-export interface CallResult {
-  /** The procedure, e.g. `billing.limits`. */
-  path: string;
-  status: number;
-  output?: unknown;
 }
 
 const BEARER_CHALLENGE = { 'WWW-Authenticate': 'Bearer' } as const;
@@ -110,10 +95,8 @@ async function readJsonObject(c: Context): Promise<BodyResult> {
  * path parameters, and the fields `meta.inputHeaders` binds to headers.
  */
 export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
-  const routes = restRoutesOf();
-  for (const route of routes) {
-    const { method, path, procedurePath, procedure, meta } = route;
-    const run = createProcedureRunner(procedure, procedurePath);
+  for (const route of restRoutesOf()) {
+    const { method, path, procedure, meta } = route;
     const pathParameters = pathParametersOf(path);
     const headerFields = Object.entries(meta.inputHeaders ?? {});
     const headerOf = new Map(headerFields);
@@ -125,6 +108,7 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
       if (pathParameters.includes(name)) return ['path', name];
       return [readsBody ? 'body' : 'query', name, ...rest.map(String)];
     };
+    const successStatus = meta.successStatus ?? 200;
     const honoPath = path.replace(PATH_PARAMETER, ':$1');
 
     if (readsBody) app.on(method, honoPath, limitBody());
@@ -135,7 +119,7 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
         const read = await readJsonObject(c);
         if (read.ok) input = read.body;
         else unreadableBody = read.issue;
-      } else {
+      } else if (hasQueryString(c)) {
         input = { ...c.req.query() };
       }
       // A header-bound field comes from its header only, as in the original; never from the query string.
@@ -148,21 +132,20 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
       try {
         // An unreadable body still goes through the procedure, as `undefined`, so that authentication
         // is checked first; the input validator then refuses it and the body's own issue is reported.
-        const output = await run(options.createContext(c), unreadableBody ? undefined : input);
-        const status = meta.successStatus ?? 200;
-        options.onCallResult?.({ path: procedurePath, status, output });
-        if (status === 204) return c.body(null, 204);
-        return c.json(output, status);
+        const output = await procedure.run(options.createContext(c), unreadableBody ? undefined : input);
+        if (successStatus === 204) return c.body(null, 204);
+        return c.body(jsonBodyOf(output), successStatus, JSON_CONTENT);
       } catch (error) {
         const failure = toFastApiFailure(error, input, locate);
         if (unreadableBody && failure.status === 422) failure.detail = [unreadableBody];
         if (failure.status >= 500) options.onServerError(error, failure.status, c);
-        options.onCallResult?.({ path: procedurePath, status: failure.status });
         return failureResponse(c, failure);
       }
     });
   }
 }
+
+const JSON_CONTENT = { 'Content-Type': 'application/json' } as const;
 
 /**
  * The methods a REST path serves, for answering another method with 405 as FastAPI does. Looked

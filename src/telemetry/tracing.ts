@@ -18,6 +18,7 @@ import {
   ATTR_HTTP_ROUTE,
   ATTR_SERVICE_NAME,
 } from '@opentelemetry/semantic-conventions';
+import type { BillingStore } from '../domain/store.js';
 
 /** One request's server span: the handler runs inside it, so store calls become its children. */
 export interface RequestSpan {
@@ -36,6 +37,8 @@ export interface Tracing extends RequestTracer {
     target: T,
     options: { prefix: string; attributes?: Attributes; skip?: readonly string[] },
   ): T;
+  /** The store with a client span around each call of each aggregate (`store.tenants.findTenant`, …). */
+  traceStore(store: BillingStore): BillingStore;
   /** Sends what is still buffered and stops. */
   shutdown(): Promise<void>;
 }
@@ -92,6 +95,15 @@ export function startTracing(options: TracingOptions): Tracing {
     },
     traceCalls: (target, { prefix, attributes = {}, skip = [] }) =>
       traceCalls(tracer, target, prefix, attributes, skip),
+    traceStore(store) {
+      const attributes = { 'db.system.name': 'postgresql' };
+      return {
+        ...traceCalls(tracer, store, 'store', attributes, ['subscribe', 'tenants', 'usage', 'webhooks']),
+        tenants: traceCalls(tracer, store.tenants, 'store.tenants', attributes, []),
+        usage: traceCalls(tracer, store.usage, 'store.usage', attributes, []),
+        webhooks: traceCalls(tracer, store.webhooks, 'store.webhooks', attributes, []),
+      };
+    },
     shutdown: () => provider.shutdown(),
   };
 }

@@ -86,7 +86,7 @@ describe('traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
     expect(attribute(request, 'http.route')).toEqual({ stringValue: '/billing/limits' });
     expect(attribute(request, 'http.response.status_code')).toEqual({ intValue: 200 });
 
-    const storeCall = collector.spans.find((span) => span.name === 'store.findTenant');
+    const storeCall = collector.spans.find((span) => span.name === 'store.tenants.findTenant');
     expect(storeCall).toMatchObject({
       kind: SPAN_KIND.client,
       traceId: callerTrace,

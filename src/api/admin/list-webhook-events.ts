@@ -24,7 +24,7 @@ export const listWebhookEvents = adminProcedure
   )
   .output(z.object({ events: z.array(WebhookEventView) }))
   .query(async ({ input, ctx }) => {
-    const events = await ctx.administration.listWebhookEvents({
+    const events = await ctx.webhookEvents.listWebhookEvents({
       customerId: input.customer_id,
       limit: input.limit,
     });

@@ -21,12 +21,6 @@ export const putTenant = adminProcedure
   })
   .input(z.strictObject({ ...TenantPathInput.shape, ...TenantUpdate.shape }))
   .output(TenantView)
-  .mutation(async ({ input: { tenantId, plan_id, customer_id, overrides, soft_limits }, ctx }) =>
-    tenantView(
-      await ctx.administration.putTenant(
-        tenantId,
-        { planId: plan_id, customerId: customer_id, overrides, softLimits: soft_limits },
-        ctx.actor,
-      ),
-    ),
+  .mutation(async ({ input: { tenantId, ...update }, ctx }) =>
+    tenantView(await ctx.administration.putTenant(tenantId, update, ctx.actor)),
   );

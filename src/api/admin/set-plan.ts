@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { PlanPathInput, PlanUpdate, PlanView } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
-import { adminErrorResponses, planView } from './views.js';
+import { adminErrorResponses } from './views.js';
 
 export const setPlan = adminProcedure
   .meta({
@@ -19,12 +19,4 @@ export const setPlan = adminProcedure
   })
   .input(z.strictObject({ ...PlanPathInput.shape, ...PlanUpdate.shape }))
   .output(PlanView)
-  .mutation(async ({ input: { planId, deployments, self_hosted_workers, soft_limits }, ctx }) =>
-    planView(
-      await ctx.administration.setPlan(
-        planId,
-        { deployments, self_hosted_workers, softLimits: soft_limits },
-        ctx.actor,
-      ),
-    ),
-  );
+  .mutation(({ input: { planId, ...update }, ctx }) => ctx.administration.setPlan(planId, update, ctx.actor));

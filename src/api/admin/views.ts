@@ -1,7 +1,7 @@
-import type { PlanView, TenantView } from '../../contract/admin.js';
-import { effectiveLimits, type TenantRecord } from '../../limits/effective-limits.js';
-import type { PlanRecord } from '../../limits/limits-store.js';
+import type { TenantView } from '../../contract/admin.js';
+import { effectiveLimits, type TenantRecord } from '../../domain/limits/effective-limits.js';
 
+/** A tenant as the admin API answers it: where the domain record becomes a wire body. */
 export function tenantView(record: TenantRecord): TenantView {
   return {
     tenant_id: record.tenantId,
@@ -10,16 +10,6 @@ export function tenantView(record: TenantRecord): TenantView {
     overrides: record.overrides,
     soft_limits: record.softLimitOverrides,
     limits: effectiveLimits(record),
-  };
-}
-
-export function planView(record: PlanRecord): PlanView {
-  return {
-    plan_id: record.id,
-    deployments: record.deployments,
-    self_hosted_workers: record.self_hosted_workers,
-    soft_limits: record.softLimits,
-    orb_external_plan_id: record.orbExternalPlanId,
   };
 }
 

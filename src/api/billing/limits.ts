@@ -1,8 +1,8 @@
 import { BILLING_LIMITS_HEADERS, BillingLimitsInput, BillingLimitsResponse } from '../../contract/limits.js';
 import { headerParameters } from '../header-input.js';
-import { workerProcedure } from '../trpc.js';
+import { limitCheckProcedure } from '../trpc.js';
 
-export const limits = workerProcedure
+export const limits = limitCheckProcedure
   .meta({
     openapi: {
       method: 'GET',
@@ -27,7 +27,4 @@ export const limits = workerProcedure
   })
   .input(BillingLimitsInput)
   .output(BillingLimitsResponse)
-  .query(async ({ input, ctx }) => {
-    const limits = await ctx.services.limits.effectiveLimits(input);
-    return { tenant_id: input.tenantId, limits };
-  });
+  .query(({ input, ctx }) => ctx.services.limits.answer(input));

@@ -1,7 +1,6 @@
-import type { PlanType } from '../contract/plans.js';
-import type { Reservation } from '../contract/usage.js';
+import type { PlanType } from '../../contract/plans.js';
+import type { Reservation, Resource } from '../../contract/usage.js';
 import type { TenantRecord } from '../limits/effective-limits.js';
-import type { Resource } from '../limits/usage-policy.js';
 
 export type UsageCounts = Record<Resource, number>;
 

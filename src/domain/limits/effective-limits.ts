@@ -1,18 +1,8 @@
-import type { Limit, PlanLimits, PlanType } from '../contract/plans.js';
-import type { EffectiveLimits } from './limits-source.js';
-import {
-  type Resource,
-  type ResourcePolicy,
-  type SoftLimitOverrides,
-  type SoftLimits,
-  softPolicy,
-} from './usage-policy.js';
-
-/**
- * A tenant's own limits, each one of: key absent = inherit the plan, a number = exactly that,
- * `null` = unlimited.
- */
-export type LimitOverrides = Partial<Record<keyof PlanLimits, Limit>>;
+import type { LimitOverrides, PlanSoftLimits, TenantSoftLimits } from '../../contract/admin.js';
+import type { BillingLimits } from '../../contract/limits.js';
+import type { Limit, PlanLimits, PlanType } from '../../contract/plans.js';
+import type { Resource } from '../../contract/usage.js';
+import { type ResourcePolicy, softPolicy } from './usage-policy.js';
 
 /** What the store knows about one tenant: its billing account, that account's plan, its overrides. */
 export interface TenantRecord {
@@ -20,10 +10,11 @@ export interface TenantRecord {
   customerId: string;
   planId: PlanType;
   plan: PlanLimits;
+  /** Key absent = inherit the plan, a number = exactly that, `null` = unlimited. */
   overrides: LimitOverrides;
   /** The plan's soft limits, and the tenant's own policy over them (see `usage-policy.ts`). */
-  planSoftLimits: SoftLimits;
-  softLimitOverrides: SoftLimitOverrides;
+  planSoftLimits: PlanSoftLimits;
+  softLimitOverrides: TenantSoftLimits;
 }
 
 function resolve(planLimit: Limit, override: Limit | undefined): Limit {
@@ -31,7 +22,7 @@ function resolve(planLimit: Limit, override: Limit | undefined): Limit {
 }
 
 /** Effective limits = the plan's catalog row ⊕ the tenant's overrides. */
-export function effectiveLimits({ planId, plan, overrides }: TenantRecord): EffectiveLimits {
+export function effectiveLimits({ planId, plan, overrides }: TenantRecord): BillingLimits {
   return {
     deployments: resolve(plan.deployments, overrides.deployments),
     self_hosted_workers: resolve(plan.self_hosted_workers, overrides.self_hosted_workers),

@@ -1,17 +1,10 @@
 import { createHash } from 'node:crypto';
-import type { PlanType } from '../contract/plans.js';
-import type { Reservation, UsageResponse } from '../contract/usage.js';
+import type { PlanType } from '../../contract/plans.js';
+import type { Reservation, ReservationRequest, Resource, UsageResponse } from '../../contract/usage.js';
+import { DomainError, orUnavailable, storeUnavailable, tenantNotFound } from '../errors.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
-import { DomainError, orUnavailable, storeUnavailable, tenantNotFound } from '../limits/errors.js';
-import { type Resource, remainingOf } from '../limits/usage-policy.js';
+import { remainingOf } from '../limits/usage-policy.js';
 import type { UsageCounts, UsageStore } from './usage-store.js';
-
-export interface ReservationInput {
-  resource: Resource;
-  quantity: number;
-  idempotency_key: string;
-  reference?: string | undefined;
-}
 
 /** Usage against limits: what a tenant holds, atomic reservations, and the Engine's reconciliation. */
 export interface UsageService {
@@ -19,7 +12,7 @@ export interface UsageService {
   /** `notAfter`: the caller's deadline; a grant that would start later is not made (it was answered 503). */
   reserve(
     tenantId: string,
-    input: ReservationInput,
+    input: ReservationRequest,
     options?: { notAfter?: number | undefined },
   ): Promise<Reservation>;
   release(tenantId: string, reservationId: string): Promise<void>;
@@ -46,7 +39,7 @@ function usageView(tenantId: string, record: TenantRecord, used: UsageCounts): U
 }
 
 /** What makes two requests "the same" for an idempotency key. */
-function fingerprintOf({ resource, quantity, reference }: ReservationInput): string {
+function fingerprintOf({ resource, quantity, reference }: ReservationRequest): string {
   return createHash('sha256')
     .update(JSON.stringify([resource, quantity, reference ?? null]))
     .digest('hex');

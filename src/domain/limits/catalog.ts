@@ -1,4 +1,4 @@
-import type { PlanLimits, PlanType } from '../contract/plans.js';
+import type { PlanLimits, PlanType } from '../../contract/plans.js';
 
 /** What each plan allows. The one place plan limits are written down; `null` = unlimited. */
 export type PlanCatalog = Readonly<Record<PlanType, Readonly<PlanLimits>>>;

@@ -1,9 +1,9 @@
-import type { PlanLimits, PlanType } from '../contract/plans.js';
-import type { WebhookEventRecord } from '../webhooks/webhook-store.js';
+import type { PlanUpdate, PlanView, TenantUpdate } from '../../contract/admin.js';
+import type { PlanType } from '../../contract/plans.js';
+import { orUnavailable, tenantNotFound } from '../errors.js';
+import type { LimitsChange } from './changes.js';
 import type { TenantRecord } from './effective-limits.js';
-import { orUnavailable, tenantNotFound } from './errors.js';
-import type { LimitsChange, LimitsStore, PlanRecord, TenantSettings } from './limits-store.js';
-import type { SoftLimits } from './usage-policy.js';
+import type { TenantStore } from './tenant-store.js';
 
 /**
  * Changing plans and tenants: the admin API and the admin CLI both go through here. Each write
@@ -12,22 +12,14 @@ import type { SoftLimits } from './usage-policy.js';
  */
 export interface Administration {
   showTenant(tenantId: string): Promise<TenantRecord>;
-  putTenant(tenantId: string, settings: TenantSettings, actor: string): Promise<TenantRecord>;
+  putTenant(tenantId: string, update: TenantUpdate, actor: string): Promise<TenantRecord>;
   clearOverrides(tenantId: string, actor: string): Promise<TenantRecord>;
-  setPlan(
-    planId: PlanType,
-    limits: PlanLimits & { softLimits?: SoftLimits | undefined },
-    actor: string,
-  ): Promise<PlanRecord>;
-  listPlans(): Promise<PlanRecord[]>;
-  listWebhookEvents(filter: {
-    customerId?: string | undefined;
-    limit: number;
-  }): Promise<WebhookEventRecord[]>;
+  setPlan(planId: PlanType, update: PlanUpdate, actor: string): Promise<PlanView>;
+  listPlans(): Promise<PlanView[]>;
 }
 
 export function createAdministration(
-  store: LimitsStore,
+  store: TenantStore,
   apply: (change: LimitsChange) => void,
 ): Administration {
   return {
@@ -36,8 +28,8 @@ export function createAdministration(
       if (!record) throw tenantNotFound();
       return record;
     },
-    async putTenant(tenantId, settings, actor) {
-      const { after, change } = await orUnavailable(store.putTenant(tenantId, settings, actor));
+    async putTenant(tenantId, update, actor) {
+      const { after, change } = await orUnavailable(store.putTenant(tenantId, update, actor));
       apply(change);
       return after;
     },
@@ -47,14 +39,13 @@ export function createAdministration(
       apply(written.change);
       return written.after;
     },
-    async setPlan(planId, limits, actor) {
-      const written = await orUnavailable(store.updatePlan(planId, limits, actor));
+    async setPlan(planId, update, actor) {
+      const written = await orUnavailable(store.updatePlan(planId, update, actor));
       // Plans are seeded by migration; a missing row means the catalog table was tampered with.
       if (!written) throw new Error(`plan ${planId} is missing from the catalog table`);
       apply(written.change);
       return written.after;
     },
     listPlans: () => orUnavailable(store.listPlans()),
-    listWebhookEvents: (filter) => orUnavailable(store.listWebhookEvents(filter)),
   };
 }

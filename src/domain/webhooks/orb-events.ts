@@ -1,7 +1,7 @@
-import type { PlanType } from '../contract/plans.js';
-import type { OrbWebhookEvent, WebhookReceipt } from '../contract/webhooks.js';
-import { orUnavailable } from '../limits/errors.js';
-import type { LimitsChange } from '../limits/limits-store.js';
+import type { PlanType } from '../../contract/plans.js';
+import type { OrbWebhookEvent, WebhookReceipt } from '../../contract/webhooks.js';
+import { orUnavailable } from '../errors.js';
+import type { LimitsChange } from '../limits/changes.js';
 import type { EventAction, WebhookStore } from './webhook-store.js';
 
 /** Subscription events that put the customer on the subscription's plan. */

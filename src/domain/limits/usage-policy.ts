@@ -1,18 +1,8 @@
-import type { Limit } from '../contract/plans.js';
+import type { PlanSoftLimits, SoftLimit, TenantSoftLimits } from '../../contract/admin.js';
+import type { Limit } from '../../contract/plans.js';
+import type { Resource } from '../../contract/usage.js';
 
-export const RESOURCES = ['deployments', 'self_hosted_workers'] as const;
-export type Resource = (typeof RESOURCES)[number];
-
-/** A soft limit may be exceeded, up to `overage_cap` units past it (`null`: no cap); the excess is billed. */
-export interface SoftLimit {
-  overage_cap: number | null;
-}
-
-/** A plan's soft limits by resource; a resource not listed is hard. */
-export type SoftLimits = Partial<Record<Resource, SoftLimit>>;
-/** A tenant's own policy by resource: absent = the plan's, `null` = hard, an object = soft. */
-export type SoftLimitOverrides = Partial<Record<Resource, SoftLimit | null>>;
-
+/** How a tenant may use one resource: its effective limit, and whether that limit is soft. */
 export interface ResourcePolicy {
   limit: Limit;
   soft: SoftLimit | null;
@@ -25,9 +15,10 @@ export function ceilingOf({ limit, soft }: ResourcePolicy): number | null {
   return soft.overage_cap === null ? null : limit + soft.overage_cap;
 }
 
+/** A tenant's own policy wins (`null` = hard); left out, the plan's (a resource the plan doesn't list is hard). */
 export function softPolicy(
-  plan: SoftLimits,
-  tenant: SoftLimitOverrides,
+  plan: PlanSoftLimits,
+  tenant: TenantSoftLimits,
   resource: Resource,
 ): SoftLimit | null {
   const own = tenant[resource];

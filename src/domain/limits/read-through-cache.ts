@@ -13,7 +13,9 @@ export interface ReadThroughCacheOptions<V> {
    * value is answered (stale), or the read fails — the read itself goes on and fills the cache.
    */
   loadTimeoutMs?: number;
-  onEvent?(event: CacheEvent): void;
+  /** The clock TTLs are measured on (ms); default `performance.now`. Tests pass their own. */
+  now?: (() => number) | undefined;
+  onEvent?: ((event: CacheEvent) => void) | undefined;
 }
 
 export interface ReadThroughCache<V> {
@@ -59,6 +61,7 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
   const cache = new LRUCache<string, Box<V>>({
     max: options.maxEntries,
     ttl: options.ttlMs,
+    ...(options.now ? { perf: { now: options.now } } : {}),
     fetchMethod: async (key) => ({ value: await options.load(key) }),
     // A failed read keeps the last known value in place (`lastKnown` answers it), and fails the read.
     noDeleteOnFetchRejection: true,

@@ -1,19 +1,21 @@
-import type { PlanLimits, PlanType } from '../contract/plans.js';
+import type { PlanView } from '../../contract/admin.js';
+import type { BillingLimits } from '../../contract/limits.js';
+import type { PlanLimits, PlanType } from '../../contract/plans.js';
+import { orUnavailable, tenantNotFound } from '../errors.js';
 import { DEFAULT_PLAN_CATALOG, type PlanCatalog } from './catalog.js';
-import { effectiveLimits, type TenantRecord } from './effective-limits.js';
-import { orUnavailable, tenantNotFound } from './errors.js';
-import type { LimitsChange, LimitsStore } from './limits-store.js';
+import type { LimitsChange } from './changes.js';
+import { effectiveLimits } from './effective-limits.js';
 import { type CacheEvent, createReadThroughCache } from './read-through-cache.js';
-
-export interface EffectiveLimits extends PlanLimits {
-  plan_type: PlanType;
-}
+import type { TenantStore } from './tenant-store.js';
 
 export interface LimitsQuery {
   tenantId: string;
   /** The plan the caller claims (the `x-plan-type` header); only header mode trusts it. */
   planType: PlanType;
 }
+
+/** A tenant's answer: frozen, and the same object for as long as it is cached (its bytes can be reused). */
+export type LimitsAnswer = Readonly<{ tenant_id: string; limits: Readonly<BillingLimits> }>;
 
 export type PlanSource = 'header' | 'database';
 
@@ -23,7 +25,7 @@ export type PlanSource = 'header' | 'database';
  */
 export interface LimitsSource {
   readonly mode: PlanSource;
-  effectiveLimits(query: LimitsQuery): Promise<EffectiveLimits>;
+  answer(query: LimitsQuery): Promise<LimitsAnswer>;
   /** Forget what a write changed (this replica's writes and, through the store, every other's). */
   apply(change: LimitsChange): void;
 }
@@ -31,67 +33,71 @@ export interface LimitsSource {
 export interface LimitsSourceOptions {
   mode: PlanSource;
   /** Without a store, header mode uses `catalog` (default: the original's limits). */
-  store?: LimitsStore | undefined;
+  store?: Pick<TenantStore, 'findTenant' | 'listPlans'> | undefined;
   catalog?: PlanCatalog | undefined;
-  cacheTtlMs?: number;
-  cacheMaxEntries?: number;
+  cacheTtlMs?: number | undefined;
+  cacheMaxEntries?: number | undefined;
   /** How long a store read may take before a cached answer is served, stale, or 503 (0 = no limit). */
-  storeTimeoutMs?: number;
+  storeTimeoutMs?: number | undefined;
+  /** The clock the cache's TTL runs on (ms); default `performance.now`. */
+  now?: (() => number) | undefined;
   onCacheEvent?: (event: CacheEvent) => void;
 }
 
 const CATALOG_KEY = 'catalog';
 
-function catalogFrom(plans: Awaited<ReturnType<LimitsStore['listPlans']>>): PlanCatalog {
+function catalogFrom(plans: readonly PlanView[]): PlanCatalog {
   const catalog: Partial<Record<PlanType, PlanLimits>> = {};
   for (const plan of plans) {
-    catalog[plan.id] = { deployments: plan.deployments, self_hosted_workers: plan.self_hosted_workers };
+    catalog[plan.plan_id] = { deployments: plan.deployments, self_hosted_workers: plan.self_hosted_workers };
   }
   // A plan missing from the table falls back to the built-in row rather than failing every request.
   return { ...DEFAULT_PLAN_CATALOG, ...catalog };
 }
 
+const answerOf = (tenantId: string, limits: BillingLimits): LimitsAnswer =>
+  Object.freeze({ tenant_id: tenantId, limits: Object.freeze(limits) });
+
 export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
-  const {
-    mode,
-    store,
-    cacheTtlMs = 300_000,
-    cacheMaxEntries = 100_000,
-    storeTimeoutMs = 2_000,
-    onCacheEvent,
-  } = options;
+  const { mode, store, cacheTtlMs = 300_000, cacheMaxEntries = 100_000, storeTimeoutMs = 2_000 } = options;
   if (mode === 'database' && !store) throw new Error('the database plan source needs a store');
+  const cacheOptions = {
+    ttlMs: cacheTtlMs,
+    loadTimeoutMs: storeTimeoutMs,
+    now: options.now,
+    onEvent: options.onCacheEvent,
+  };
 
   const staticCatalog = options.catalog ?? DEFAULT_PLAN_CATALOG;
   const catalogCache =
     store &&
     createReadThroughCache({
+      ...cacheOptions,
       load: async () => catalogFrom(await store.listPlans()),
-      ttlMs: cacheTtlMs,
       maxEntries: 1,
-      loadTimeoutMs: storeTimeoutMs,
-      ...(onCacheEvent ? { onEvent: onCacheEvent } : {}),
     });
+  // What the cache holds is the answer itself, built once per load: a hit allocates nothing.
   const tenantCache =
     store &&
-    createReadThroughCache<TenantRecord | undefined>({
-      load: (tenantId) => store.findTenant(tenantId),
-      ttlMs: cacheTtlMs,
+    createReadThroughCache<LimitsAnswer | undefined>({
+      ...cacheOptions,
+      load: async (tenantId) => {
+        const record = await store.findTenant(tenantId);
+        return record && answerOf(tenantId, effectiveLimits(record));
+      },
       maxEntries: cacheMaxEntries,
-      loadTimeoutMs: storeTimeoutMs,
-      ...(onCacheEvent ? { onEvent: onCacheEvent } : {}),
     });
 
   return {
     mode,
-    async effectiveLimits({ tenantId, planType }) {
+    async answer({ tenantId, planType }) {
       if (mode === 'header' || !tenantCache) {
         const catalog = catalogCache ? await orUnavailable(catalogCache.get(CATALOG_KEY)) : staticCatalog;
-        return { ...catalog[planType], plan_type: planType };
+        return { tenant_id: tenantId, limits: { ...catalog[planType], plan_type: planType } };
       }
-      const record = await orUnavailable(tenantCache.get(tenantId));
-      if (!record) throw tenantNotFound();
-      return effectiveLimits(record);
+      const answer = await orUnavailable(tenantCache.get(tenantId));
+      if (!answer) throw tenantNotFound();
+      return answer;
     },
     apply(change) {
       if ('all' in change) {

@@ -1,6 +1,6 @@
-import type { PlanType } from '../contract/plans.js';
-import type { WebhookOutcome } from '../contract/webhooks.js';
-import type { LimitsChange } from '../limits/limits-store.js';
+import type { PlanType } from '../../contract/plans.js';
+import type { WebhookOutcome } from '../../contract/webhooks.js';
+import type { LimitsChange } from '../limits/changes.js';
 
 /** One verified delivery, as the store records it. */
 export interface ReceivedEvent {

@@ -1,0 +1,185 @@
+/**
+ * The one module that reads tRPC's internals (`_def`, `unstable-core-do-not-import`): listing a
+ * router's procedures with their meta, running a procedure without tRPC's per-call machinery, and
+ * shaping an error as tRPC would. `@trpc/server` is pinned to an exact version in package.json for
+ * this reason; `test/http/procedures.test.ts` holds every procedure of the router, run here, to
+ * tRPC's own caller, so an upgrade that changes the internals fails loudly.
+ */
+import { TRPCError } from '@trpc/server';
+import {
+  getErrorShape,
+  getParseFn,
+  getTRPCErrorFromUnknown,
+  type TRPC_ERROR_CODE_KEY,
+} from '@trpc/server/unstable-core-do-not-import';
+import type { OpenApiMeta } from 'trpc-to-openapi';
+import type { BillingContext } from './context.js';
+import { type AppRouter, appRouter } from './router.js';
+import { type BillingMeta, plainMiddlewareOf } from './trpc.js';
+
+export type ProcedureMeta = OpenApiMeta<BillingMeta>;
+export type ProcedureRun = (ctx: BillingContext, rawInput: unknown) => Promise<unknown>;
+
+/** One procedure of the router, as the HTTP adapters serve it. */
+export interface ProcedureEntry {
+  /** e.g. `billing.limits`. */
+  path: string;
+  type: 'query' | 'mutation' | 'subscription';
+  meta: ProcedureMeta | undefined;
+  run: ProcedureRun;
+}
+
+interface ProcedureDefinition {
+  type: ProcedureEntry['type'];
+  meta?: ProcedureMeta;
+  middlewares: (((options: never) => Promise<unknown>) & { _type?: string })[];
+  inputs?: unknown[];
+  output?: unknown;
+  resolver?: (options: Record<string, unknown>) => Promise<unknown>;
+}
+
+const entries = new Map<AppRouter, ProcedureEntry[]>();
+
+/** Every procedure of the router, each with its runner (built once). */
+export function proceduresOf(router: AppRouter = appRouter): readonly ProcedureEntry[] {
+  let list = entries.get(router);
+  if (!list) {
+    list = [];
+    const procedures = router._def.procedures as unknown as Record<string, { _def: ProcedureDefinition }>;
+    for (const [path, procedure] of Object.entries(procedures)) {
+      const definition = procedure._def;
+      list.push({ path, type: definition.type, meta: definition.meta, run: runnerOf(definition, path) });
+    }
+    entries.set(router, list);
+  }
+  return list;
+}
+
+/**
+ * Runs a procedure as tRPC's caller does — our middlewares in order (each stands for a plain
+ * function: a context extension or a call observer), then the procedure's input parser, resolver
+ * and output parser (through tRPC's `getParseFn`, as tRPC parses), with tRPC's error wrapping —
+ * without tRPC's per-step object spreads and promise plumbing, which cost more than everything
+ * else on the hot path. A chain of another shape throws here, at start-up.
+ *
+ * A resolver that returns a frozen object (the limits of a cached tenant) has its output parsed
+ * once: the parsed answer is remembered for that object and answered again, with the same
+ * identity, so the HTTP adapters can remember its serialized bytes too.
+ */
+function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
+  const { middlewares, inputs, output, resolver, meta, type } = definition;
+  const inputStep = middlewares.findIndex((middleware) => middleware._type === 'input');
+  const ours = middlewares.slice(0, inputStep);
+  const rest = middlewares.slice(inputStep);
+  const plain = ours.map(plainMiddlewareOf);
+  if (
+    inputStep < 0 ||
+    plain.some((step) => step === undefined) ||
+    rest.length !== 3 ||
+    rest[1]?._type !== 'output' ||
+    rest[2]?._type !== undefined ||
+    inputs?.length !== 1 ||
+    !output ||
+    !resolver
+  ) {
+    throw new Error(`${path}: not a procedure chain this runner understands (tRPC internals changed?)`);
+  }
+  const parseInput = getParseFn(inputs[0] as Parameters<typeof getParseFn>[0]);
+  const parseOutput = getParseFn(output as Parameters<typeof getParseFn>[0]);
+  const parsedOutputs = new WeakMap<object, unknown>();
+
+  async function validOutput(data: unknown): Promise<unknown> {
+    const frozen = typeof data === 'object' && data !== null && Object.isFrozen(data);
+    if (frozen) {
+      const known = parsedOutputs.get(data);
+      if (known !== undefined) return known;
+    }
+    let parsed: unknown;
+    try {
+      parsed = await parseOutput(data);
+    } catch (cause) {
+      throw new TRPCError({ message: 'Output validation failed', code: 'INTERNAL_SERVER_ERROR', cause });
+    }
+    if (frozen) parsedOutputs.set(data as object, deepFreeze(parsed));
+    return parsed;
+  }
+
+  let run: ProcedureRun = async (ctx, rawInput) => {
+    let input: unknown;
+    try {
+      input = await parseInput(rawInput);
+    } catch (cause) {
+      throw new TRPCError({ code: 'BAD_REQUEST', cause });
+    }
+    let data: unknown;
+    try {
+      data = await resolver({
+        ctx,
+        input,
+        getRawInput: rawInputGetter(rawInput),
+        meta,
+        path,
+        type,
+        signal: undefined,
+        batchIndex: 0,
+      });
+    } catch (cause) {
+      throw getTRPCErrorFromUnknown(cause);
+    }
+    return validOutput(data);
+  };
+  for (const step of plain.reverse()) {
+    const next = run;
+    if (step && 'extend' in step) {
+      const { extend } = step;
+      run = async (ctx, rawInput) => next({ ...ctx, ...(await extend(ctx)) }, rawInput);
+    } else if (step) {
+      const { observe } = step;
+      run = async (ctx, rawInput) => {
+        try {
+          const data = await next(ctx, rawInput);
+          observe(ctx, { data });
+          return data;
+        } catch (cause) {
+          const error = getTRPCErrorFromUnknown(cause);
+          observe(ctx, { error });
+          throw error;
+        }
+      };
+    }
+  }
+  return run;
+}
+
+/** Parsed output is plain JSON data: frozen all the way down, its serialized bytes can be remembered. */
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * The resolver's `getRawInput`. Built here rather than inline: tsx (which `npm start` runs under)
+ * names every inline closure with a `defineProperty` call, measurable on the hot path.
+ */
+function rawInputGetter(rawInput: unknown): () => Promise<unknown> {
+  return () => Promise.resolve(rawInput);
+}
+
+/** Any thrown value as the `TRPCError` tRPC would have made of it. */
+export const trpcErrorOf: (cause: unknown) => TRPCError = getTRPCErrorFromUnknown;
+
+/** tRPC's error envelope for `error`, formatted by our error formatter, as `/trpc` answers it. */
+export function errorShapeOf(
+  error: TRPCError,
+  call: { type: ProcedureEntry['type'] | 'unknown'; path: string | undefined; input: unknown; ctx: unknown },
+): unknown {
+  return getErrorShape({ config: appRouter._def._config, error, ...call, ctx: call.ctx as BillingContext });
+}
+
+/** A `TRPCError` of `code`, for answers made outside a procedure (input nested too deeply). */
+export function trpcError(code: TRPC_ERROR_CODE_KEY, message: string): TRPCError {
+  return new TRPCError({ code, message });
+}

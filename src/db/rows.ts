@@ -1,0 +1,89 @@
+import { eq } from 'drizzle-orm';
+import type { LimitOverrides, PlanView } from '../contract/admin.js';
+import { PlanType } from '../contract/plans.js';
+import type { TenantRecord } from '../domain/limits/effective-limits.js';
+import type { Database } from './database.js';
+import { customer, organizationToAccount, plan } from './schema.js';
+
+/** A database or a transaction: what every row helper runs on. */
+export type Executor = Pick<Database, 'select' | 'insert' | 'update' | 'execute'>;
+
+const tenantColumns = {
+  tenantId: organizationToAccount.organizationId,
+  customerId: organizationToAccount.customerId,
+  planId: plan.id,
+  deployments: plan.deployments,
+  selfHostedWorkers: plan.selfHostedWorkers,
+  deploymentAllowance: organizationToAccount.deploymentAllowance,
+  deploymentUnlimited: organizationToAccount.deploymentUnlimited,
+  workerAllowance: organizationToAccount.workerAllowance,
+  workerUnlimited: organizationToAccount.workerUnlimited,
+  planSoftLimits: plan.softLimits,
+  softLimitOverrides: organizationToAccount.softLimits,
+};
+
+function overrideOf(allowance: number | null, unlimited: boolean): number | null | undefined {
+  if (unlimited) return null;
+  return allowance ?? undefined;
+}
+
+/** An override's two columns (see `organizationToAccount`): absent = inherit, `null` = unlimited. */
+export function overrideColumns(value: number | null | undefined) {
+  return { allowance: value ?? null, unlimited: value === null };
+}
+
+function planIdOf(id: string): PlanType {
+  // The catalog only holds the plans the wire contract knows; anything else is a corrupted row.
+  return PlanType.parse(id);
+}
+
+/** One tenant with its customer's plan and its own overrides; `lock` holds its row until the transaction ends. */
+export async function readTenant(
+  db: Executor,
+  tenantId: string,
+  lock = false,
+): Promise<TenantRecord | undefined> {
+  const query = db
+    .select(tenantColumns)
+    .from(organizationToAccount)
+    .innerJoin(customer, eq(customer.id, organizationToAccount.customerId))
+    .innerJoin(plan, eq(plan.id, customer.planId))
+    .where(eq(organizationToAccount.organizationId, tenantId))
+    .limit(1);
+  const [row] = lock ? await query.for('update', { of: organizationToAccount }) : await query;
+  if (!row) return undefined;
+  const overrides: LimitOverrides = {};
+  const deployments = overrideOf(row.deploymentAllowance, row.deploymentUnlimited);
+  const workers = overrideOf(row.workerAllowance, row.workerUnlimited);
+  if (deployments !== undefined) overrides.deployments = deployments;
+  if (workers !== undefined) overrides.self_hosted_workers = workers;
+  return {
+    tenantId: row.tenantId,
+    customerId: row.customerId,
+    planId: planIdOf(row.planId),
+    plan: { deployments: row.deployments, self_hosted_workers: row.selfHostedWorkers },
+    overrides,
+    planSoftLimits: row.planSoftLimits,
+    softLimitOverrides: row.softLimitOverrides,
+  };
+}
+
+/** A catalog row as the admin API shows it. */
+export function planOf(row: typeof plan.$inferSelect): PlanView {
+  return {
+    plan_id: planIdOf(row.id),
+    deployments: row.deployments,
+    self_hosted_workers: row.selfHostedWorkers,
+    soft_limits: row.softLimits,
+    orb_external_plan_id: row.orbExternalPlanId,
+  };
+}
+
+/** Every organization mapped to a customer: they share its plan, so a plan change is a change for each. */
+export async function tenantsOfCustomer(db: Executor, customerId: string): Promise<string[]> {
+  const rows = await db
+    .select({ id: organizationToAccount.organizationId })
+    .from(organizationToAccount)
+    .where(eq(organizationToAccount.customerId, customerId));
+  return rows.map((row) => row.id);
+}

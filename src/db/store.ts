@@ -1,0 +1,46 @@
+import type { BillingStore } from '../domain/store.js';
+import { type DatabaseOptions, openDatabase } from './database.js';
+import { DEMO_TENANTS } from './demo-tenants.js';
+import { changeOf, LIMITS_CHANNEL } from './journal.js';
+import { createTenantStore } from './tenant-store.js';
+import { createUsageStore } from './usage-store.js';
+import { createWebhookStore } from './webhook-store.js';
+
+export interface OpenStoreOptions extends DatabaseOptions {
+  /** Seed the demo tenants (`org-123`, `org-456`, `org-789`) unless this database was seeded before. */
+  seedDemo?: boolean;
+}
+
+/**
+ * The store's whole life in one place: opens the database (migrating it), assembles one store per
+ * aggregate, listens for every replica's committed changes, seeds the demo tenants once, and
+ * closes it all.
+ */
+export async function openBillingStore(options: OpenStoreOptions): Promise<BillingStore> {
+  const handle = await openDatabase(options);
+  try {
+    const listeners = new Set<Parameters<BillingStore['subscribe']>[0]>();
+    await handle.listen(LIMITS_CHANNEL, (payload) => {
+      const change = changeOf(payload);
+      for (const listener of listeners) listener(change);
+    });
+    const { db } = handle;
+    const store: BillingStore = {
+      tenants: createTenantStore(db),
+      usage: createUsageStore(db),
+      webhooks: createWebhookStore(db),
+      subscribe(listener) {
+        listeners.add(listener);
+        return () => listeners.delete(listener);
+      },
+      ping: () => handle.ping(),
+      pendingMigrations: () => handle.pendingMigrations(),
+      close: () => handle.close(),
+    };
+    if (options.seedDemo) await store.tenants.seedOnce('demo-tenants', DEMO_TENANTS);
+    return store;
+  } catch (error) {
+    await handle.close();
+    throw error;
+  }
+}

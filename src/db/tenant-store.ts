@@ -1,0 +1,178 @@
+import { and, eq, sql } from 'drizzle-orm';
+import { DomainError } from '../domain/errors.js';
+import type { LimitsChange } from '../domain/limits/changes.js';
+import type { TenantRecord } from '../domain/limits/effective-limits.js';
+import type { TenantStore, Written } from '../domain/limits/tenant-store.js';
+import type { Database } from './database.js';
+import { announce, audit } from './journal.js';
+import { type Executor, overrideColumns, planOf, readTenant, tenantsOfCustomer } from './rows.js';
+import { auditLog, customer, organizationToAccount, plan } from './schema.js';
+
+const SEED_LOCK = 7_245_002;
+
+/** Reads a tenant back after a write in the same transaction and audits the write, before → after. */
+async function auditTenantWrite(
+  db: Executor,
+  write: { tenantId: string; action: string; actor: string; before: TenantRecord | undefined },
+): Promise<TenantRecord> {
+  const after = await readTenant(db, write.tenantId);
+  if (!after) throw new Error(`tenant ${write.tenantId} vanished inside its own transaction`);
+  await audit(db, {
+    actor: write.actor,
+    action: write.action,
+    subjectType: 'tenant',
+    subjectId: write.tenantId,
+    before: write.before,
+    after,
+  });
+  return after;
+}
+
+/** Tenants, customers and the plan catalog: each write one transaction with its audit entry and notification. */
+export function createTenantStore(db: Database): TenantStore {
+  return {
+    findTenant: (tenantId) => readTenant(db, tenantId),
+
+    async listPlans() {
+      const rows = await db.select().from(plan).orderBy(plan.id);
+      return rows.map(planOf);
+    },
+
+    async updatePlan(planId, update, actor) {
+      return db.transaction(async (tx) => {
+        const [current] = await tx.select().from(plan).where(eq(plan.id, planId)).for('update');
+        if (!current) return undefined;
+        const [updated] = await tx
+          .update(plan)
+          .set({
+            deployments: update.deployments,
+            selfHostedWorkers: update.self_hosted_workers,
+            ...(update.soft_limits ? { softLimits: update.soft_limits } : {}),
+            updatedAt: sql`now()`,
+          })
+          .where(eq(plan.id, planId))
+          .returning();
+        if (!updated) throw new Error(`plan ${planId} vanished inside its own transaction`);
+        const before = planOf(current);
+        const after = planOf(updated);
+        await audit(tx, {
+          actor,
+          action: 'plan.update',
+          subjectType: 'plan',
+          subjectId: planId,
+          before,
+          after,
+        });
+        const change: LimitsChange = { all: true };
+        await announce(tx, change);
+        return { before, after, change };
+      });
+    },
+
+    async putTenant(tenantId, update, actor): Promise<Written<TenantRecord>> {
+      return db.transaction(async (tx) => {
+        const before = await readTenant(tx, tenantId, true);
+        const customerId = update.customer_id ?? before?.customerId ?? tenantId;
+        const [existingCustomer] = await tx
+          .select({ planId: customer.planId })
+          .from(customer)
+          .where(eq(customer.id, customerId))
+          .for('update');
+        let customerPlanChanged = false;
+        if (!existingCustomer) {
+          if (!update.plan_id) {
+            throw new DomainError(
+              'plan_required',
+              `Customer ${customerId} does not exist: plan_id is required`,
+            );
+          }
+          await tx.insert(customer).values({ id: customerId, planId: update.plan_id }).onConflictDoNothing();
+        } else if (update.plan_id && update.plan_id !== existingCustomer.planId) {
+          await tx
+            .update(customer)
+            .set({ planId: update.plan_id, updatedAt: sql`now()` })
+            .where(eq(customer.id, customerId));
+          customerPlanChanged = true;
+        }
+        const overrides = update.overrides ?? before?.overrides ?? {};
+        const deployments = overrideColumns(overrides.deployments);
+        const workers = overrideColumns(overrides.self_hosted_workers);
+        const columns = {
+          customerId,
+          deploymentAllowance: deployments.allowance,
+          deploymentUnlimited: deployments.unlimited,
+          workerAllowance: workers.allowance,
+          workerUnlimited: workers.unlimited,
+          softLimits: update.soft_limits ?? before?.softLimitOverrides ?? {},
+          updatedAt: sql`now()`,
+        };
+        await tx
+          .insert(organizationToAccount)
+          .values({ organizationId: tenantId, ...columns })
+          .onConflictDoUpdate({ target: organizationToAccount.organizationId, set: columns });
+        const after = await auditTenantWrite(tx, { tenantId, action: 'tenant.put', actor, before });
+        // A customer's plan is shared by every organization mapped to it.
+        const tenants = customerPlanChanged ? await tenantsOfCustomer(tx, customerId) : [tenantId];
+        const change: LimitsChange = { tenants };
+        await announce(tx, change);
+        return { before, after, change };
+      });
+    },
+
+    async clearOverrides(tenantId, actor) {
+      return db.transaction(async (tx) => {
+        const before = await readTenant(tx, tenantId, true);
+        if (!before) return undefined;
+        await tx
+          .update(organizationToAccount)
+          .set({
+            deploymentAllowance: null,
+            deploymentUnlimited: false,
+            workerAllowance: null,
+            workerUnlimited: false,
+            updatedAt: sql`now()`,
+          })
+          .where(eq(organizationToAccount.organizationId, tenantId));
+        const after = await auditTenantWrite(tx, {
+          tenantId,
+          action: 'tenant.clear_overrides',
+          actor,
+          before,
+        });
+        const change: LimitsChange = { tenants: [tenantId] };
+        await announce(tx, change);
+        return { before, after, change };
+      });
+    },
+
+    async seedOnce(seed, tenants) {
+      return db.transaction(async (tx) => {
+        // Replicas starting together on one database must not both seed.
+        await tx.execute(sql`select pg_advisory_xact_lock(${SEED_LOCK})`);
+        const [done] = await tx
+          .select({ id: auditLog.id })
+          .from(auditLog)
+          .where(and(eq(auditLog.action, 'seed'), eq(auditLog.subjectId, seed)))
+          .limit(1);
+        if (done) return false;
+        for (const { tenantId, planId } of tenants) {
+          await tx.insert(customer).values({ id: tenantId, planId }).onConflictDoNothing();
+          await tx
+            .insert(organizationToAccount)
+            .values({ organizationId: tenantId, customerId: tenantId })
+            .onConflictDoNothing();
+        }
+        await audit(tx, {
+          actor: 'seed',
+          action: 'seed',
+          subjectType: 'seed',
+          subjectId: seed,
+          before: null,
+          after: tenants,
+        });
+        await announce(tx, { tenants: tenants.map((t) => t.tenantId) });
+        return true;
+      });
+    },
+  };
+}

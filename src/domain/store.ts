@@ -1,0 +1,20 @@
+import type { LimitsChange } from './limits/changes.js';
+import type { TenantStore } from './limits/tenant-store.js';
+import type { UsageStore } from './usage/usage-store.js';
+import type { WebhookStore } from './webhooks/webhook-store.js';
+
+/**
+ * The store, one aggregate per field, assembled once (`src/db/store.ts`). Aggregates never reach
+ * each other; a procedure reaches each through its context.
+ */
+export interface BillingStore {
+  readonly tenants: TenantStore;
+  readonly usage: UsageStore;
+  readonly webhooks: WebhookStore;
+  /** Calls `listener` for changes committed by any replica (this one included); returns the unsubscribe. */
+  subscribe(listener: (change: LimitsChange) => void): () => void;
+  ping(): Promise<void>;
+  /** Checked-in migrations this database lacks: a replica should not take traffic while any are. */
+  pendingMigrations(): Promise<number>;
+  close(): Promise<void>;
+}
