@@ -57,6 +57,10 @@ function report(results: TargetResult[], skipped: string[], failures: string[], 
   const baseline = results.find((r) => TARGETS.find((t) => t.name === r.target)?.baseline);
   const rpsRatio = (r: TargetResult) =>
     baseline ? r.requestsPerSecond / baseline.requestsPerSecond : undefined;
+  const cpuRatio = (r: TargetResult) =>
+    baseline && baseline.cpuMicrosPerRequest > 0
+      ? r.cpuMicrosPerRequest / baseline.cpuMicrosPerRequest
+      : undefined;
   const p99Ratio = (r: TargetResult) =>
     baseline && baseline.p99Ms > 0 ? r.p99Ms / baseline.p99Ms : undefined;
   const orDash = (value: number | undefined) => (value === undefined ? '–' : fixed(value));
@@ -64,12 +68,12 @@ function report(results: TargetResult[], skipped: string[], failures: string[], 
     `Billing limits bench — ${new Date().toISOString()} — ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
     settings,
     '',
-    '| target | req/s | × hono | p50 ms | p99 ms | p99 × hono | errors | server CPU µs/req | store reads |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|---:|',
+    '| target | req/s | × hono | p50 ms | p99 ms | p99 × hono | errors | server CPU µs/req | CPU × hono | store reads |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ];
   for (const r of results) {
     lines.push(
-      `| ${r.target} | ${Math.round(r.requestsPerSecond)} | ${orDash(rpsRatio(r))} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${orDash(p99Ratio(r))} | ${r.errors} | ${fixed(r.cpuMicrosPerRequest, 0)} | ${r.storeReads} |`,
+      `| ${r.target} | ${Math.round(r.requestsPerSecond)} | ${orDash(rpsRatio(r))} | ${ms(r.p50Ms)} | ${ms(r.p99Ms)} | ${orDash(p99Ratio(r))} | ${r.errors} | ${fixed(r.cpuMicrosPerRequest, 0)} | ${orDash(cpuRatio(r))} | ${r.storeReads} |`,
     );
   }
   if (failures.length > 0) lines.push('', ...failures.map((line) => `FAILED: ${line}`));
@@ -89,6 +93,34 @@ function report(results: TargetResult[], skipped: string[], failures: string[], 
       const pass = p99 <= goals.maxP99Ratio;
       checks.push(
         `- ${pass ? 'PASS' : 'MISS'} ${r.target} p99 ≤ ${goals.maxP99Ratio} × hono p99: ${fixed(p99)}`,
+      );
+    }
+    const cpu = cpuRatio(r);
+    if (goals?.maxCpuRatio !== undefined && cpu !== undefined) {
+      const pass = cpu <= goals.maxCpuRatio;
+      checks.push(
+        `- ${pass ? 'PASS' : 'MISS'} ${r.target} server CPU ≤ ${goals.maxCpuRatio} × hono's: ${fixed(cpu)} (${fixed(r.cpuMicrosPerRequest, 0)} µs)`,
+      );
+    }
+    if (goals?.minRps !== undefined) {
+      const pass = r.requestsPerSecond >= goals.minRps;
+      checks.push(
+        `- ${pass ? 'PASS' : 'MISS'} ${r.target} req/s ≥ ${goals.minRps}: ${Math.round(r.requestsPerSecond)}`,
+      );
+    }
+    if (goals?.maxCpuMicros !== undefined) {
+      const pass = r.cpuMicrosPerRequest <= goals.maxCpuMicros;
+      checks.push(
+        `- ${pass ? 'PASS' : 'MISS'} ${r.target} server CPU ≤ ${goals.maxCpuMicros} µs a request: ${fixed(r.cpuMicrosPerRequest, 0)}`,
+      );
+    }
+    const without =
+      goals?.costComparedTo && results.find((other) => other.target === goals.costComparedTo?.target);
+    if (goals?.costComparedTo && without) {
+      const cost = r.cpuMicrosPerRequest - without.cpuMicrosPerRequest;
+      const pass = cost <= goals.costComparedTo.maxMicros;
+      checks.push(
+        `- ${pass ? 'PASS' : 'MISS'} ${goals.costComparedTo.what}: ${r.target} − ${without.target} ≤ ${goals.costComparedTo.maxMicros} µs a request: ${fixed(cost, 1)}`,
       );
     }
   }

@@ -13,12 +13,12 @@ import type { BillingStore } from './domain/store.js';
 import { createUsageService } from './domain/usage/usage.js';
 import { createOrbEventHandler } from './domain/webhooks/orb-events.js';
 import { mountDocsRoutes } from './http/docs-routes.js';
-import { mountFallback } from './http/fallback.js';
+import { internalServerError, mountFallback } from './http/fallback.js';
 import { mountHealthRoutes } from './http/health-routes.js';
 import { metricsRoute } from './http/metrics-route.js';
 import { mountOrbWebhook } from './http/orb-webhook-route.js';
 import { firstHeaderValue } from './http/request-headers.js';
-import { deadlineOf, observeRequests, requestIdOf } from './http/request-observer.js';
+import { deadlineOf, observedRoutes, requestIdOf } from './http/request-observer.js';
 import { mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
 import { defaultLogger, type Logger, throttledWarning } from './telemetry/logger.js';
@@ -179,18 +179,17 @@ export function createBillingApp({
   };
 
   const app = new Hono();
-  app.use(
-    observeRequests({
-      logger,
-      metrics,
-      tracer: dependencies.tracer,
-      requestTimeoutMs: config.requestTimeoutMs ?? 10_000,
-    }),
-  );
-  mountRestRoutes(app, edge);
+  const routes = observedRoutes(app, {
+    logger,
+    metrics,
+    tracer: dependencies.tracer,
+    requestTimeoutMs: config.requestTimeoutMs ?? 10_000,
+    onError: internalServerError(onUnexpectedError),
+  });
+  mountRestRoutes(routes, edge);
   if (config.orbWebhookSecret) {
     if (!store) throw new Error('createBillingApp: the Orb webhook needs a store');
-    mountOrbWebhook(app, {
+    mountOrbWebhook(routes, {
       secret: config.orbWebhookSecret,
       handle: createOrbEventHandler({
         store: store.webhooks,
@@ -204,11 +203,13 @@ export function createBillingApp({
       now,
     });
   }
-  mountTrpcEndpoint(app, edge);
-  mountHealthRoutes(app, { store, isShuttingDown: hooks.isShuttingDown ?? (() => false) });
+  mountTrpcEndpoint(routes, edge);
+  mountHealthRoutes(routes, { store, isShuttingDown: hooks.isShuttingDown ?? (() => false) });
   // With a port of their own (`BILLING_METRICS_PORT`), metrics are not served on the API's.
-  if (config.metricsPort === undefined) app.get('/metrics', metricsRoute(metrics));
-  mountDocsRoutes(app);
-  mountFallback(app, onUnexpectedError);
+  if (config.metricsPort === undefined) routes.on('GET', '/metrics', metricsRoute(metrics));
+  mountDocsRoutes(routes);
+  mountFallback(routes);
+  // Errors outside every handler (none expected) still get the same 500.
+  app.onError(internalServerError(onUnexpectedError));
   return app;
 }

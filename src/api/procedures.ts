@@ -15,7 +15,7 @@ import {
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from './context.js';
 import { type AppRouter, appRouter } from './router.js';
-import { type BillingMeta, plainMiddlewareOf } from './trpc.js';
+import { type BillingMeta, type CallObserver, plainMiddlewareOf } from './trpc.js';
 
 export type ProcedureMeta = OpenApiMeta<BillingMeta>;
 export type ProcedureRun = (ctx: BillingContext, rawInput: unknown) => Promise<unknown>;
@@ -86,8 +86,11 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
   }
   const parseInput = getParseFn(inputs[0] as Parameters<typeof getParseFn>[0]);
   const parseOutput = getParseFn(output as Parameters<typeof getParseFn>[0]);
+  const steps = plain as NonNullable<(typeof plain)[number]>[];
+  const observers = steps.filter((step) => 'observe' in step).length;
   const parsedOutputs = new WeakMap<object, unknown>();
 
+  /** The resolver's answer, validated: a frozen one once (then remembered), any other every time. */
   async function validOutput(data: unknown): Promise<unknown> {
     const frozen = typeof data === 'object' && data !== null && Object.isFrozen(data);
     if (frozen) {
@@ -104,16 +107,19 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
     return parsed;
   }
 
-  let run: ProcedureRun = async (ctx, rawInput) => {
+  /** The steps after our middlewares: input parser, resolver, output parser. */
+  async function resolve(ctx: BillingContext, rawInput: unknown): Promise<unknown> {
     let input: unknown;
     try {
-      input = await parseInput(rawInput);
+      // zod parses synchronously here (tRPC's parse function); awaiting only what is a promise.
+      input = parseInput(rawInput);
+      if (input instanceof Promise) input = await input;
     } catch (cause) {
       throw new TRPCError({ code: 'BAD_REQUEST', cause });
     }
     let data: unknown;
     try {
-      data = await resolver({
+      data = await resolver?.({
         ctx,
         input,
         getRawInput: rawInputGetter(rawInput),
@@ -127,28 +133,32 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
       throw getTRPCErrorFromUnknown(cause);
     }
     return validOutput(data);
-  };
-  for (const step of plain.reverse()) {
-    const next = run;
-    if (step && 'extend' in step) {
-      const { extend } = step;
-      run = async (ctx, rawInput) => next({ ...ctx, ...(await extend(ctx)) }, rawInput);
-    } else if (step) {
-      const { observe } = step;
-      run = async (ctx, rawInput) => {
-        try {
-          const data = await next(ctx, rawInput);
-          observe(ctx, { data });
-          return data;
-        } catch (cause) {
-          const error = getTRPCErrorFromUnknown(cause);
-          observe(ctx, { error });
-          throw error;
-        }
-      };
-    }
   }
-  return run;
+
+  // One async function for the whole chain: a context extension replaces the context the steps
+  // after it see; an observer sees the outcome of every step after it, with the context it had.
+  return async function run(ctx, rawInput) {
+    const observed: { observe: CallObserver; ctx: BillingContext }[] | undefined =
+      observers > 0 ? [] : undefined;
+    let current = ctx;
+    try {
+      for (const step of steps) {
+        if ('extend' in step) current = { ...current, ...(await step.extend(current)) };
+        else observed?.push({ observe: step.observe, ctx: current });
+      }
+      const data = await resolve(current, rawInput);
+      if (observed)
+        for (let i = observed.length - 1; i >= 0; i--)
+          observed[i]?.observe(observed[i]?.ctx ?? ctx, { data });
+      return data;
+    } catch (cause) {
+      const error = getTRPCErrorFromUnknown(cause);
+      if (observed)
+        for (let i = observed.length - 1; i >= 0; i--)
+          observed[i]?.observe(observed[i]?.ctx ?? ctx, { error });
+      throw error;
+    }
+  };
 }
 
 /** Parsed output is plain JSON data: frozen all the way down, its serialized bytes can be remembered. */

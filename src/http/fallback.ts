@@ -1,21 +1,26 @@
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { INTERNAL_SERVER_ERROR } from '../api/errors.js';
+import type { ObservedRoutes } from './request-observer.js';
 import { allowedMethodsOf } from './rest-routes.js';
 
 /**
  * What no route answered: 405 with `Allow` for a known path and another method, 404 otherwise —
- * FastAPI's bodies — and the 500 of an unexpected error, whose cause goes to `onUnexpectedError`.
+ * FastAPI's bodies.
  */
-export function mountFallback(app: Hono, onUnexpectedError: (error: unknown, c: Context) => void): void {
+export function mountFallback(routes: ObservedRoutes): void {
   const allowedMethods = allowedMethodsOf();
-  app.notFound((c) => {
+  routes.notFound((c) => {
     const allowed = allowedMethods(c.req.path);
     if (allowed.length > 0)
       return c.json({ detail: 'Method Not Allowed' }, 405, { Allow: allowed.join(', ') });
     return c.json({ detail: 'Not Found' }, 404);
   });
-  app.onError((error, c) => {
+}
+
+/** The answer to an error no handler expected: a 500 that says nothing of its cause, which is reported. */
+export function internalServerError(onUnexpectedError: (error: unknown, c: Context) => void) {
+  return (error: unknown, c: Context): Response => {
     onUnexpectedError(error, c);
     return c.json({ detail: INTERNAL_SERVER_ERROR }, 500);
-  });
+  };
 }

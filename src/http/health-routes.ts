@@ -1,4 +1,4 @@
-import type { Hono } from 'hono';
+import type { ObservedRoutes } from './request-observer.js';
 
 export interface HealthOptions {
   /** What readiness asks of the store; absent when the app runs without one. */
@@ -11,9 +11,9 @@ export interface HealthOptions {
  * `/healthz` (the process answers) and `/readyz` (this replica should take traffic: not shutting
  * down, the store reachable and fully migrated). Never behind auth.
  */
-export function mountHealthRoutes(app: Hono, { store, isShuttingDown }: HealthOptions): void {
-  app.get('/healthz', (c) => c.json({ status: 'ok' }));
-  app.get('/readyz', async (c) => {
+export function mountHealthRoutes(routes: ObservedRoutes, { store, isShuttingDown }: HealthOptions): void {
+  routes.on('GET', '/healthz', (c) => c.json({ status: 'ok' }));
+  routes.on('GET', '/readyz', async (c) => {
     if (isShuttingDown()) return c.json({ detail: 'Shutting down' }, 503);
     let pending = 0;
     try {

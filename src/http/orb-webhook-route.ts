@@ -1,8 +1,9 @@
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { toFastApiFailure } from '../api/errors.js';
 import { OrbWebhookEvent, type WebhookReceipt } from '../contract/webhooks.js';
 import { verifyOrbSignature, WebhookSignatureError } from '../domain/webhooks/orb-signature.js';
-import { limitBody } from './body-limit.js';
+import { withBodyLimit } from './body-limit.js';
+import type { ObservedRoutes } from './request-observer.js';
 
 export const ORB_WEBHOOK_PATH = '/webhooks/orb';
 /** Orb's events are a few KiB; anything this large is not one of them. */
@@ -26,51 +27,54 @@ export interface OrbWebhookRouteOptions {
  * `POST /webhooks/orb` — a plain Hono route, because the signature covers the raw bytes: they are
  * checked before anything parses them. The payload is then read with the contract's zod schema.
  */
-export function mountOrbWebhook(app: Hono, options: OrbWebhookRouteOptions): void {
+export function mountOrbWebhook(routes: ObservedRoutes, options: OrbWebhookRouteOptions): void {
   const refused = (reason: string) => {
     options.onRefused(reason);
     options.onDelivery({ type: 'unknown', outcome: 'refused' });
   };
-  app.post(
+  routes.on(
+    'POST',
     ORB_WEBHOOK_PATH,
-    limitBody(MAX_WEBHOOK_BYTES, () => refused('body too large')),
-    async (c) => {
-      const body = new Uint8Array(await c.req.arrayBuffer());
-      const refuse = (reason: string) => {
-        refused(reason);
-        return c.json({ detail: reason }, 400);
-      };
-      try {
-        verifyOrbSignature(
-          options.secret,
-          { timestamp: c.req.header('x-orb-timestamp'), signature: c.req.header('x-orb-signature'), body },
-          options.now(),
-        );
-      } catch (error) {
-        if (error instanceof WebhookSignatureError) return refuse(error.message);
-        throw error;
-      }
-      const rawBody = Buffer.from(body).toString('utf8');
-      let payload: unknown;
-      try {
-        payload = JSON.parse(rawBody);
-      } catch {
-        return refuse('Invalid JSON payload');
-      }
-      const event = OrbWebhookEvent.safeParse(payload);
-      if (!event.success) return refuse('Invalid webhook payload');
-      const { type } = event.data;
-      try {
-        const receipt = await options.handle(event.data, rawBody);
-        options.onDelivery({ type, outcome: receipt.outcome });
-        return c.json(receipt);
-      } catch (error) {
-        // 503 when the store is down: Orb retries, and nothing was half-applied (one transaction).
-        const failure = toFastApiFailure(error, payload, () => ['body']);
-        options.onServerError(error, failure.status, c);
-        options.onDelivery({ type, outcome: failure.status === 503 ? 'unavailable' : 'error' });
-        return c.json({ detail: failure.detail }, failure.status as 503);
-      }
-    },
+    withBodyLimit(
+      async (c) => {
+        const body = new Uint8Array(await c.req.arrayBuffer());
+        const refuse = (reason: string) => {
+          refused(reason);
+          return c.json({ detail: reason }, 400);
+        };
+        try {
+          verifyOrbSignature(
+            options.secret,
+            { timestamp: c.req.header('x-orb-timestamp'), signature: c.req.header('x-orb-signature'), body },
+            options.now(),
+          );
+        } catch (error) {
+          if (error instanceof WebhookSignatureError) return refuse(error.message);
+          throw error;
+        }
+        const rawBody = Buffer.from(body).toString('utf8');
+        let payload: unknown;
+        try {
+          payload = JSON.parse(rawBody);
+        } catch {
+          return refuse('Invalid JSON payload');
+        }
+        const event = OrbWebhookEvent.safeParse(payload);
+        if (!event.success) return refuse('Invalid webhook payload');
+        const { type } = event.data;
+        try {
+          const receipt = await options.handle(event.data, rawBody);
+          options.onDelivery({ type, outcome: receipt.outcome });
+          return c.json(receipt);
+        } catch (error) {
+          // 503 when the store is down: Orb retries, and nothing was half-applied (one transaction).
+          const failure = toFastApiFailure(error, payload, () => ['body']);
+          options.onServerError(error, failure.status, c);
+          options.onDelivery({ type, outcome: failure.status === 503 ? 'unavailable' : 'error' });
+          return c.json({ detail: failure.detail }, failure.status as 503);
+        }
+      },
+      { maxBytes: MAX_WEBHOOK_BYTES, onRefused: () => refused('body too large') },
+    ),
   );
 }

@@ -1,12 +1,13 @@
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import type { BillingContext } from '../api/context.js';
 import { type FastApiFailure, toFastApiFailure } from '../api/errors.js';
 import { type ProcedureEntry, type ProcedureMeta, proceduresOf } from '../api/procedures.js';
 import type { LocateField } from '../api/validation-issues.js';
 import type { ValidationIssue } from '../contract/errors.js';
-import { limitBody } from './body-limit.js';
+import { withBodyLimit } from './body-limit.js';
 import { exceedsJsonDepth } from './json-depth.js';
 import { firstHeaderValue, hasQueryString } from './request-headers.js';
+import type { ObservedRoutes, RouteHandler } from './request-observer.js';
 import { jsonBodyOf } from './response-bytes.js';
 
 export interface RestRoute {
@@ -94,7 +95,7 @@ async function readJsonObject(c: Context): Promise<BodyResult> {
  * assembled as its document describes it: query (GET, DELETE) or JSON body (PUT, POST, PATCH),
  * path parameters, and the fields `meta.inputHeaders` binds to headers.
  */
-export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
+export function mountRestRoutes(routes: ObservedRoutes, options: EdgeOptions): void {
   for (const route of restRoutesOf()) {
     const { method, path, procedure, meta } = route;
     const pathParameters = pathParametersOf(path);
@@ -111,8 +112,7 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
     const successStatus = meta.successStatus ?? 200;
     const honoPath = path.replace(PATH_PARAMETER, ':$1');
 
-    if (readsBody) app.on(method, honoPath, limitBody());
-    app.on(method, honoPath, async (c) => {
+    const handler: RouteHandler = async (c) => {
       let input: Record<string, unknown> = {};
       let unreadableBody: ValidationIssue | undefined;
       if (readsBody) {
@@ -141,7 +141,8 @@ export function mountRestRoutes(app: Hono, options: EdgeOptions): void {
         if (failure.status >= 500) options.onServerError(error, failure.status, c);
         return failureResponse(c, failure);
       }
-    });
+    };
+    routes.on(method, honoPath, readsBody ? withBodyLimit(handler) : handler);
   }
 }
 

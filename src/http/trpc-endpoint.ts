@@ -1,12 +1,13 @@
 import type { TRPCError } from '@trpc/server';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
-import type { Context, Hono } from 'hono';
+import type { Context } from 'hono';
 import { domainStatusOf } from '../api/errors.js';
 import { errorShapeOf, type ProcedureRun, proceduresOf, trpcError, trpcErrorOf } from '../api/procedures.js';
 import { appRouter } from '../api/router.js';
-import { limitBody } from './body-limit.js';
+import { withBodyLimit } from './body-limit.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
+import type { ObservedRoutes } from './request-observer.js';
 import { jsonBodyOf } from './response-bytes.js';
 import type { EdgeOptions } from './rest-routes.js';
 
@@ -32,7 +33,7 @@ function statusOf(error: TRPCError): number {
  * short path to.
  */
 export function mountTrpcEndpoint(
-  app: Hono,
+  routes: ObservedRoutes,
   options: EdgeOptions,
   { shortPath = true }: { shortPath?: boolean } = {},
 ): void {
@@ -56,18 +57,20 @@ export function mountTrpcEndpoint(
     });
   const answerQuery = shortPath ? queryShortPath(options) : undefined;
   // Batches and mutations carry a body: bounded like every other body the service reads.
-  app.post(`${TRPC_ENDPOINT}/*`, limitBody());
-  // One route, so that a request runs one handler (Hono composes several into a slower chain).
-  app.all(`${TRPC_ENDPOINT}/*`, async (c) => {
-    const input = c.req.query('input');
-    if (input !== undefined && exceedsJsonDepth(input)) return tooDeep(c);
-    const answered = await answerQuery?.(c, input);
-    if (answered) return answered;
-    if (c.req.method !== 'POST') return fullHandler(c, c.req.raw);
+  const post = withBodyLimit(async (c) => {
     // The body is read here to check its depth, so tRPC gets a request carrying the text read.
     const body = await c.req.text();
     if (exceedsJsonDepth(body)) return tooDeep(c);
     return fullHandler(c, new Request(c.req.raw, { body }));
+  });
+  // One route, so that a request runs one handler (Hono composes several into a slower chain).
+  routes.on('ALL', `${TRPC_ENDPOINT}/*`, async (c) => {
+    const input = c.req.query('input');
+    if (input !== undefined && exceedsJsonDepth(input)) return tooDeep(c);
+    const answered = await answerQuery?.(c, input);
+    if (answered) return answered;
+    if (c.req.method === 'POST') return post(c);
+    return fullHandler(c, c.req.raw);
   });
 }
 

@@ -2,14 +2,8 @@ import type { Attributes, Meter } from '@opentelemetry/api';
 import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { MeterProvider } from '@opentelemetry/sdk-metrics';
-import {
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_SERVICE_NAME,
-  ATTR_URL_SCHEME,
-  METRIC_HTTP_SERVER_REQUEST_DURATION,
-} from '@opentelemetry/semantic-conventions';
+import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { createRequestDurations } from './request-durations.js';
 
 /** What became of one `billing.limits` call (REST or tRPC). */
 export type LimitCheckOutcome = 'ok' | 'not_found' | 'unauthorized' | 'invalid' | 'unavailable' | 'error';
@@ -39,9 +33,6 @@ export interface PrometheusMetrics extends BillingMetrics {
   shutdown(): Promise<void>;
 }
 
-/** The semantic conventions' advice for `http.server.request.duration`, in seconds. */
-const HTTP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
-
 /** Methods outside this set are reported as `_OTHER`, as the conventions ask (unbounded label values otherwise). */
 const KNOWN_METHODS = new Set([
   'GET',
@@ -65,7 +56,11 @@ export interface PrometheusMetricsOptions {
  * builds its own meter provider (nothing global), so several apps in one process don't mix.
  */
 export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}): PrometheusMetrics {
-  const exporter = new PrometheusExporter({ preventServerStart: true });
+  const durations = createRequestDurations('Duration of HTTP server requests.');
+  const exporter = new PrometheusExporter({
+    preventServerStart: true,
+    metricProducers: [durations.producer],
+  });
   const provider = new MeterProvider({
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]: options.serviceName ?? 'billing-limits-service',
@@ -91,11 +86,6 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   const webhookEvents = countedSeries(meter, 'billing_webhook_events', {
     description: 'Orb webhook deliveries by event type and outcome',
   });
-  const httpDuration = meter.createHistogram(METRIC_HTTP_SERVER_REQUEST_DURATION, {
-    description: 'Duration of HTTP server requests.',
-    unit: 's',
-    advice: { explicitBucketBoundaries: HTTP_DURATION_BUCKETS },
-  });
 
   return {
     contentType: 'text/plain; version=0.0.4; charset=utf-8',
@@ -106,14 +96,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     cacheEvent: (result) => cacheEvents(result, () => ({ result })),
     webhookEvent: ({ type, outcome }) => webhookEvents(`${type}|${outcome}`, () => ({ type, outcome })),
     httpRequest({ method, route, status, scheme }, seconds) {
-      const attributes: Attributes = {
-        [ATTR_HTTP_REQUEST_METHOD]: KNOWN_METHODS.has(method) ? method : '_OTHER',
-        [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
-        [ATTR_URL_SCHEME]: scheme,
-      };
-      // Only a matched route template: a raw path would make one series per tenant id.
-      if (route) attributes[ATTR_HTTP_ROUTE] = route;
-      httpDuration.record(seconds, attributes);
+      durations.record(KNOWN_METHODS.has(method) ? method : '_OTHER', route, status, scheme, seconds);
     },
     async scrape() {
       const { resourceMetrics, errors } = await exporter.collect();

@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import type { PlanView } from '../../contract/admin.js';
 import type { BillingLimits } from '../../contract/limits.js';
 import type { PlanLimits, PlanType } from '../../contract/plans.js';
@@ -88,12 +89,23 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
       maxEntries: cacheMaxEntries,
     });
 
+  // Header mode's answers, kept per (plan, tenant) for as long as the catalog they were read from.
+  const headerAnswers = new LRUCache<string, { catalog: PlanCatalog; answer: LimitsAnswer }>({
+    max: cacheMaxEntries,
+  });
+
   return {
     mode,
     async answer({ tenantId, planType }) {
       if (mode === 'header' || !tenantCache) {
         const catalog = catalogCache ? await orUnavailable(catalogCache.get(CATALOG_KEY)) : staticCatalog;
-        return { tenant_id: tenantId, limits: { ...catalog[planType], plan_type: planType } };
+        // A tenant id has no control characters: a newline can't be part of one.
+        const key = `${planType}\n${tenantId}`;
+        const known = headerAnswers.get(key);
+        if (known?.catalog === catalog) return known.answer;
+        const answer = answerOf(tenantId, { ...catalog[planType], plan_type: planType });
+        headerAnswers.set(key, { catalog, answer });
+        return answer;
       }
       const answer = await orUnavailable(tenantCache.get(tenantId));
       if (!answer) throw tenantNotFound();
