@@ -5,11 +5,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { jwtVerify } from 'jose';
 import { afterAll, describe, expect, it } from 'vitest';
+import { ADMIN_SECRET, WORKER_SECRET } from './support/harness.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const dataDir = join(mkdtempSync(join(tmpdir(), 'billing-cli-')), 'pglite');
-const WORKER_SECRET = 'cli-test-worker-secret-000000000000001';
-const ADMIN_SECRET = 'cli-test-admin-secret-0000000000000001';
 
 /** Runs `npm run admin -- …` as an operator would, on an embedded database of its own. */
 function admin(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

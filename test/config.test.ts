@@ -1,7 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config.js';
-
-const SECRET = 'a-worker-secret-that-is-long-enough-32b';
+import { WORKER_SECRET as SECRET } from './support/harness.js';
 
 describe('loadConfig', () => {
   it('has the documented defaults', () => {
@@ -17,6 +16,7 @@ describe('loadConfig', () => {
       seedDemo: true,
       adminSecret: undefined,
       cacheTtlMs: 300_000,
+      cacheMaxEntries: 100_000,
       orbWebhookSecret: undefined,
       orbDefaultPlan: 'free',
       clockToleranceSeconds: 0,
@@ -85,6 +85,7 @@ describe('loadConfig', () => {
         BILLING_MAX_HEADER_BYTES: '8192',
         BILLING_SHUTDOWN_DELAY_MS: '5000',
         BILLING_SHUTDOWN_TIMEOUT_MS: '20000',
+        BILLING_CACHE_MAX_ENTRIES: '2500',
       }),
     ).toMatchObject({
       logLevel: 'debug',
@@ -97,7 +98,10 @@ describe('loadConfig', () => {
       maxHeaderBytes: 8192,
       shutdownDelayMs: 5000,
       shutdownTimeoutMs: 20_000,
+      cacheMaxEntries: 2_500,
     });
+    expect(loadConfig({ BILLING_CACHE_MAX_ENTRIES: '1' }).cacheMaxEntries).toBe(1);
+    expect(loadConfig({ BILLING_CACHE_MAX_ENTRIES: '10000000' }).cacheMaxEntries).toBe(10_000_000);
     expect(loadConfig({ BILLING_METRICS_PORT: '9464', BILLING_METRICS_HOST: '10.0.0.5' }).metricsHost).toBe(
       '10.0.0.5',
     );
@@ -129,6 +133,8 @@ describe('loadConfig', () => {
     [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
     [{ DATABASE_URL: 'mysql://db' }, 'DATABASE_URL'],
     [{ BILLING_CACHE_TTL_MS: 'soon' }, 'BILLING_CACHE_TTL_MS'],
+    [{ BILLING_CACHE_MAX_ENTRIES: '0' }, 'BILLING_CACHE_MAX_ENTRIES'],
+    [{ BILLING_CACHE_MAX_ENTRIES: '10000001' }, 'BILLING_CACHE_MAX_ENTRIES'],
     [{ BILLING_SEED_DEMO: 'maybe' }, 'BILLING_SEED_DEMO'],
     [{ ORB_DEFAULT_PLAN: 'gold' }, 'ORB_DEFAULT_PLAN'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],

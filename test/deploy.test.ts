@@ -14,6 +14,7 @@ import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
+import { WORKER_SECRET } from './support/harness.js';
 
 /**
  * The container files (Dockerfile, docker-compose.yml, deploy/prometheus.yml) cannot be built or
@@ -332,7 +333,7 @@ describe('the compiled server as the image runs it', { timeout: 60_000 }, () => 
       BILLING_DATA_DIR: join(workDir, 'data', 'pglite'),
       BILLING_METRICS_PORT: '0',
       NODE_ENV: 'production',
-      BILLING_JWT_SECRET: 'deploy-test-secret-0123456789abcdefghijkl',
+      BILLING_JWT_SECRET: WORKER_SECRET,
     };
     const child = spawn(process.execPath, [join(appDir, 'dist', 'server.js')], { cwd: appDir, env });
     children.push(child);

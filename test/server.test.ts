@@ -1,9 +1,9 @@
 import type { AddressInfo } from 'node:net';
 import { type ServerType, serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../src/app.js';
 import { signWorkerToken } from '../src/auth/worker-token.js';
 import { createBillingClient } from '../src/client.js';
+import { useHarness, WORKER_SECRET } from './support/harness.js';
 import { runServerToExit, spawnServer } from './support/spawn-server.js';
 
 describe('npm start on a fresh machine (no configuration)', () => {
@@ -29,7 +29,7 @@ describe('npm start on a fresh machine (no configuration)', () => {
   });
 
   it('uses BILLING_JWT_SECRET when given and prints no token', async () => {
-    const secret = 'a-configured-secret-of-sufficient-length';
+    const secret = WORKER_SECRET;
     const server = await spawnServer({ BILLING_JWT_SECRET: secret });
     try {
       expect(server.output()).not.toContain('BILLING_JWT_SECRET=');
@@ -61,12 +61,14 @@ describe('start-up refusals', () => {
 });
 
 describe('over a real socket', () => {
-  const secret = 'socket-test-secret-0123456789abcdef';
+  const h = useHarness();
+  // The service's own signer here, as a TypeScript caller of the client would mint its token.
+  const secret = WORKER_SECRET;
   let server: ServerType;
   let origin = '';
 
   beforeAll(async () => {
-    const app = createBillingApp({ secret });
+    const { app } = h;
     server = await new Promise<ServerType>((resolve) => {
       const listening = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(listening));
     });

@@ -142,7 +142,8 @@ async function serveService(
       store: counted(store, context.countStoreRead),
       logger: createLogger({
         level: telemetry === 'full' ? 'info' : 'warn',
-        destination: pino.destination({ dest: '/dev/null', sync: false, minLength: 4096 }),
+        // Buffered and written as the server writes its standard output (src/telemetry/logger.ts).
+        destination: pino.destination({ dest: '/dev/null', sync: true, minLength: 4096 }),
       }),
       ...(telemetry === 'none' ? { metrics: NO_METRICS } : {}),
     },

@@ -13,7 +13,8 @@ export function firstHeaderValue(c: Context, name: string): string | undefined {
   if (!raw) return c.req.header(name);
   for (let i = 0; i < raw.length; i += 2) {
     const key = raw[i];
-    if (key?.length === name.length && key.toLowerCase() === name) return raw[i + 1];
+    // Most clients send these names in lower case: compare as sent first, lower-case only if not.
+    if (key === name || (key?.length === name.length && key.toLowerCase() === name)) return raw[i + 1];
   }
   return undefined;
 }

@@ -9,10 +9,8 @@
  */
 import { createHmac } from 'node:crypto';
 import fc from 'fast-check';
-import type { Hono } from 'hono';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { engineToken, type Harness, sign, useHarness, WORKER_SECRET } from '../support/harness.js';
 import {
   AS_SHIPPED,
   applyMutations,
@@ -32,19 +30,17 @@ import {
   tokenMutations,
   tokenVerdict,
 } from '../support/token-arbitraries.js';
-import { engineToken, SECRET, sign } from '../support/worker-token-cases.js';
 
-const silent = createLogger({ level: 'silent' });
-const cached = createBillingApp({ secret: SECRET, logger: silent });
-const uncached = createBillingApp({ secret: SECRET, logger: silent, tokenCacheSize: 0 });
+const cached = useHarness();
+const uncached = useHarness({ config: { tokenCacheSize: 0 } });
 
 /** A fixed clock with half a second past the whole second, so `exp == now` style boundaries are exact. */
 const NOW_MS = 1_800_000_000_500;
 const NOW = NOW_MS / 1000;
 const NOW_INT = Math.floor(NOW);
 const clockApps = {
-  cached: createBillingApp({ secret: SECRET, logger: silent, now: () => NOW_MS }),
-  uncached: createBillingApp({ secret: SECRET, logger: silent, now: () => NOW_MS, tokenCacheSize: 0 }),
+  cached: useHarness({ dependencies: { now: () => NOW_MS } }),
+  uncached: useHarness({ config: { tokenCacheSize: 0 }, dependencies: { now: () => NOW_MS } }),
 };
 
 let original = '';
@@ -55,13 +51,13 @@ beforeAll(async () => {
 const OK_BODY = JSON.stringify({ tenant_id: 'org-1', limits: { ...CATALOG.free, plan_type: 'free' } });
 const TRPC_PATH = `/trpc/billing.limits?input=${encodeURIComponent(JSON.stringify({ tenantId: 'org-1' }))}`;
 
-const rest = (target: Hono, authorization: string | undefined) => {
+const rest = (target: Harness, authorization: string | undefined) => {
   const headers = new Headers({ 'tenant-id': 'org-1' });
   if (authorization !== undefined) headers.set('authorization', authorization);
   return target.request('/billing/limits', { headers });
 };
 
-const trpc = (target: Hono, authorization: string | undefined) => {
+const trpc = (target: Harness, authorization: string | undefined) => {
   const headers = new Headers();
   if (authorization !== undefined) headers.set('authorization', authorization);
   return target.request(TRPC_PATH, { headers });
@@ -71,7 +67,7 @@ const trpc = (target: Hono, authorization: string | undefined) => {
 function signRaw(
   header: Record<string, unknown> | string,
   claims: Record<string, unknown> | string,
-  secret: string = SECRET,
+  secret: string = WORKER_SECRET,
 ): string {
   const segment = (part: Record<string, unknown> | string) =>
     typeof part === 'string' ? b64url(part) : b64json(part);
@@ -81,7 +77,7 @@ function signRaw(
 
 /** The original's verdict on a token now, with the service's known divergences (AS_SHIPPED). */
 const verdictNow = (token: string): TokenVerdict =>
-  tokenVerdict(token, { secret: SECRET, nowSeconds: Date.now() / 1000, dialect: AS_SHIPPED });
+  tokenVerdict(token, { secret: WORKER_SECRET, nowSeconds: Date.now() / 1000, dialect: AS_SHIPPED });
 
 /** A 401 in FastAPI's shape; returns its sentence. */
 async function restRefusal(res: Response): Promise<string> {
@@ -102,7 +98,7 @@ async function restRefusal(res: Response): Promise<string> {
  * (the oracle, with the service's known divergences from PyJWT: AS_SHIPPED) — 200 for the genuine
  * token in any spelling PyJWT and the service both decode, else a 401 with PyJWT's sentence.
  */
-async function expectOriginalsAnswer(target: Hono, token: string, scheme = 'Bearer') {
+async function expectOriginalsAnswer(target: Harness, token: string, scheme = 'Bearer') {
   const authorization = `${scheme} ${token}`;
   const res = await rest(target, authorization);
   const seen = readAuthorization(authorization);
@@ -198,9 +194,10 @@ describe('mutations of a valid token', () => {
 
 // --- b. tokens signed with another secret --------------------------------------------------------
 
-/** HMAC pads a key shorter than its block with zero bytes: SECRET + "\0…" IS the secret. */
+/** HMAC pads a key shorter than its block with zero bytes: WORKER_SECRET + "\0…" IS the secret. */
 const isSameHmacKey = (secret: string) =>
-  secret.startsWith(SECRET) && [...secret.slice(SECRET.length)].every((ch) => ch.charCodeAt(0) === 0);
+  secret.startsWith(WORKER_SECRET) &&
+  [...secret.slice(WORKER_SECRET.length)].every((ch) => ch.charCodeAt(0) === 0);
 
 const attackerSecret = fc
   .oneof(
@@ -208,11 +205,16 @@ const attackerSecret = fc
     fc.string({ unit: 'grapheme', minLength: 1, maxLength: 16 }),
     fc.constant(' '),
     fc
-      .tuple(fc.nat({ max: SECRET.length - 1 }), fc.string({ minLength: 1, maxLength: 1 }))
-      .map(([at, ch]) => SECRET.slice(0, at) + ch + SECRET.slice(at + 1)),
-    fc.constantFrom(SECRET.slice(0, -1), `${SECRET} `, SECRET.toUpperCase(), ` ${SECRET}`),
+      .tuple(fc.nat({ max: WORKER_SECRET.length - 1 }), fc.string({ minLength: 1, maxLength: 1 }))
+      .map(([at, ch]) => WORKER_SECRET.slice(0, at) + ch + WORKER_SECRET.slice(at + 1)),
+    fc.constantFrom(
+      WORKER_SECRET.slice(0, -1),
+      `${WORKER_SECRET} `,
+      WORKER_SECRET.toUpperCase(),
+      ` ${WORKER_SECRET}`,
+    ),
   )
-  .filter((secret) => secret !== SECRET && !isSameHmacKey(secret));
+  .filter((secret) => secret !== WORKER_SECRET && !isSameHmacKey(secret));
 
 const attackerClaims = fc
   .tuple(
@@ -391,7 +393,7 @@ const randomClaims = fc
     return claims;
   });
 
-async function expectClaimsVerdict(target: Hono, claims: Record<string, unknown>) {
+async function expectClaimsVerdict(target: Harness, claims: Record<string, unknown>) {
   const token = await sign(claims);
   // What the server parses: the JSON text jose wrote, read back.
   const payload = JSON.parse(JSON.stringify(claims)) as Record<string, unknown>;
@@ -484,7 +486,7 @@ describe('tokens signed with the real secret, with random claims (clock fixed at
     const payload = b64url(
       Buffer.concat([Buffer.from('{"ver":"1","aud":"worker","x":"'), Buffer.from([0xff]), Buffer.from('"}')]),
     );
-    const signature = createHmac('sha256', SECRET).update(`${header}.${payload}`).digest('base64url');
+    const signature = createHmac('sha256', WORKER_SECRET).update(`${header}.${payload}`).digest('base64url');
     const res = await rest(uncached, `Bearer ${header}.${payload}.${signature}`);
     expect(await restRefusal(res)).toBe(`${INVALID}Invalid payload string: not valid UTF-8`);
     // Signed with another secret, the signature fails first.
@@ -499,11 +501,11 @@ describe('tokens signed with the real secret, with random claims (clock fixed at
 
 describe('`crit`, `kid` and `b64`, checked as PyJWT 2.12 does: before the algorithm and the signature', () => {
   const claims = { ver: '1', aud: 'worker' };
-  const refusal = async (header: Record<string, unknown>, secret = SECRET) =>
+  const refusal = async (header: Record<string, unknown>, secret = WORKER_SECRET) =>
     restRefusal(await rest(uncached, `Bearer ${signRaw(header, claims, secret)}`));
 
   it.each([
-    ['the real secret', SECRET],
+    ['the real secret', WORKER_SECRET],
     ['another secret', 'another-secret-entirely-000000000'],
   ])('refuses the first unsupported extension named in `crit`, signed with %s', async (_, secret) => {
     for (const [crit, first] of [
@@ -527,7 +529,7 @@ describe('`crit`, `kid` and `b64`, checked as PyJWT 2.12 does: before the algori
     ['a list holding a number', [1], "Invalid 'crit' header: values must be strings"],
     ['`b64` without a `b64` header', ['b64'], "Critical extension 'b64' is missing from headers"],
   ])('refuses %s in `crit` in PyJWT’s words', async (_, crit, sentence) => {
-    for (const secret of [SECRET, 'another-secret-entirely-000000000']) {
+    for (const secret of [WORKER_SECRET, 'another-secret-entirely-000000000']) {
       expect(await refusal({ alg: 'HS256', crit }, secret)).toBe(`${INVALID}${sentence}`);
     }
   });
@@ -655,13 +657,17 @@ describe('known divergences from the original on PyJWT 2.12.0', () => {
     'the service answers as AS_SHIPPED says: $name',
     async ({ token, pyjwt, modelled }) => {
       const bearer = token();
-      const shipped = tokenVerdict(bearer, { secret: SECRET, nowSeconds: now(), dialect: AS_SHIPPED });
+      const shipped = tokenVerdict(bearer, { secret: WORKER_SECRET, nowSeconds: now(), dialect: AS_SHIPPED });
       const res = await rest(uncached, `Bearer ${bearer}`);
       if (shipped.ok)
         expect({ status: res.status, text: await res.text() }).toEqual({ status: 200, text: OK_BODY });
       else expect(await restRefusal(res)).toBe(`${INVALID}${shipped.reason}`);
       if (modelled === false) return;
-      const contract = tokenVerdict(bearer, { secret: SECRET, nowSeconds: now(), dialect: PYJWT_2_12 });
+      const contract = tokenVerdict(bearer, {
+        secret: WORKER_SECRET,
+        nowSeconds: now(),
+        dialect: PYJWT_2_12,
+      });
       expect(contract).toEqual(pyjwt === 200 ? { ok: true } : { ok: false, reason: pyjwt });
       expect(shipped).not.toEqual(contract);
     },

@@ -4,8 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { InvalidTokenError } from '../../src/auth/errors.js';
 import { pythonStr } from '../../src/auth/pyjwt-compat.js';
 import { createTokenVerifier } from '../../src/auth/token-verifier.js';
+import { WORKER_SECRET as SECRET } from '../support/harness.js';
 
-const SECRET = 'unit-test-secret-0123456789abcdefghij';
 const NOW = 1_800_000_000; // seconds; every token below is relative to this fixed clock
 
 const b64 = (value: unknown) =>

@@ -1,22 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { and, eq, sql } from 'drizzle-orm';
-import type { Hono } from 'hono';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { openLimitsStore } from '../../src/db/open-store.js';
 import { auditLog, reservation, usageCounter, webhookEvent } from '../../src/db/schema.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
-import { createLogger } from '../../src/telemetry/logger.js';
+import { openBillingStore } from '../../src/db/store.js';
+import type { BillingStore } from '../../src/domain/store.js';
 import { eventually } from '../support/eventually.js';
-import { orbSignature, orbTimestamp, subscriptionEvent } from '../support/orb.js';
+import { type Harness, STORE_KINDS, useHarness } from '../support/harness.js';
+import { orbDelivery, subscriptionEvent } from '../support/orb.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
-import { openTestDatabase, STORE_KINDS, type TestDatabase } from '../support/test-store.js';
-import { workerToken } from '../support/tokens.js';
-
-const SECRET = 'worker-secret-for-fault-tests-000000000001';
-const ORB_SECRET = 'orb-secret-for-fault-tests-00000000000001';
-const silent = createLogger({ level: 'silent' });
 
 interface Granted {
   reservation_id: string;
@@ -25,57 +17,48 @@ interface Granted {
 
 /**
  * The service on its own connection pool, reaching PostgreSQL through a proxy the test can cut;
- * the test's own store (`database.store`) goes straight to the database, to set up and to check.
+ * the test's own store (`h.store`) goes straight to the database, to set up and to check.
  */
 describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout: 60_000 }, () => {
-  let database: TestDatabase;
+  const h = useHarness({ store: 'postgres' });
   let proxy: TcpProxy;
-  let store: LimitsStore;
-  let app: Hono;
-  let token = '';
+  let store: BillingStore;
+  let app: Harness;
   let direct: postgres.Sql;
 
   beforeAll(async () => {
-    database = await openTestDatabase('postgres');
-    const url = new URL(database.url ?? '');
+    const url = new URL(h.database.url ?? '');
     proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port || 5432) });
-    store = await openLimitsStore({ url: proxy.through(url.toString()) });
-    app = createBillingApp({
-      secret: SECRET,
-      store,
-      orbWebhookSecret: ORB_SECRET,
-      logger: silent,
-      cacheTtlMs: 60_000,
-      // Requests queued for a connection while PostgreSQL is away wait; the deadline bounds them.
-      requestTimeoutMs: 3_000,
-      storeTimeoutMs: 500,
+    store = await openBillingStore({ url: proxy.through(url.toString()) });
+    app = h.withApp({
+      dependencies: { store },
+      config: {
+        cacheTtlMs: 60_000,
+        // Requests queued for a connection while PostgreSQL is away wait; the deadline bounds them.
+        requestTimeoutMs: 3_000,
+        storeTimeoutMs: 500,
+      },
     });
-    token = await workerToken(SECRET);
-    direct = postgres(database.url ?? '', { max: 2, onnotice: () => {} });
+    direct = postgres(h.database.url ?? '', { max: 2, onnotice: () => {} });
   });
   afterAll(async () => {
     await store?.close();
     await proxy?.close();
     await direct?.end();
-    await database?.close();
   });
 
-  const headersFor = (tenant: string) => ({
-    authorization: `Bearer ${token}`,
-    'tenant-id': tenant,
-    'content-type': 'application/json',
-  });
+  const headersFor = (tenant: string) => ({ 'tenant-id': tenant, 'content-type': 'application/json' });
   const reserve = (tenant: string, key: string) =>
-    app.request('/billing/reservations', {
+    app.asWorker('/billing/reservations', {
       method: 'POST',
       headers: headersFor(tenant),
       body: JSON.stringify({ resource: 'deployments', quantity: 1, idempotency_key: key }),
     });
   const release = (tenant: string, id: string) =>
-    app.request(`/billing/reservations/${id}`, { method: 'DELETE', headers: headersFor(tenant) });
+    app.asWorker(`/billing/reservations/${id}`, { method: 'DELETE', headers: headersFor(tenant) });
   const storeIsBack = () => eventually(async () => (await app.request('/readyz')).status === 200);
   const usedOf = async (tenant: string) => {
-    const [row] = await database.handle.db
+    const [row] = await h.db
       .select({ used: usageCounter.used })
       .from(usageCounter)
       .where(and(eq(usageCounter.organizationId, tenant), eq(usageCounter.resource, 'deployments')));
@@ -83,9 +66,8 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
   };
 
   it('grants no reservation twice and loses none when PostgreSQL goes away mid-run', async () => {
-    const tenant = `org-${randomUUID()}`;
     const LIMIT = 40;
-    await database.store.putTenant(tenant, { planId: 'free', overrides: { deployments: LIMIT } }, 'test');
+    const tenant = await h.tenant('free', { overrides: { deployments: LIMIT } });
     const keys = Array.from({ length: 60 }, (_, i) => `key-${i}`);
     const answers = new Map<string, { status: number; body: unknown }[]>();
     const record = async (key: string, res: Response) => {
@@ -128,7 +110,7 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
       const [id] = ids;
       if (id) granted.set(key, id);
     }
-    const rows = await database.handle.db
+    const rows = await h.db
       .select({ id: reservation.id, key: reservation.idempotencyKey, quantity: reservation.quantity })
       .from(reservation)
       .where(eq(reservation.organizationId, tenant));
@@ -157,7 +139,7 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
       expect(now).toBe(204);
     }
     expect(await usedOf(tenant)).toBe(LIMIT - toRelease.length);
-    const [open] = await database.handle.db
+    const [open] = await h.db
       .select({ quantity: sql<number>`coalesce(sum(${reservation.quantity}), 0)::int` })
       .from(reservation)
       .where(and(eq(reservation.organizationId, tenant), sql`${reservation.releasedAt} is null`));
@@ -165,22 +147,14 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
   });
 
   it('answers cached tenants from memory and others 503, promptly, while PostgreSQL is away under load', async () => {
-    const cached = `org-${randomUUID()}`;
-    const uncached = `org-${randomUUID()}`;
-    await database.store.putTenant(cached, { planId: 'growth' }, 'test');
-    await database.store.putTenant(uncached, { planId: 'growth' }, 'test');
-    const ask = (tenant: string) => app.request('/billing/limits', { headers: headersFor(tenant) });
-    expect((await ask(cached)).status).toBe(200);
-    // Past the TTL of what is cached, so every request below goes to the store first.
-    const stale = createBillingApp({
-      secret: SECRET,
-      store,
-      logger: silent,
-      cacheTtlMs: 1,
-      storeTimeoutMs: 300,
-    });
-    const askStale = (tenant: string) => stale.request('/billing/limits', { headers: headersFor(tenant) });
+    const cached = await h.tenant('growth');
+    const uncached = await h.tenant('growth');
+    expect((await app.limitsOf(cached)).status).toBe(200);
+    const stale = h.withApp({ dependencies: { store }, config: { cacheTtlMs: 60_000, storeTimeoutMs: 300 } });
+    const askStale = (tenant: string) => stale.limitsOf(tenant);
     expect((await askStale(cached)).status).toBe(200);
+    // Past the TTL of what is cached, so every request below goes to the store first.
+    await stale.clock.advance(60_001);
     await proxy.cut();
     try {
       // More requests than the pool has connections: most wait for one that can't be made.
@@ -203,10 +177,9 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
   });
 
   it('reconnects by itself when PostgreSQL ends its connections, cross-replica invalidation included', async () => {
-    const tenant = `org-${randomUUID()}`;
-    await database.store.putTenant(tenant, { planId: 'free' }, 'test');
+    const tenant = await h.tenant('free');
     const planOf = async () => {
-      const res = await app.request('/billing/limits', { headers: headersFor(tenant) });
+      const res = await app.limitsOf(tenant);
       return res.status === 200
         ? ((await res.json()) as { limits: { plan_type: string } }).limits.plan_type
         : res.status;
@@ -223,42 +196,23 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
     // its re-established LISTEN, not wait for the cache TTL (60 s here).
     await eventually(async () => {
       // The test's own pool lost its connections too: a first attempt may fail and is retried.
-      const written = await database.store.putTenant(tenant, { planId: 'growth' }, 'test').then(
+      const written = await h.store.tenants.putTenant(tenant, { plan_id: 'growth' }, 'test').then(
         () => true,
         () => false,
       );
       return written && (await planOf()) === 'growth';
     }, 15_000);
     expect((await app.request('/readyz')).status).toBe(200);
-    const other = `org-${randomUUID()}`;
-    await database.store.putTenant(other, { planId: 'enterprise' }, 'test');
-    expect(
-      (
-        (await (await app.request('/billing/limits', { headers: headersFor(other) })).json()) as {
-          limits: { plan_type: string };
-        }
-      ).limits.plan_type,
-    ).toBe('enterprise');
+    const other = await h.tenant('enterprise');
+    expect((await app.limits(other)).plan_type).toBe('enterprise');
   });
 
   it('applies an Orb event exactly once when its transaction was cut short and Orb delivers it again', async () => {
     const customer = `cus-${randomUUID()}`;
-    const tenant = `org-${randomUUID()}`;
-    await database.store.putTenant(tenant, { planId: 'free', customerId: customer }, 'test');
+    const tenant = await h.tenant('free', { customer_id: customer });
     const id = `evt-${randomUUID()}`;
     const body = subscriptionEvent({ id, type: 'subscription.plan_changed', customer, plan: 'enterprise' });
-    const deliver = () => {
-      const timestamp = orbTimestamp();
-      return app.request('/webhooks/orb', {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-orb-timestamp': timestamp,
-          'x-orb-signature': orbSignature(ORB_SECRET, timestamp, body),
-        },
-        body,
-      });
-    };
+    const deliver = () => app.request('/webhooks/orb', orbDelivery(body));
 
     // Hold the customer's row, so that the event's transaction stops inside, after recording the event.
     let releaseLock: () => void = () => {};
@@ -287,8 +241,8 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
     releaseLock();
 
     // Nothing of it was kept: no event row, no plan change, no audit entry.
-    expect(await database.handle.db.select().from(webhookEvent).where(eq(webhookEvent.id, id))).toEqual([]);
-    expect((await database.store.findTenant(tenant))?.planId).toBe('free');
+    expect(await h.db.select().from(webhookEvent).where(eq(webhookEvent.id, id))).toEqual([]);
+    expect((await h.store.tenants.findTenant(tenant))?.planId).toBe('free');
 
     await storeIsBack();
     const again = await deliver();
@@ -296,14 +250,12 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
     expect(await again.json()).toEqual({ event_id: id, outcome: 'applied' });
     expect(await (await deliver()).json()).toEqual({ event_id: id, outcome: 'duplicate' });
 
-    expect(await database.handle.db.select().from(webhookEvent).where(eq(webhookEvent.id, id))).toHaveLength(
-      1,
-    );
-    const audits = await database.handle.db
+    expect(await h.db.select().from(webhookEvent).where(eq(webhookEvent.id, id))).toHaveLength(1);
+    const audits = await h.db
       .select()
       .from(auditLog)
       .where(and(eq(auditLog.subjectId, customer), sql`${auditLog.after} ->> 'event_id' = ${id}`));
     expect(audits).toHaveLength(1);
-    expect((await database.store.findTenant(tenant))?.planId).toBe('enterprise');
+    expect((await h.store.tenants.findTenant(tenant))?.planId).toBe('enterprise');
   });
 });

@@ -1,14 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { engineToken, SECRET } from '../support/worker-token-cases.js';
+import { trpcPath, useHarness } from '../support/harness.js';
 
-const app = createBillingApp({ secret: SECRET });
+const h = useHarness();
 
-async function limits(headers: Record<string, string>) {
-  return app.request('/billing/limits', {
-    headers: { authorization: `Bearer ${await engineToken()}`, ...headers },
-  });
-}
+const limits = (headers: Record<string, string>) => h.asWorker('/billing/limits', { headers });
 
 const MISSING_TENANT = '{"type":"missing","loc":["header","tenant-id"],"msg":"Field required","input":null}';
 const badPlan = (input: string) =>
@@ -57,10 +52,7 @@ describe('422 bodies, in pydantic v2 shape, one entry per failing header in head
 
 describe('tRPC input errors', () => {
   it('answer 400 with the same issues, located in the input', async () => {
-    const input = encodeURIComponent(JSON.stringify({ planType: 'pro' }));
-    const res = await app.request(`/trpc/billing.limits?input=${input}`, {
-      headers: { authorization: `Bearer ${await engineToken()}` },
-    });
+    const res = await h.asWorker(trpcPath('billing.limits', { planType: 'pro' }));
     expect(res.status).toBe(400);
     const body = (await res.json()) as { error: { data: { code: string; detail: { loc: string[] }[] } } };
     expect(body.error.data.code).toBe('BAD_REQUEST');
@@ -73,7 +65,7 @@ describe('tRPC input errors', () => {
 
 describe('other requests', () => {
   it('answer another method on the route with 405, in FastAPI words', async () => {
-    const res = await app.request('/billing/limits', { method: 'DELETE' });
+    const res = await h.request('/billing/limits', { method: 'DELETE' });
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('GET');
     expect(await res.text()).toBe('{"detail":"Method Not Allowed"}');

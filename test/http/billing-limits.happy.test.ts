@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { engineToken, SECRET } from '../support/worker-token-cases.js';
+import { engineToken, trpcPath, useHarness } from '../support/harness.js';
 
 // Header mode without a store: exactly the original endpoint.
-const app = createBillingApp({ secret: SECRET });
+const h = useHarness();
 
-async function limits(headers: Record<string, string>) {
-  return app.request('/billing/limits', {
-    headers: { authorization: `Bearer ${await engineToken()}`, ...headers },
-  });
-}
+const limits = (headers: Record<string, string>) => h.asWorker('/billing/limits', { headers });
 
 describe('the original README, replayed', () => {
   // Its three curl lines, byte for byte.
@@ -39,7 +34,7 @@ describe('the original README, replayed', () => {
   it('its Python example: a fresh Engine token, org-123 on growth', async () => {
     const now = Math.floor(Date.now() / 1000);
     const token = await engineToken({ ver: '1', aud: 'worker', iat: now, exp: now + 3600 });
-    const res = await app.request('/billing/limits', {
+    const res = await h.request('/billing/limits', {
       headers: { 'tenant-id': 'org-123', 'x-plan-type': 'growth', Authorization: `Bearer ${token}` },
     });
     expect(await res.json()).toEqual({
@@ -62,23 +57,15 @@ describe('defaults', () => {
   });
 
   it('takes tenant-id from the header only, never from the query string', async () => {
-    const res = await app.request('/billing/limits?tenantId=org-from-query', {
-      headers: { authorization: `Bearer ${await engineToken()}` },
-    });
+    const res = await h.asWorker('/billing/limits?tenantId=org-from-query');
     expect(res.status).toBe(422);
   });
 });
 
 describe('REST and tRPC give the same answer', () => {
   it.each(['free', 'growth', 'enterprise'])('for %s', async (plan) => {
-    const token = await engineToken();
-    const rest = await app.request('/billing/limits', {
-      headers: { authorization: `Bearer ${token}`, 'tenant-id': 'org-42', 'x-plan-type': plan },
-    });
-    const input = encodeURIComponent(JSON.stringify({ tenantId: 'org-42', planType: plan }));
-    const trpc = await app.request(`/trpc/billing.limits?input=${input}`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
+    const rest = await limits({ 'tenant-id': 'org-42', 'x-plan-type': plan });
+    const trpc = await h.asWorker(trpcPath('billing.limits', { tenantId: 'org-42', planType: plan }));
     expect(trpc.status).toBe(200);
     expect(await trpc.json()).toEqual({ result: { data: await rest.json() } });
   });

@@ -1,13 +1,11 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
+import { describe, expect, it } from 'vitest';
+import type { BillingStore } from '../../src/domain/store.js';
 import { createShutdown, type Shutdown } from '../../src/graceful-shutdown.js';
 import { listen } from '../../src/http/node-server.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { eventually } from '../support/eventually.js';
+import { useHarness, WORKER_SECRET, workerToken } from '../support/harness.js';
 import { spawnServer } from '../support/spawn-server.js';
-import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
-import { workerToken } from '../support/tokens.js';
 
 const silent = createLogger({ level: 'silent' });
 
@@ -24,35 +22,35 @@ async function outcomeOf(request: Promise<Response>): Promise<number | string> {
 }
 
 describe('draining a server in process', () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await openTestDatabase('pglite');
-    await database.store.putTenant('org-drain', { planId: 'growth' }, 'test');
-  });
-  afterAll(() => database?.close());
+  const h = useHarness({ store: 'pglite', config: { disableAuth: true } });
 
   /** The store, answering each tenant read only when the test lets it. */
   function gatedStore() {
+    const { store } = h;
     const waiting: (() => void)[] = [];
-    const store: LimitsStore = {
-      ...database.store,
-      findTenant: (id) =>
-        new Promise((resolve, reject) => {
-          waiting.push(() => database.store.findTenant(id).then(resolve, reject));
-        }),
+    const gated: BillingStore = {
+      ...store,
+      tenants: {
+        ...store.tenants,
+        findTenant: (id) =>
+          new Promise((resolve, reject) => {
+            waiting.push(() => store.tenants.findTenant(id).then(resolve, reject));
+          }),
+      },
     };
     const open = () => {
       for (const go of waiting.splice(0)) go();
     };
-    return { store, open };
+    return { store: gated, open };
   }
 
-  async function serve(store: LimitsStore, shuttingDown: () => boolean) {
-    const app = createBillingApp({ disableAuth: true, store, logger: silent, isShuttingDown: shuttingDown });
+  async function serve(store: BillingStore, shuttingDown: () => boolean) {
+    const { app } = h.withApp({ dependencies: { store }, hooks: { isShuttingDown: shuttingDown } });
     return listen(app.fetch, { port: 0, hostname: '127.0.0.1' });
   }
 
   it('finishes every request in flight, then closes the store, and refuses new connections', async () => {
+    const tenant = await h.tenant('growth');
     const gate = gatedStore();
     const events: string[] = [];
     let drain: Shutdown | undefined;
@@ -68,7 +66,7 @@ describe('draining a server in process', () => {
     });
     const inFlight = Array.from({ length: 20 }, (_, i) =>
       fetch(`${server.origin}/billing/limits`, {
-        headers: { 'tenant-id': 'org-drain', 'x-request-id': `r${i}` },
+        headers: { 'tenant-id': tenant, 'x-request-id': `r${i}` },
       }).then(async (res) => {
         events.push(`answered ${res.status} ${res.headers.get('connection')}`);
         return res.status;
@@ -94,8 +92,9 @@ describe('draining a server in process', () => {
   });
 
   it('keeps serving during the delay with /readyz at 503 and Connection: close', async () => {
+    const tenant = await h.tenant('growth');
     let stopping = false;
-    const server = await serve(database.store, () => stopping);
+    const server = await serve(h.store, () => stopping);
     const shutdown = createShutdown({
       servers: [server],
       delayMs: 60_000, // cut short below by a second signal
@@ -108,7 +107,7 @@ describe('draining a server in process', () => {
     const ready = await fetch(`${server.origin}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toEqual({ detail: 'Shutting down' });
-    const served = await fetch(`${server.origin}/billing/limits`, { headers: { 'tenant-id': 'org-drain' } });
+    const served = await fetch(`${server.origin}/billing/limits`, { headers: { 'tenant-id': tenant } });
     expect(served.status).toBe(200);
     expect(served.headers.get('connection')).toBe('close');
     expect(server.server.listening).toBe(true);
@@ -120,6 +119,7 @@ describe('draining a server in process', () => {
   });
 
   it('cuts requests still running at the timeout and says so in its exit code', async () => {
+    const tenant = await h.tenant('growth');
     const gate = gatedStore();
     const server = await serve(gate.store, () => true);
     const released: string[] = [];
@@ -132,9 +132,7 @@ describe('draining a server in process', () => {
         released.push('store closed');
       },
     });
-    const stuck = outcomeOf(
-      fetch(`${server.origin}/billing/limits`, { headers: { 'tenant-id': 'org-drain' } }),
-    );
+    const stuck = outcomeOf(fetch(`${server.origin}/billing/limits`, { headers: { 'tenant-id': tenant } }));
     await eventually(() => server.inFlight() === 1);
     expect(await shutdown.begin('SIGTERM')).toBe(1);
     expect(typeof (await stuck)).toBe('string'); // the connection was cut: no status
@@ -143,7 +141,7 @@ describe('draining a server in process', () => {
   });
 
   it('exits 1 when releasing the store fails, after draining', async () => {
-    const server = await serve(database.store, () => true);
+    const server = await serve(h.store, () => true);
     const shutdown = createShutdown({
       servers: [server],
       delayMs: 0,
@@ -157,10 +155,9 @@ describe('draining a server in process', () => {
 
 describe('SIGTERM under load (npm start in a process of its own)', () => {
   it('answers every request it accepted, then exits 0', async () => {
-    const secret = 'sigterm-test-worker-secret-0123456789abcd';
-    const server = await spawnServer({ BILLING_JWT_SECRET: secret, BILLING_SHUTDOWN_DELAY_MS: '300' });
+    const server = await spawnServer({ BILLING_JWT_SECRET: WORKER_SECRET, BILLING_SHUTDOWN_DELAY_MS: '300' });
     const origin = server.output().match(/listening on (\S+)/)?.[1] ?? '';
-    const headers = { authorization: `Bearer ${await workerToken(secret)}`, 'tenant-id': 'org-456' };
+    const headers = { authorization: `Bearer ${await workerToken()}`, 'tenant-id': 'org-456' };
     const outcomes = new Map<number | string, number>();
     let answered = 0;
     let toldToLeave = 0;

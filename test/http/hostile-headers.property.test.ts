@@ -7,10 +7,8 @@ import { connect } from 'node:net';
 import fc from 'fast-check';
 import type { Hono } from 'hono';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
+import { useHarness, WORKER_SECRET } from '../support/harness.js';
 import {
   AS_SHIPPED,
   applyMutation,
@@ -33,15 +31,13 @@ import {
   tokenMutation,
   tokenVerdict,
 } from '../support/token-arbitraries.js';
-import { engineToken, SECRET } from '../support/worker-token-cases.js';
 
-const silent = createLogger({ level: 'silent' });
-const app = createBillingApp({ secret: SECRET, logger: silent });
+const h = useHarness();
 
 /** The Engine's token, minted once (valid for an hour). */
 let token = '';
 beforeAll(async () => {
-  token = await engineToken();
+  token = await h.workerToken();
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -155,7 +151,7 @@ describe('tenant-id and x-plan-type: any value HTTP allows, with a valid token (
         if (tenant !== undefined) list.push(['tenant-id', tenant]);
         if (plan !== undefined) list.push(['x-plan-type', plan]);
         if (requestId !== undefined) list.push(['x-request-id', requestId]);
-        const res = await limits(app, list);
+        const res = await limits(h.app, list);
 
         // The oracle sees what HTTP delivers: values without their leading/trailing SP/HTAB.
         const seenTenant = tenant === undefined ? undefined : httpTrim(tenant);
@@ -175,7 +171,7 @@ describe('tenant-id and x-plan-type: any value HTTP allows, with a valid token (
   });
 
   it('treats surrounding whitespace as HTTP does (stripped) and inner whitespace as part of the value', async () => {
-    const res = await limits(app, [
+    const res = await limits(h.app, [
       ['authorization', `Bearer ${token}`],
       ['tenant-id', ' \t org 1\u00a0 '],
       ['x-plan-type', '\tgrowth '],
@@ -194,7 +190,7 @@ describe('tenant-id and x-plan-type: any value HTTP allows, with a valid token (
   // characters and holding a control character is string_too_long only.
   it('reports a too-long tenant-id with a control character once (string_too_long only)', async () => {
     const tenant = `a\tb${'x'.repeat(254)}`; // 257 characters, a tab inside
-    const res = await limits(app, [
+    const res = await limits(h.app, [
       ['authorization', `Bearer ${token}`],
       ['tenant-id', tenant],
     ]);
@@ -217,7 +213,7 @@ describe('tenant-id and x-plan-type: any value HTTP allows, with a valid token (
   // pydantic echoes the pattern in `msg` and `ctx.pattern` as declared — the regex source of
   // src/contract/limits.ts, also what openapi.json publishes — without JavaScript's `/…/`.
   it('words a control character in tenant-id with the declared pattern, without JS slashes', async () => {
-    const res = await limits(app, [
+    const res = await limits(h.app, [
       ['authorization', `Bearer ${token}`],
       ['tenant-id', 'a\tb'],
     ]);
@@ -313,7 +309,7 @@ const authorizationValue = (valid: string): fc.Arbitrary<string | undefined> =>
 /** The answer to a request with `tenant-id: org-1` and this token, as the original gives it. */
 async function expectTokenAnswer(res: Response, bearer: string) {
   const verdict = tokenVerdict(bearer, {
-    secret: SECRET,
+    secret: WORKER_SECRET,
     nowSeconds: Date.now() / 1000,
     dialect: AS_SHIPPED,
   });
@@ -333,7 +329,7 @@ describe('Authorization: any header value', () => {
       fc.asyncProperty(authorizationValue(token), async (authorization) => {
         const list: HeaderList = [['tenant-id', 'org-1']];
         if (authorization !== undefined) list.push(['authorization', authorization]);
-        const res = await limits(app, list);
+        const res = await limits(h.app, list);
         const seen = readAuthorization(authorization);
         if (seen.kind === 'missing') return void (await expect401(res, MISSING_AUTHORIZATION));
         if (seen.kind === 'malformed') return void (await expect401(res, MALFORMED_AUTHORIZATION));
@@ -353,13 +349,13 @@ describe('Authorization: any header value', () => {
     ]),
   )('splits on and strips %s as Python’s str.split() does', async (_, ch) => {
     for (const authorization of [`Bearer${ch}${token}`, `${ch}bearer ${token}${ch}`]) {
-      const res = await limits(app, [
+      const res = await limits(h.app, [
         ['tenant-id', 'org-1'],
         ['authorization', authorization],
       ]);
       await expectAnswer(res, expectedLimitsAnswer('org-1', undefined));
     }
-    const threeParts = await limits(app, [
+    const threeParts = await limits(h.app, [
       ['tenant-id', 'org-1'],
       ['authorization', `Bearer ${token}${ch}x`],
     ]);
@@ -368,7 +364,7 @@ describe('Authorization: any header value', () => {
 
   it('does not split on characters Python does not count as whitespace (U+0080, U+00AD, U+00FF)', async () => {
     for (const ch of ['\u0080', '\u00ad', '\u00ff']) {
-      const res = await limits(app, [
+      const res = await limits(h.app, [
         ['tenant-id', 'org-1'],
         ['authorization', `Bearer${ch}${token}`],
       ]);
@@ -414,7 +410,7 @@ function expectedRepeated(
     if (seen.kind === 'missing') return refusal(MISSING_AUTHORIZATION);
     if (seen.kind === 'malformed') return refusal(MALFORMED_AUTHORIZATION);
     const verdict = tokenVerdict(seen.token, {
-      secret: SECRET,
+      secret: WORKER_SECRET,
       nowSeconds: Date.now() / 1000,
       dialect: AS_SHIPPED,
     });
@@ -439,7 +435,7 @@ describe('repeated headers, in process (no raw header list: the joined value)', 
           const list: HeaderList = [['authorization', `Bearer ${token}`]];
           for (const tenant of tenants) list.push(['tenant-id', tenant]);
           for (const plan of plans) list.push(['x-plan-type', plan]);
-          const res = await limits(app, list);
+          const res = await limits(h.app, list);
           expect({ status: res.status, text: await res.text() }).toEqual(
             expectedRepeated('joined', tenants, plans),
           );
@@ -455,7 +451,7 @@ describe('repeated headers, in process (no raw header list: the joined value)', 
     ['an empty value, then the token (three parts: malformed)', () => ['', `Bearer ${token}`]],
   ])('a repeated Authorization header is read joined: %s', async (_, values) => {
     const authorizations = values();
-    const res = await limits(app, [
+    const res = await limits(h.app, [
       ['tenant-id', 'org-1'],
       ...authorizations.map((value): [string, string] => ['authorization', value]),
     ]);
@@ -468,15 +464,7 @@ describe('repeated headers, in process (no raw header list: the joined value)', 
 // --- d. database mode ----------------------------------------------------------------------------
 
 describe('database mode (PGlite): valid tenant ids that do not exist', () => {
-  let db: TestDatabase;
-  let dbApp: Hono;
-  beforeAll(async () => {
-    db = await openTestDatabase('pglite');
-    dbApp = createBillingApp({ secret: SECRET, store: db.store, logger: silent });
-  });
-  afterAll(async () => {
-    await db?.close();
-  });
+  const withDatabase = useHarness({ store: 'pglite' });
 
   it('are 404 {"detail":"Tenant not found"}, never 500', async () => {
     await fc.assert(
@@ -489,7 +477,7 @@ describe('database mode (PGlite): valid tenant ids that do not exist', () => {
             ['tenant-id', tenant],
           ];
           if (plan !== undefined) list.push(['x-plan-type', plan]);
-          const res = await limits(dbApp, list);
+          const res = await limits(withDatabase.app, list);
           await expectAnswer(res, { status: 404, body: { detail: 'Tenant not found' } });
         },
       ),
@@ -563,8 +551,7 @@ describe('over a real socket, with header bytes fetch cannot send', () => {
   const MAX_HEADER_BYTES = 16_384;
   let server: DrainableServer;
   beforeAll(async () => {
-    const socketApp = createBillingApp({ secret: SECRET, logger: silent });
-    server = await listen(socketApp.fetch, {
+    server = await listen(h.app.fetch, {
       port: 0,
       hostname: '127.0.0.1',
       maxHeaderBytes: MAX_HEADER_BYTES,

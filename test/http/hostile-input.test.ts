@@ -1,14 +1,9 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from '../../src/http/json-depth.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
-import { workerToken } from '../support/tokens.js';
+import { trpcPath, useHarness } from '../support/harness.js';
 
-const SECRET = 'worker-secret-for-hostile-input-tests-0001';
-const silent = createLogger({ level: 'silent' });
 const nested = (depth: number, leaf = '1') => `${'['.repeat(depth)}${leaf}${']'.repeat(depth)}`;
 
 describe('exceedsJsonDepth', () => {
@@ -30,16 +25,7 @@ describe('exceedsJsonDepth', () => {
 });
 
 describe('deeply nested JSON', () => {
-  let database: TestDatabase;
-  let token = '';
-  beforeAll(async () => {
-    database = await openTestDatabase('pglite');
-    await database.store.putTenant('org-deep', { planId: 'enterprise' }, 'test');
-    token = await workerToken(SECRET);
-  });
-  afterAll(() => database?.close());
-
-  const app = () => createBillingApp({ secret: SECRET, store: database.store, logger: silent });
+  const h = useHarness({ store: 'pglite' });
   const deep = nested(30_000);
 
   it.each([
@@ -47,13 +33,9 @@ describe('deeply nested JSON', () => {
     ['an unknown key', `{"resource": "deployments", "idempotency_key": "k", "extra": ${deep}}`],
     ['the whole body', deep],
   ])('in %s of a REST body is a 422 (pydantic’s recursion limit), not a 500', async (_where, body) => {
-    const res = await app().request('/billing/reservations', {
+    const res = await h.asWorker('/billing/reservations', {
       method: 'POST',
-      headers: {
-        authorization: `Bearer ${token}`,
-        'tenant-id': 'org-deep',
-        'content-type': 'application/json',
-      },
+      headers: { 'tenant-id': await h.tenant('enterprise'), 'content-type': 'application/json' },
       body,
     });
     expect(res.status).toBe(422);
@@ -71,24 +53,24 @@ describe('deeply nested JSON', () => {
   });
 
   it('is still checked after authentication', async () => {
-    const res = await app().request('/billing/reservations', {
+    const res = await h.request('/billing/reservations', {
       method: 'POST',
-      headers: { 'tenant-id': 'org-deep' },
+      headers: { 'tenant-id': await h.tenant('enterprise') },
       body: deep,
     });
     expect(res.status).toBe(401);
   });
 
   it('is a 400 in tRPC’s envelope, in a query’s input and in a mutation’s body', async () => {
-    const viaQuery = await app().request(
+    const tenant = await h.tenant('enterprise');
+    const viaQuery = await h.asWorker(
       `/trpc/billing.limits?input=${encodeURIComponent(`{"tenantId": ${nested(5_000, '"x"')}}`)}`,
-      { headers: { authorization: `Bearer ${token}` } },
     );
     expect(viaQuery.status).toBe(400);
-    const viaBody = await app().request('/trpc/billing.reserve', {
+    const viaBody = await h.asWorker('/trpc/billing.reserve', {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: `{"tenantId": "org-deep", "resource": ${deep}, "idempotency_key": "k"}`,
+      headers: { 'content-type': 'application/json' },
+      body: `{"tenantId": "${tenant}", "resource": ${deep}, "idempotency_key": "k"}`,
     });
     expect(viaBody.status).toBe(400);
     for (const res of [viaQuery, viaBody]) {
@@ -102,10 +84,14 @@ describe('deeply nested JSON', () => {
   });
 
   it('leaves well-formed tRPC mutations alone (their body is read before tRPC reads it)', async () => {
-    const res = await app().request('/trpc/billing.reserve', {
+    const res = await h.asWorker(trpcPath('billing.reserve'), {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ tenantId: 'org-deep', resource: 'deployments', idempotency_key: 'trpc-ok' }),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        tenantId: await h.tenant('enterprise'),
+        resource: 'deployments',
+        idempotency_key: 'trpc-ok',
+      }),
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ result: { data: { resource: 'deployments', quantity: 1 } } });
@@ -113,14 +99,12 @@ describe('deeply nested JSON', () => {
 });
 
 describe('repeated headers over a real socket', () => {
+  const h = useHarness();
   let server: DrainableServer;
   let token = '';
   beforeAll(async () => {
-    server = await listen(createBillingApp({ secret: SECRET, logger: silent }).fetch, {
-      port: 0,
-      hostname: '127.0.0.1',
-    });
-    token = await workerToken(SECRET);
+    server = await listen(h.app.fetch, { port: 0, hostname: '127.0.0.1' });
+    token = await h.workerToken();
   });
   afterAll(() => server?.close(1_000));
 

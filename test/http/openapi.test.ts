@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
 import { buildOpenApiDocument, serializeOpenApiDocument } from '../../src/http/openapi.js';
+import { useHarness } from '../support/harness.js';
 
 const checkedIn = readFileSync(new URL('../../openapi.json', import.meta.url), 'utf8');
 
@@ -64,17 +64,17 @@ describe('openapi.json', () => {
 });
 
 describe('served documentation', () => {
-  const app = createBillingApp({ secret: 'x'.repeat(32) });
+  const h = useHarness();
 
   it('serves the same document at /openapi.json without authentication', async () => {
-    const res = await app.request('/openapi.json');
+    const res = await h.request('/openapi.json');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
     expect(await res.json()).toEqual(JSON.parse(checkedIn));
   });
 
   it('serves a reference page at /docs that loads /openapi.json', async () => {
-    const res = await app.request('/docs');
+    const res = await h.request('/docs');
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('text/html');
     expect(await res.text()).toContain('/openapi.json');

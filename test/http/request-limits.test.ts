@@ -1,13 +1,10 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
+import type { BillingStore } from '../../src/domain/store.js';
 import { MAX_BODY_BYTES } from '../../src/http/body-limit.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
-import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
-
-const silent = createLogger({ level: 'silent' });
+import { useHarness } from '../support/harness.js';
 
 /** Writes raw bytes on a fresh connection and resolves with everything the server sent before closing. */
 function rawExchange(port: number, bytes: string, timeoutMs = 10_000): Promise<string> {
@@ -31,10 +28,10 @@ function rawExchange(port: number, bytes: string, timeoutMs = 10_000): Promise<s
 }
 
 describe('request size and time limits over a real socket', () => {
+  const h = useHarness({ config: { disableAuth: true } });
   let server: DrainableServer;
   beforeAll(async () => {
-    const app = createBillingApp({ disableAuth: true, logger: silent });
-    server = await listen(app.fetch, {
+    server = await listen(h.app.fetch, {
       port: 0,
       hostname: '127.0.0.1',
       maxHeaderBytes: 4_096,
@@ -97,24 +94,25 @@ describe('request size and time limits over a real socket', () => {
 });
 
 describe('a handler that takes too long', () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await openTestDatabase('pglite');
+  const h = useHarness({ store: 'pglite', config: { disableAuth: true } });
+
+  /** The store, with its tenant reads replaced. */
+  const withFindTenant = (findTenant: BillingStore['tenants']['findTenant']): BillingStore => ({
+    ...h.store,
+    tenants: { ...h.store.tenants, findTenant },
   });
-  afterAll(() => database?.close());
 
   it('is answered 503 "Request timed out" at the deadline, with its request id, and counted', async () => {
     let release: () => void = () => {};
-    const stuck: LimitsStore = {
-      ...database.store,
-      findTenant: () =>
+    const stuck = withFindTenant(
+      () =>
         new Promise((resolve) => {
           release = () => resolve(undefined);
         }),
-    };
+    );
     const lines: string[] = [];
     const logger = createLogger({ destination: { write: (line: string) => void lines.push(line) } });
-    const app = createBillingApp({ disableAuth: true, store: stuck, requestTimeoutMs: 100, logger });
+    const app = h.withApp({ dependencies: { store: stuck, logger }, config: { requestTimeoutMs: 100 } });
     try {
       const res = await app.request('/billing/limits', {
         headers: { 'tenant-id': 'org-slow', 'x-request-id': 'slow-1' },
@@ -133,12 +131,10 @@ describe('a handler that takes too long', () => {
   });
 
   it('is not cut short when the deadline is off', async () => {
-    const slow: LimitsStore = {
-      ...database.store,
-      findTenant: (id) =>
-        new Promise((resolve) => setTimeout(() => resolve(database.store.findTenant(id)), 150)),
-    };
-    const app = createBillingApp({ disableAuth: true, store: slow, requestTimeoutMs: 0, logger: silent });
+    const slow = withFindTenant(
+      (id) => new Promise((resolve) => setTimeout(() => resolve(h.store.tenants.findTenant(id)), 150)),
+    );
+    const app = h.withApp({ dependencies: { store: slow }, config: { requestTimeoutMs: 0 } });
     const res = await app.request('/billing/limits', { headers: { 'tenant-id': 'org-unknown-slow' } });
     expect(res.status).toBe(404);
   });

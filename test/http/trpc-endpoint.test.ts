@@ -2,32 +2,44 @@ import { type Context, Hono } from 'hono';
 import { describe, expect, it } from 'vitest';
 import type { BillingContext } from '../../src/api/context.js';
 import { AuthenticationError } from '../../src/auth/errors.js';
+import { tenantNotFound } from '../../src/domain/errors.js';
+import { createLimitsSource, type LimitsSource } from '../../src/domain/limits/limits-source.js';
+import type { ObservedRoutes } from '../../src/http/request-observer.js';
 import { mountTrpcEndpoint } from '../../src/http/trpc-endpoint.js';
-import { tenantNotFound } from '../../src/limits/errors.js';
-import { createLimitsSource, type LimitsSource } from '../../src/limits/limits-source.js';
 
 const headerMode = createLimitsSource({ mode: 'header' });
 const failing = (error: Error): LimitsSource => ({
   mode: 'database',
-  effectiveLimits: () => Promise.reject(error),
+  answer: () => Promise.reject(error),
   apply: () => {},
 });
 
 function endpoint(limits: LimitsSource, shortPath: boolean) {
   const app = new Hono();
   const reported: unknown[] = [];
+  const checks: [string, number][] = [];
   const createContext = (c: Context): BillingContext => ({
     authorization: c.req.header('authorization'),
+    deadline: undefined,
     services: {
       async authenticateWorker(header) {
         if (!header) throw new AuthenticationError('Missing authorization header');
         return { sub: 'engine' };
       },
       limits,
+      recordLimitCheck: (plan, status) => checks.push([plan, status]),
     },
   });
-  mountTrpcEndpoint(app, { createContext, onServerError: (error) => reported.push(error) }, { shortPath });
-  return { app, reported };
+  // The endpoint's handlers as they are, without the request observer around them.
+  const routes: ObservedRoutes = {
+    on: (method, path, handler) => {
+      if (typeof method === 'string') app.on(method, path, handler);
+      else app.on(method, [path], handler);
+    },
+    notFound: (handler) => app.notFound(handler),
+  };
+  mountTrpcEndpoint(routes, { createContext, onServerError: (error) => reported.push(error) }, { shortPath });
+  return { app, reported, checks };
 }
 
 const query = (input: unknown) =>
@@ -66,5 +78,6 @@ describe('the short path for single GET queries on /trpc', () => {
     const reference = endpoint(limits, false);
     expect(await answer(short.app, path, authorized)).toEqual(await answer(reference.app, path, authorized));
     expect(short.reported.length).toBe(reference.reported.length);
+    expect(short.checks).toEqual(reference.checks);
   });
 });

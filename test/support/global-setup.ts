@@ -1,6 +1,8 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 import { openDatabase } from '../../src/db/database.js';
 
@@ -8,7 +10,34 @@ declare module 'vitest' {
   export interface ProvidedContext {
     /** A migrated, empty PGlite database dumped once; each store test starts from a copy (~0.5 s instead of ~2 s). */
     pgliteTemplate: string;
+    /**
+     * With TEST_DATABASE_URL: a migrated, empty PostgreSQL database that each store test copies
+     * (`create database … template …`) instead of migrating a database of its own; '' without.
+     */
+    postgresTemplate: string;
   }
+}
+
+/** A PostgreSQL database of `url`'s server, named `name`. */
+function databaseUrl(url: string, name: string): string {
+  const parsed = new URL(url);
+  parsed.pathname = `/${name}`;
+  return parsed.toString();
+}
+
+async function createPostgresTemplate(url: string): Promise<{ name: string; drop(): Promise<void> }> {
+  const name = `billing_template_${randomBytes(6).toString('hex')}`;
+  const server = postgres(url, { max: 1, onnotice: () => {} });
+  await server.unsafe(`create database ${name}`);
+  const handle = await openDatabase({ url: databaseUrl(url, name), maxConnections: 1 });
+  await handle.close();
+  return {
+    name,
+    async drop() {
+      await server.unsafe(`drop database if exists ${name} with (force)`);
+      await server.end();
+    },
+  };
 }
 
 export default async function setup(project: TestProject) {
@@ -19,5 +48,12 @@ export default async function setup(project: TestProject) {
   writeFileSync(path, Buffer.from(await (await handle.dump()).arrayBuffer()));
   await handle.close();
   project.provide('pgliteTemplate', path);
-  return () => rmSync(dir, { recursive: true, force: true });
+
+  const url = process.env['TEST_DATABASE_URL'];
+  const template = url ? await createPostgresTemplate(url) : undefined;
+  project.provide('postgresTemplate', template?.name ?? '');
+  return async () => {
+    rmSync(dir, { recursive: true, force: true });
+    await template?.drop();
+  };
 }

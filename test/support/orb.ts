@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { ORB_SECRET } from './harness.js';
 
 /** Orb's header timestamp: UTC, no zone, microseconds — as Orb's servers send it. */
 export function orbTimestamp(at: Date = new Date()): string {
@@ -38,4 +39,24 @@ export function subscriptionEvent({
       plan: plan === undefined ? null : { id: `orb_plan_${plan}`, external_plan_id: plan },
     },
   });
+}
+
+/**
+ * A signed `POST /webhooks/orb` as Orb sends it. `timestamp` and `signature` are the headers'
+ * values as given — left out of the request when given as `undefined` — by default now, and
+ * `body` signed with `secret` (the harness's Orb secret) and that timestamp.
+ */
+export function orbDelivery(
+  body: string,
+  options: { secret?: string; timestamp?: string | undefined; signature?: string | undefined } = {},
+): RequestInit {
+  const timestamp = 'timestamp' in options ? options.timestamp : orbTimestamp();
+  const signature =
+    'signature' in options
+      ? options.signature
+      : orbSignature(options.secret ?? ORB_SECRET, timestamp ?? '', body);
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (timestamp !== undefined) headers['x-orb-timestamp'] = timestamp;
+  if (signature !== undefined) headers['x-orb-signature'] = signature;
+  return { method: 'POST', headers, body };
 }

@@ -1,62 +1,46 @@
-import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
+import type { BillingStore } from '../../src/domain/store.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
-import { createLogger } from '../../src/telemetry/logger.js';
-import { orbSignature, orbTimestamp, subscriptionEvent } from '../support/orb.js';
+import { type Harness, trpcPath, unique, useHarness } from '../support/harness.js';
+import { orbDelivery, subscriptionEvent } from '../support/orb.js';
 import { parsePrometheus, type Sample, sampleSum } from '../support/prometheus.js';
-import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
-import { adminToken, workerToken } from '../support/tokens.js';
-
-const SECRET = 'worker-secret-for-metrics-tests-0000000001';
-const ADMIN_SECRET = 'admin-secret-for-metrics-tests-00000000001';
-const ORB_SECRET = 'orb-secret-for-metrics-tests-000000000001';
-
-const unique = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
 
 /** The store, with a switch that makes it fail as an unreachable database would. */
-function switchableStore(store: LimitsStore) {
+function switchableStore(store: BillingStore) {
   const state = { down: false };
   const guard =
     <A extends unknown[], R>(call: (...args: A) => Promise<R>) =>
     (...args: A) =>
       state.down ? Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')) : call(...args);
-  const wrapped: LimitsStore = {
+  const wrapped: BillingStore = {
     ...store,
-    findTenant: guard(store.findTenant),
-    listPlans: guard(store.listPlans),
-    recordOrbEvent: guard(store.recordOrbEvent),
+    tenants: {
+      ...store.tenants,
+      findTenant: guard(store.tenants.findTenant),
+      listPlans: guard(store.tenants.listPlans),
+    },
+    webhooks: { ...store.webhooks, recordOrbEvent: guard(store.webhooks.recordOrbEvent) },
   };
   return { store: wrapped, state };
 }
 
 describe('metrics after real requests through the HTTP server', () => {
-  let database: TestDatabase;
+  const h = useHarness({ store: 'pglite' });
   let server: DrainableServer;
   let state: { down: boolean };
   let worker = '';
   let admin = '';
 
   beforeAll(async () => {
-    database = await openTestDatabase('pglite');
-    const switchable = switchableStore(database.store);
+    const switchable = switchableStore(h.store);
     state = switchable.state;
-    const app = createBillingApp({
-      secret: SECRET,
-      adminSecret: ADMIN_SECRET,
-      orbWebhookSecret: ORB_SECRET,
-      store: switchable.store,
-      cacheTtlMs: 60_000,
-      logger: createLogger({ level: 'silent' }),
-    });
+    const { app } = h.withApp({ dependencies: { store: switchable.store }, config: { cacheTtlMs: 60_000 } });
     server = await listen(app.fetch, { port: 0, hostname: '127.0.0.1' });
-    worker = await workerToken(SECRET);
-    admin = await adminToken(ADMIN_SECRET);
+    worker = await h.workerToken();
+    admin = await h.adminToken();
   });
   afterAll(async () => {
     await server?.close(1_000);
-    await database?.close();
   });
 
   const call = (path: string, init: RequestInit = {}) => fetch(`${server.origin}${path}`, init);
@@ -98,8 +82,7 @@ describe('metrics after real requests through the HTTP server', () => {
     const delta = await moved(async () => {
       expect((await limits(tenant)).status).toBe(200);
       expect((await limits(tenant)).status).toBe(200);
-      const input = encodeURIComponent(JSON.stringify({ tenantId: tenant }));
-      const viaTrpc = await call(`/trpc/billing.limits?input=${input}`, {
+      const viaTrpc = await call(trpcPath('billing.limits', { tenantId: tenant }), {
         headers: { authorization: `Bearer ${worker}` },
       });
       expect(viaTrpc.status).toBe(200);
@@ -108,8 +91,7 @@ describe('metrics after real requests through the HTTP server', () => {
       expect((await limits(tenant, { authorization: 'Bearer not.a.token' })).status).toBe(401);
       expect((await limits(tenant, { 'x-plan-type': 'pro' })).status).toBe(422);
       expect((await limits(undefined)).status).toBe(422);
-      const badInput = encodeURIComponent(JSON.stringify({ tenantId: '' }));
-      const invalidTrpc = await call(`/trpc/billing.limits?input=${badInput}`, {
+      const invalidTrpc = await call(trpcPath('billing.limits', { tenantId: '' }), {
         headers: { authorization: `Bearer ${worker}` },
       });
       expect(invalidTrpc.status).toBe(400);
@@ -193,20 +175,13 @@ describe('metrics after real requests through the HTTP server', () => {
   });
 
   it('counts stale answers served while the store is down', async () => {
-    const { store, state: faults } = switchableStore(database.store);
-    const app = createBillingApp({
-      secret: SECRET,
-      store,
-      cacheTtlMs: 1,
-      logger: createLogger({ level: 'silent' }),
-    });
-    const tenant = unique('org');
-    await database.store.putTenant(tenant, { planId: 'growth' }, 'test');
-    const ask = () =>
-      app.request('/billing/limits', { headers: { authorization: `Bearer ${worker}`, 'tenant-id': tenant } });
+    const { store, state: faults } = switchableStore(h.store);
+    const app: Harness = h.withApp({ dependencies: { store }, config: { cacheTtlMs: 60_000 } });
+    const tenant = await h.tenant('growth');
+    const ask = () => app.limitsOf(tenant);
     expect((await ask()).status).toBe(200);
     faults.down = true;
-    await new Promise((resolve) => setTimeout(resolve, 5)); // past the 1 ms TTL
+    await app.clock.advance(60_001); // past the TTL
     expect((await ask()).status).toBe(200);
     const samples = parsePrometheus(await (await app.request('/metrics')).text());
     expect(sampleSum(samples, 'billing_cache_events_total', { result: 'stale' })).toBe(1);
@@ -215,19 +190,9 @@ describe('metrics after real requests through the HTTP server', () => {
 
   it('counts webhook deliveries by event type and outcome', async () => {
     const customer = unique('cus');
-    await database.store.putTenant(unique('org'), { planId: 'free', customerId: customer }, 'test');
-    const deliver = (body: string, signature = orbSignature(ORB_SECRET, orbTimestamp(), body)) => {
-      const timestamp = orbTimestamp();
-      return call('/webhooks/orb', {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'x-orb-timestamp': timestamp,
-          'x-orb-signature': signature === 'fresh' ? orbSignature(ORB_SECRET, timestamp, body) : signature,
-        },
-        body,
-      });
-    };
+    await h.tenant('free', { customer_id: customer });
+    const deliver = (body: string, signature: 'fresh' | string) =>
+      call('/webhooks/orb', orbDelivery(body, signature === 'fresh' ? {} : { signature }));
     const changed = subscriptionEvent({
       id: unique('evt'),
       type: 'subscription.plan_changed',
@@ -309,18 +274,21 @@ describe('metrics after real requests through the HTTP server', () => {
 });
 
 describe('where metrics are served', () => {
-  it('serves them on another path, or not at all on the app when they have a port of their own', async () => {
-    const elsewhere = createBillingApp({ disableAuth: true, metricsPath: '/internal/metrics' });
-    expect((await elsewhere.request('/internal/metrics')).status).toBe(200);
-    expect((await elsewhere.request('/metrics')).status).toBe(404);
-    const off = createBillingApp({ disableAuth: true, metricsPath: false });
-    const res = await off.request('/metrics');
+  const h = useHarness({ config: { disableAuth: true } });
+
+  it('serves them at GET /metrics, or not at all on the app when they have a port of their own', async () => {
+    const served = await h.request('/metrics');
+    expect(served.status).toBe(200);
+    expect(served.headers.get('content-type')).toBe('text/plain; version=0.0.4; charset=utf-8');
+    expect(await served.text()).toContain('target_info{service_name="billing-limits-service"} 1');
+    const elsewhere = h.withApp({ config: { metricsPort: 9464 } });
+    const res = await elsewhere.request('/metrics');
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({ detail: 'Not Found' });
   });
 
   it('counts header-mode checks with source=header and the plan the header named', async () => {
-    const app = createBillingApp({ disableAuth: true });
+    const app = h.withApp({});
     await app.request('/billing/limits', { headers: { 'tenant-id': 'org-1', 'x-plan-type': 'enterprise' } });
     const samples = parsePrometheus(await (await app.request('/metrics')).text());
     expect(

@@ -1,18 +1,21 @@
 import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { DrizzleQueryError } from 'drizzle-orm/errors';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { DEFAULT_PLAN_CATALOG } from '../../src/limits/catalog.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
+import { describe, expect, it } from 'vitest';
+import { DEFAULT_PLAN_CATALOG } from '../../src/domain/limits/catalog.js';
+import type { BillingStore } from '../../src/domain/store.js';
 import { createLogger, type LogLevel, serializeError, throttledWarning } from '../../src/telemetry/logger.js';
-import { orbSignature, orbTimestamp, subscriptionEvent } from '../support/orb.js';
-import { openTestDatabase, type TestDatabase } from '../support/test-store.js';
-import { adminToken, workerToken } from '../support/tokens.js';
+import {
+  ADMIN_SECRET,
+  type AppOptions,
+  type Harness,
+  ORB_SECRET,
+  trpcPath,
+  useHarness,
+  WORKER_SECRET,
+} from '../support/harness.js';
+import { orbDelivery, orbSignature, orbTimestamp, subscriptionEvent } from '../support/orb.js';
 
-const SECRET = 'worker-secret-for-request-log-tests-000001';
-const ADMIN_SECRET = 'admin-secret-for-request-log-tests-0000001';
-const ORB_SECRET = 'orb-secret-for-request-log-tests-000000001';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A logger whose lines are kept for the test to read. */
@@ -32,22 +35,21 @@ function capturedLogger(level: LogLevel = 'info') {
   };
 }
 
+// One database for the file's tests that need a store; each works on tenants of its own.
+const h = useHarness({ store: 'pglite' });
+
 describe('request logs', () => {
-  let database: TestDatabase;
-  let worker = '';
-  beforeAll(async () => {
-    database = await openTestDatabase('pglite');
-    worker = await workerToken(SECRET);
-  });
-  afterAll(() => database?.close());
+  const withoutStore = useHarness();
+  /** An app whose log lines the test reads: on the store, or (`withoutStore`) in header mode. */
+  const withLogger = (log: ReturnType<typeof capturedLogger>, options: AppOptions = {}, on: Harness = h) =>
+    on.withApp({ ...options, dependencies: { ...options.dependencies, logger: log.logger } });
 
   it('writes one line per request at info, with the request id it echoes back', async () => {
     const log = capturedLogger();
-    const app = createBillingApp({ secret: SECRET, store: database.store, logger: log.logger });
-    const tenant = `org-${randomUUID()}`;
-    await database.store.putTenant(tenant, { planId: 'growth' }, 'test');
-    const res = await app.request('/billing/limits', {
-      headers: { authorization: `Bearer ${worker}`, 'tenant-id': tenant, 'x-request-id': 'req-42.a:b' },
+    const app = withLogger(log);
+    const tenant = await h.tenant('growth');
+    const res = await app.asWorker('/billing/limits', {
+      headers: { 'tenant-id': tenant, 'x-request-id': 'req-42.a:b' },
     });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toBe('req-42.a:b');
@@ -76,7 +78,7 @@ describe('request logs', () => {
     ['empty', ''],
   ])('generates a request id when the given one is %s', async (_name, given) => {
     const log = capturedLogger();
-    const app = createBillingApp({ disableAuth: true, logger: log.logger });
+    const app = withLogger(log, { config: { disableAuth: true } }, withoutStore);
     const res = await app.request('/billing/limits', {
       headers: { 'tenant-id': 'org-1', ...(given === undefined ? {} : { 'x-request-id': given }) },
     });
@@ -87,7 +89,7 @@ describe('request logs', () => {
 
   it('gives every request its own id, on errors and unknown paths too', async () => {
     const log = capturedLogger();
-    const app = createBillingApp({ secret: SECRET, logger: log.logger });
+    const app = withLogger(log, {}, withoutStore);
     const answers = [
       await app.request('/billing/limits'),
       await app.request('/no/such/path'),
@@ -104,13 +106,13 @@ describe('request logs', () => {
 
   it('logs probes and scrapes at debug, not info', async () => {
     const quiet = capturedLogger('info');
-    const app = createBillingApp({ disableAuth: true, logger: quiet.logger });
+    const app = withLogger(quiet, { config: { disableAuth: true } }, withoutStore);
     for (const path of ['/healthz', '/readyz', '/metrics'])
       expect((await app.request(path)).status).toBe(200);
     expect(quiet.lines()).toEqual([]);
 
     const verbose = capturedLogger('debug');
-    const debugApp = createBillingApp({ disableAuth: true, logger: verbose.logger });
+    const debugApp = withLogger(verbose, { config: { disableAuth: true } }, withoutStore);
     await debugApp.request('/healthz');
     expect(verbose.lines()).toMatchObject([{ level: 'debug', route: '/healthz', status: 200 }]);
   });
@@ -119,7 +121,7 @@ describe('request logs', () => {
     const log = capturedLogger();
     // A catalog the output schema refuses (a negative limit): the procedure fails after auth and input.
     const catalog = { ...DEFAULT_PLAN_CATALOG, free: { deployments: -1, self_hosted_workers: 5 } };
-    const app = createBillingApp({ disableAuth: true, catalog, logger: log.logger });
+    const app = withLogger(log, { config: { disableAuth: true }, dependencies: { catalog } }, withoutStore);
     const res = await app.request('/billing/limits', {
       headers: { 'tenant-id': 'org-x', 'x-request-id': 'trace-me' },
     });
@@ -136,15 +138,16 @@ describe('request logs', () => {
 
   it('logs an unreachable store as a warning, at most once per 10 s, counting the rest', async () => {
     const log = capturedLogger();
-    const down: LimitsStore = {
-      ...database.store,
-      findTenant: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')),
+    const down: BillingStore = {
+      ...h.store,
+      tenants: {
+        ...h.store.tenants,
+        findTenant: () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:5432')),
+      },
     };
-    const app = createBillingApp({ secret: SECRET, store: down, logger: log.logger });
+    const app = withLogger(log, { dependencies: { store: down } });
     for (let i = 0; i < 3; i++) {
-      const res = await app.request('/billing/limits', {
-        headers: { authorization: `Bearer ${worker}`, 'tenant-id': `org-${i}` },
-      });
+      const res = await app.asWorker('/billing/limits', { headers: { 'tenant-id': `org-${i}` } });
       expect(res.status).toBe(503);
     }
     const warnings = log.lines().filter((line) => line.level === 'warn');
@@ -159,39 +162,29 @@ describe('request logs', () => {
 });
 
 describe('what never reaches a log line', () => {
-  let database: TestDatabase;
-  beforeAll(async () => {
-    database = await openTestDatabase('pglite');
-  });
-  afterAll(() => database?.close());
-
   it('keeps tokens, secrets, webhook bodies and query parameters out of every line', async () => {
     const log = capturedLogger('trace');
     const bodyMarker = `body-marker-${randomUUID()}`;
     const paramMarker = `param-marker-${randomUUID()}`;
-    const tenant = `org-${randomUUID()}`;
-    await database.store.putTenant(tenant, { planId: 'free', customerId: `cus-${bodyMarker}` }, 'test');
+    const tenant = await h.tenant('free', { customer_id: `cus-${bodyMarker}` });
     // A store that fails the way drizzle does: the parameters are in the error's message.
-    const failingUsage: LimitsStore = {
-      ...database.store,
-      usage: () =>
-        Promise.reject(
-          new DrizzleQueryError(
-            'select * from usage_counter where organization_id = $1',
-            [paramMarker],
-            new Error('syntax error'),
+    const failingUsage: BillingStore = {
+      ...h.store,
+      usage: {
+        ...h.store.usage,
+        usage: () =>
+          Promise.reject(
+            new DrizzleQueryError(
+              'select * from usage_counter where organization_id = $1',
+              [paramMarker],
+              new Error('syntax error'),
+            ),
           ),
-        ),
+      },
     };
-    const app = createBillingApp({
-      secret: SECRET,
-      adminSecret: ADMIN_SECRET,
-      orbWebhookSecret: ORB_SECRET,
-      store: failingUsage,
-      logger: log.logger,
-    });
-    const worker = await workerToken(SECRET);
-    const admin = await adminToken(ADMIN_SECRET);
+    const app = h.withApp({ dependencies: { store: failingUsage, logger: log.logger } });
+    const worker = await h.workerToken();
+    const admin = await h.adminToken();
     const asWorker = { authorization: `Bearer ${worker}`, 'tenant-id': tenant };
 
     expect((await app.request('/billing/limits', { headers: asWorker })).status).toBe(200);
@@ -209,8 +202,9 @@ describe('what never reaches a log line', () => {
       (await app.request(`/admin/tenants/${tenant}`, { headers: { authorization: `Bearer ${admin}` } }))
         .status,
     ).toBe(200);
-    const trpcInput = encodeURIComponent(JSON.stringify({ tenantId: tenant, secretish: bodyMarker }));
-    await app.request(`/trpc/billing.limits?input=${trpcInput}`, { headers: asWorker });
+    await app.request(trpcPath('billing.limits', { tenantId: tenant, secretish: bodyMarker }), {
+      headers: asWorker,
+    });
 
     const body = subscriptionEvent({
       id: `evt-${randomUUID()}`,
@@ -221,11 +215,7 @@ describe('what never reaches a log line', () => {
     const timestamp = orbTimestamp();
     const signature = orbSignature(ORB_SECRET, timestamp, body);
     const deliver = (sig: string, payload = body) =>
-      app.request('/webhooks/orb', {
-        method: 'POST',
-        headers: { 'x-orb-timestamp': timestamp, 'x-orb-signature': sig, 'content-type': 'application/json' },
-        body: payload,
-      });
+      app.request('/webhooks/orb', orbDelivery(payload, { timestamp, signature: sig }));
     expect((await deliver(signature)).status).toBe(200);
     expect((await deliver('v1=deadbeef')).status).toBe(400); // refused: logged as a warning with its reason
     const notJson = `not json ${bodyMarker}`;
@@ -239,7 +229,7 @@ describe('what never reaches a log line', () => {
       worker,
       badToken,
       admin,
-      SECRET,
+      WORKER_SECRET,
       ADMIN_SECRET,
       ORB_SECRET,
       signature.slice(3),

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WORKER_SECRET, workerToken } from '../support/harness.js';
 import { spawnServer } from '../support/spawn-server.js';
-import { workerToken } from '../support/tokens.js';
 
 /** A span as OTLP/HTTP JSON carries it. */
 interface OtlpSpan {
@@ -61,9 +61,8 @@ describe('traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
   afterAll(() => new Promise<void>((resolve) => collector.server.close(() => resolve())));
 
   it('sends a server span per request with the store calls as its children, continuing the caller’s trace', async () => {
-    const secret = 'tracing-test-worker-secret-0123456789abcd';
     const server = await spawnServer({
-      BILLING_JWT_SECRET: secret,
+      BILLING_JWT_SECRET: WORKER_SECRET,
       OTEL_EXPORTER_OTLP_ENDPOINT: `${collector.url}/`,
       OTEL_SERVICE_NAME: 'billing-under-test',
     });
@@ -73,7 +72,7 @@ describe('traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
     const callerSpan = '00f067aa0ba902b7';
     const res = await fetch(`${origin}/billing/limits`, {
       headers: {
-        authorization: `Bearer ${await workerToken(secret)}`,
+        authorization: `Bearer ${await workerToken()}`,
         'tenant-id': 'org-789',
         traceparent: `00-${callerTrace}-${callerSpan}-01`,
       },
@@ -94,7 +93,7 @@ describe('traces over OTLP when OTEL_EXPORTER_OTLP_ENDPOINT is set', () => {
     });
     expect(JSON.stringify(collector.resources)).toContain('billing-under-test');
     // Spans carry no secrets either.
-    expect(JSON.stringify(collector.spans)).not.toContain(secret);
+    expect(JSON.stringify(collector.spans)).not.toContain(WORKER_SECRET);
     expect(JSON.stringify(collector.spans)).not.toContain('Bearer');
   }, 30_000);
 });

@@ -61,7 +61,9 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
   const cache = new LRUCache<string, Box<V>>({
     max: options.maxEntries,
     ttl: options.ttlMs,
-    ...(options.now ? { perf: { now: options.now } } : {}),
+    // lru-cache reads its clock at most once per millisecond of real time by default; an injected
+    // clock is read on every lookup, so an entry expires the moment that clock passes its TTL.
+    ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
     fetchMethod: async (key) => ({ value: await options.load(key) }),
     // A failed read keeps the last known value in place (`lastKnown` answers it), and fails the read.
     noDeleteOnFetchRejection: true,

@@ -1,64 +1,37 @@
 import { randomUUID } from 'node:crypto';
 import { desc, eq } from 'drizzle-orm';
-import type { Hono } from 'hono';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { auditLog, plan, webhookEvent } from '../../src/db/schema.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
-import { orbSignature, orbTimestamp, subscriptionEvent } from '../support/orb.js';
-import { openTestDatabase, STORE_KINDS, type TestDatabase } from '../support/test-store.js';
-import { adminToken, workerToken } from '../support/tokens.js';
+import { describe, expect, it } from 'vitest';
+import { auditLog, plan, webhookEvent } from '../../../src/db/schema.js';
+import type { BillingStore } from '../../../src/domain/store.js';
+import {
+  createHarness,
+  type Harness,
+  ORB_SECRET,
+  STORE_KINDS,
+  type StoreKind,
+  unique,
+  useHarness,
+} from '../../support/harness.js';
+import { orbDelivery, orbSignature, orbTimestamp, subscriptionEvent } from '../../support/orb.js';
 
-const WORKER_SECRET = 'worker-secret-for-orb-webhook-tests-00001';
-const ADMIN_SECRET = 'admin-secret-for-orb-webhook-tests-000001';
-const ORB_SECRET = 'orb-webhook-secret-for-tests-000000000001';
-
-describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
-  let database: TestDatabase;
-  let app: Hono;
-  let worker: string;
+describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind: StoreKind) => {
   const warnings: { message: string; fields: Record<string, unknown> }[] = [];
-  beforeAll(async () => {
-    database = await openTestDatabase(kind);
-    app = createBillingApp({
-      secret: WORKER_SECRET,
-      adminSecret: ADMIN_SECRET,
-      orbWebhookSecret: ORB_SECRET,
-      store: database.store,
-      warn: (message, fields) => warnings.push({ message, fields }),
-    });
-    worker = await workerToken(WORKER_SECRET);
+  const h = useHarness({
+    store: kind,
+    hooks: { warn: (message, fields) => warnings.push({ message, fields }) },
   });
-  afterAll(() => database?.close());
 
-  const unique = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
-  const deliver = (body: string, headers: Record<string, string | undefined> = {}, target = app) => {
-    const timestamp = 'x-orb-timestamp' in headers ? headers['x-orb-timestamp'] : orbTimestamp();
-    const signature =
-      'x-orb-signature' in headers
-        ? headers['x-orb-signature']
-        : orbSignature(ORB_SECRET, timestamp ?? '', body);
-    const sent: Record<string, string> = { 'content-type': 'application/json' };
-    if (timestamp !== undefined) sent['x-orb-timestamp'] = timestamp;
-    if (signature !== undefined) sent['x-orb-signature'] = signature;
-    return target.request('/webhooks/orb', { method: 'POST', headers: sent, body });
-  };
+  const deliver = (body: string, headers: Parameters<typeof orbDelivery>[1] = {}, target: Harness = h) =>
+    target.request('/webhooks/orb', orbDelivery(body, headers));
   const receipt = async (res: Response) => {
     expect(res.status).toBe(200);
     return (await res.json()) as { event_id: string; outcome: string };
   };
-  const planOf = async (tenantId: string, target = app) => {
-    const res = await target.request('/billing/limits', {
-      headers: { authorization: `Bearer ${worker}`, 'tenant-id': tenantId },
-    });
-    return ((await res.json()) as { limits: { plan_type: string } }).limits.plan_type;
-  };
-  const recorded = (id: string) =>
-    database.handle.db.select().from(webhookEvent).where(eq(webhookEvent.id, id));
-  async function tenantOn(planId: 'free' | 'growth' | 'enterprise') {
+  const planOf = async (tenantId: string, target: Harness = h) => (await target.limits(tenantId)).plan_type;
+  const recorded = (id: string) => h.db.select().from(webhookEvent).where(eq(webhookEvent.id, id));
+  async function tenantOn(planId: 'free' | 'growth' | 'enterprise', target: Harness = h) {
     const customer = unique('cus');
-    const tenant = unique('org');
-    await database.store.putTenant(tenant, { planId, customerId: customer }, 'test');
+    const tenant = await target.tenant(planId, { customer_id: customer });
     return { customer, tenant };
   }
 
@@ -72,7 +45,7 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
         const res = await deliver(subscriptionEvent({ id, type, customer, plan: 'growth' }));
         expect(await receipt(res)).toEqual({ event_id: id, outcome: 'applied' });
         expect(await planOf(tenant)).toBe('growth');
-        const [entry] = await database.handle.db
+        const [entry] = await h.db
           .select()
           .from(auditLog)
           .where(eq(auditLog.subjectId, customer))
@@ -92,12 +65,7 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
     });
 
     it('subscription.ended uses the configured default plan (ORB_DEFAULT_PLAN)', async () => {
-      const growthByDefault = createBillingApp({
-        secret: WORKER_SECRET,
-        orbWebhookSecret: ORB_SECRET,
-        orbDefaultPlan: 'growth',
-        store: database.store,
-      });
+      const growthByDefault = h.withApp({ config: { orbDefaultPlan: 'growth' } });
       const { customer, tenant } = await tenantOn('enterprise');
       const ended = subscriptionEvent({
         id: unique('evt'),
@@ -116,33 +84,27 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
       );
       expect((await receipt(res)).outcome).toBe('applied');
       const tenant = unique('org');
-      await database.store.putTenant(tenant, { customerId: customer }, 'test');
+      await h.store.tenants.putTenant(tenant, { customer_id: customer }, 'test');
       expect(await planOf(tenant)).toBe('enterprise');
     });
 
     it('maps Orb plans through the catalog’s external plan id', async () => {
-      await database.handle.db
-        .update(plan)
-        .set({ orbExternalPlanId: 'orb-growth-2026' })
-        .where(eq(plan.id, 'growth'));
-      try {
-        const { customer, tenant } = await tenantOn('free');
-        const res = await deliver(
-          subscriptionEvent({
-            id: unique('evt'),
-            type: 'subscription.plan_changed',
-            customer,
-            plan: 'orb-growth-2026',
-          }),
-        );
-        expect((await receipt(res)).outcome).toBe('applied');
-        expect(await planOf(tenant)).toBe('growth');
-      } finally {
-        await database.handle.db
-          .update(plan)
-          .set({ orbExternalPlanId: 'growth' })
-          .where(eq(plan.id, 'growth'));
-      }
+      // The catalog is every tenant's: this test changes it on a database of its own.
+      const own = await createHarness({ store: kind });
+      await own.db.update(plan).set({ orbExternalPlanId: 'orb-growth-2026' }).where(eq(plan.id, 'growth'));
+      const { customer, tenant } = await tenantOn('free', own);
+      const res = await deliver(
+        subscriptionEvent({
+          id: unique('evt'),
+          type: 'subscription.plan_changed',
+          customer,
+          plan: 'orb-growth-2026',
+        }),
+        {},
+        own,
+      );
+      expect((await receipt(res)).outcome).toBe('applied');
+      expect(await planOf(tenant, own)).toBe('growth');
     });
   });
 
@@ -156,7 +118,7 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
         plan: 'growth',
       });
       expect((await receipt(await deliver(body))).outcome).toBe('applied');
-      await database.store.putTenant(tenant, { planId: 'enterprise' }, 'test'); // changed since
+      await h.store.tenants.putTenant(tenant, { plan_id: 'enterprise' }, 'test'); // changed since
       expect((await receipt(await deliver(body))).outcome).toBe('duplicate');
       expect(await planOf(tenant)).toBe('enterprise');
     });
@@ -249,20 +211,20 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
         plan: 'growth',
       });
     it.each([
-      ['no timestamp', { 'x-orb-timestamp': undefined }, 'Missing X-Orb-Timestamp header'],
-      ['no signature', { 'x-orb-signature': undefined }, 'Missing X-Orb-Signature header'],
-      ['a malformed timestamp', { 'x-orb-timestamp': 'yesterday' }, 'Invalid X-Orb-Timestamp header'],
+      ['no timestamp', { timestamp: undefined }, 'Missing X-Orb-Timestamp header'],
+      ['no signature', { signature: undefined }, 'Missing X-Orb-Signature header'],
+      ['a malformed timestamp', { timestamp: 'yesterday' }, 'Invalid X-Orb-Timestamp header'],
       [
         'a stale timestamp',
-        { 'x-orb-timestamp': orbTimestamp(new Date(Date.now() - 600_000)) },
+        { timestamp: orbTimestamp(new Date(Date.now() - 600_000)) },
         'Webhook timestamp too old',
       ],
       [
         'a future timestamp',
-        { 'x-orb-timestamp': orbTimestamp(new Date(Date.now() + 600_000)) },
+        { timestamp: orbTimestamp(new Date(Date.now() + 600_000)) },
         'Webhook timestamp too new',
       ],
-      ['a wrong signature', { 'x-orb-signature': `v1=${'0'.repeat(64)}` }, 'No matching signature'],
+      ['a wrong signature', { signature: `v1=${'0'.repeat(64)}` }, 'No matching signature'],
     ])('%s', async (_, headers, detail) => {
       const payload = body();
       const before = warnings.length;
@@ -280,15 +242,25 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
       const payload = body();
       const timestamp = orbTimestamp();
       const otherSecret = await deliver(payload, {
-        'x-orb-timestamp': timestamp,
-        'x-orb-signature': orbSignature('another-secret', timestamp, payload),
+        timestamp,
+        signature: orbSignature('another-secret', timestamp, payload),
       });
       expect(otherSecret.status).toBe(400);
       const tampered = await deliver(payload.replace('growth', 'enterprise'), {
-        'x-orb-timestamp': timestamp,
-        'x-orb-signature': orbSignature(ORB_SECRET, timestamp, payload),
+        timestamp,
+        signature: orbSignature(ORB_SECRET, timestamp, payload),
       });
       expect(await tampered.json()).toEqual({ detail: 'No matching signature' });
+    });
+
+    it('judges the timestamp on the app’s clock', async () => {
+      const later = h.withApp({});
+      await later.clock.advance(6 * 60_000);
+      const payload = body();
+      const res = await deliver(payload, {}, later);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ detail: 'Webhook timestamp too old' });
+      expect(await recorded((JSON.parse(payload) as { id: string }).id)).toHaveLength(0);
     });
 
     it('refuses signed bodies that are not JSON or not an event', async () => {
@@ -303,11 +275,14 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
   });
 
   it('answers 503 when the store fails, recording nothing, so Orb retries', async () => {
-    const failing: LimitsStore = {
-      ...database.store,
-      recordOrbEvent: () => Promise.reject(new Error('connect ECONNREFUSED')),
+    const failing: BillingStore = {
+      ...h.store,
+      webhooks: {
+        ...h.store.webhooks,
+        recordOrbEvent: () => Promise.reject(new Error('connect ECONNREFUSED')),
+      },
     };
-    const broken = createBillingApp({ secret: WORKER_SECRET, orbWebhookSecret: ORB_SECRET, store: failing });
+    const broken = h.withApp({ dependencies: { store: failing } });
     const id = unique('evt');
     const res = await deliver(
       subscriptionEvent({ id, type: 'subscription.started', customer: 'c', plan: 'growth' }),
@@ -320,7 +295,7 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
   });
 
   it('is off (404) without ORB_WEBHOOK_SECRET', async () => {
-    const off = createBillingApp({ secret: WORKER_SECRET, store: database.store });
+    const off = h.withApp({ config: { orbWebhookSecret: undefined } });
     expect((await deliver('{}', {}, off)).status).toBe(404);
   });
 
@@ -332,23 +307,16 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
     await deliver(
       subscriptionEvent({ id: second, type: 'subscription.plan_changed', customer, plan: 'plan_gold' }),
     );
-    const admin = await adminToken(ADMIN_SECRET);
-    const res = await app.request(`/admin/webhook-events?customer_id=${customer}&limit=10`, {
-      headers: { authorization: `Bearer ${admin}` },
-    });
+    const res = await h.asAdmin(`/admin/webhook-events?customer_id=${customer}&limit=10`);
     expect(res.status).toBe(200);
     const { events } = (await res.json()) as { events: { event_id: string; outcome: string }[] };
     expect(events.map((e) => [e.event_id, e.outcome])).toEqual([
       [second, 'unmapped_plan'],
       [first, 'applied'],
     ]);
-    const limited = await app.request(`/admin/webhook-events?customer_id=${customer}&limit=1`, {
-      headers: { authorization: `Bearer ${admin}` },
-    });
+    const limited = await h.asAdmin(`/admin/webhook-events?customer_id=${customer}&limit=1`);
     expect(((await limited.json()) as { events: unknown[] }).events).toHaveLength(1);
-    const invalid = await app.request('/admin/webhook-events?limit=0', {
-      headers: { authorization: `Bearer ${admin}` },
-    });
+    const invalid = await h.asAdmin('/admin/webhook-events?limit=0');
     expect(invalid.status).toBe(422);
     expect(await invalid.json()).toMatchObject({
       detail: [{ loc: ['query', 'limit'], type: 'greater_than_equal' }],
@@ -358,55 +326,27 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind) => {
 
 describe.runIf(STORE_KINDS.includes('postgres'))('an Orb event on another replica', () => {
   it('changes the limits served by a second instance within a second', async () => {
-    const database = await openTestDatabase('postgres');
-    try {
-      const replica = await database.openReplica();
-      const receiving = createBillingApp({
-        secret: WORKER_SECRET,
-        orbWebhookSecret: ORB_SECRET,
-        store: database.store,
-      });
-      const serving = createBillingApp({
-        secret: WORKER_SECRET,
-        store: replica.store,
-        cacheTtlMs: 3_600_000,
-      });
-      const worker = await workerToken(WORKER_SECRET);
-      const customer = `cus-${randomUUID()}`;
-      const tenant = `org-${randomUUID()}`;
-      await database.store.putTenant(tenant, { planId: 'free', customerId: customer }, 'test');
-      const planOnReplica = async () =>
-        (
-          (await (
-            await serving.request('/billing/limits', {
-              headers: { authorization: `Bearer ${worker}`, 'tenant-id': tenant },
-            })
-          ).json()) as { limits: { plan_type: string } }
-        ).limits.plan_type;
-      expect(await planOnReplica()).toBe('free');
-      const body = subscriptionEvent({
-        id: `evt-${randomUUID()}`,
-        type: 'subscription.plan_changed',
-        customer,
-        plan: 'growth',
-      });
-      const timestamp = orbTimestamp();
-      const res = await receiving.request('/webhooks/orb', {
-        method: 'POST',
-        headers: {
-          'x-orb-timestamp': timestamp,
-          'x-orb-signature': orbSignature(ORB_SECRET, timestamp, body),
-        },
-        body,
-      });
-      expect(res.status).toBe(200);
-      const sent = Date.now();
-      while ((await planOnReplica()) !== 'growth' && Date.now() - sent < 1_000) {
-        await new Promise((resolve) => setTimeout(resolve, 10));
-      }
-      expect(await planOnReplica()).toBe('growth');
-    } finally {
-      await database.close();
+    const receiving = await createHarness({ store: 'postgres' });
+    const serving = receiving.withApp({
+      dependencies: { store: await receiving.database.openReplica() },
+      config: { cacheTtlMs: 3_600_000 },
+    });
+    const customer = `cus-${randomUUID()}`;
+    const tenant = await receiving.tenant('free', { customer_id: customer });
+    const planOnReplica = async () => (await serving.limits(tenant)).plan_type;
+    expect(await planOnReplica()).toBe('free');
+    const body = subscriptionEvent({
+      id: `evt-${randomUUID()}`,
+      type: 'subscription.plan_changed',
+      customer,
+      plan: 'growth',
+    });
+    const res = await receiving.request('/webhooks/orb', orbDelivery(body));
+    expect(res.status).toBe(200);
+    const sent = Date.now();
+    while ((await planOnReplica()) !== 'growth' && Date.now() - sent < 1_000) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    expect(await planOnReplica()).toBe('growth');
   });
 });

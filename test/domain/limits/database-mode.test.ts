@@ -1,57 +1,35 @@
-import { randomUUID } from 'node:crypto';
 import { desc, eq } from 'drizzle-orm';
-import type { Hono } from 'hono';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { auditLog } from '../../src/db/schema.js';
-import { openTestDatabase, STORE_KINDS, type TestDatabase } from '../support/test-store.js';
-import { adminToken, workerToken } from '../support/tokens.js';
-
-const WORKER_SECRET = 'worker-secret-for-database-mode-tests-0001';
-const ADMIN_SECRET = 'admin-secret-for-database-mode-tests-00001';
+import { describe, expect, it } from 'vitest';
+import { auditLog } from '../../../src/db/schema.js';
+import {
+  adminToken,
+  createHarness,
+  STORE_KINDS,
+  trpcPath,
+  unique,
+  useHarness,
+  WORKER_SECRET,
+} from '../../support/harness.js';
 
 describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
-  let database: TestDatabase;
-  let app: Hono;
-  let worker: string;
-  let admin: string;
-  beforeAll(async () => {
-    database = await openTestDatabase(kind);
-    app = createBillingApp({ secret: WORKER_SECRET, adminSecret: ADMIN_SECRET, store: database.store });
-    worker = await workerToken(WORKER_SECRET);
-    admin = await adminToken(ADMIN_SECRET);
-  });
-  afterAll(() => database?.close());
+  const h = useHarness({ store: kind });
 
-  const unique = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
-  const limitsOf = (tenantId: string, planType?: string) =>
-    app.request('/billing/limits', {
-      headers: {
-        authorization: `Bearer ${worker}`,
-        'tenant-id': tenantId,
-        ...(planType ? { 'x-plan-type': planType } : {}),
-      },
-    });
-  const limitsBody = async (tenantId: string) =>
-    (
-      (await (await limitsOf(tenantId)).json()) as {
-        limits: { deployments: number | null; self_hosted_workers: number | null; plan_type: string };
-      }
-    ).limits;
-  const adminCall = (method: string, path: string, body?: unknown, token = admin) =>
-    app.request(path, {
+  const adminCall = async (method: string, path: string, body?: unknown, token?: string) =>
+    h.asAdmin(path, {
       method,
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      headers: {
+        'content-type': 'application/json',
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
       ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
     });
   const auditCount = async (subjectId: string) =>
-    (await database.handle.db.select().from(auditLog).where(eq(auditLog.subjectId, subjectId))).length;
+    (await h.db.select().from(auditLog).where(eq(auditLog.subjectId, subjectId))).length;
 
   describe('GET /billing/limits', () => {
     it('answers with the plan from the store, ignoring the plan the caller claims', async () => {
-      const tenant = unique('org');
-      await database.store.putTenant(tenant, { planId: 'growth' }, 'test');
-      const res = await limitsOf(tenant, 'enterprise');
+      const tenant = await h.tenant('growth');
+      const res = await h.limitsOf(tenant, 'enterprise');
       expect(res.status).toBe(200);
       expect(await res.text()).toBe(
         `{"tenant_id":"${tenant}","limits":{"deployments":5,"self_hosted_workers":null,"plan_type":"growth"}}`,
@@ -59,26 +37,18 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
     });
 
     it('applies the tenant’s overrides over its plan', async () => {
-      const tenant = unique('org');
-      await database.store.putTenant(
-        tenant,
-        { planId: 'free', overrides: { deployments: 4, self_hosted_workers: null } },
-        'test',
-      );
-      expect(await (await limitsOf(tenant)).json()).toEqual({
+      const tenant = await h.tenant('free', { overrides: { deployments: 4, self_hosted_workers: null } });
+      expect(await (await h.limitsOf(tenant)).json()).toEqual({
         tenant_id: tenant,
         limits: { deployments: 4, self_hosted_workers: null, plan_type: 'free' },
       });
     });
 
     it('answers an unknown tenant with 404 Tenant not found, on REST and tRPC', async () => {
-      const res = await limitsOf(unique('nobody'));
+      const res = await h.limitsOf(unique('nobody'));
       expect(res.status).toBe(404);
       expect(await res.text()).toBe('{"detail":"Tenant not found"}');
-      const input = encodeURIComponent(JSON.stringify({ tenantId: unique('nobody') }));
-      const trpc = await app.request(`/trpc/billing.limits?input=${input}`, {
-        headers: { authorization: `Bearer ${worker}` },
-      });
+      const trpc = await h.asWorker(trpcPath('billing.limits', { tenantId: unique('nobody') }));
       expect(trpc.status).toBe(404);
       expect(await trpc.json()).toMatchObject({
         error: { data: { httpStatus: 404, detail: 'Tenant not found' } },
@@ -86,16 +56,15 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
     });
 
     it('still checks the token before anything else', async () => {
-      const res = await app.request('/billing/limits', { headers: { 'tenant-id': unique('nobody') } });
+      const res = await h.request('/billing/limits', { headers: { 'tenant-id': unique('nobody') } });
       expect(res.status).toBe(401);
     });
   });
 
   describe('admin API', () => {
     it('creates a tenant, shows it, and the limits change at once (no waiting for the cache TTL)', async () => {
-      const tenant = unique('org');
-      await database.store.putTenant(tenant, { planId: 'free' }, 'test');
-      expect((await limitsBody(tenant)).deployments).toBe(1); // now cached
+      const tenant = await h.tenant('free');
+      expect((await h.limits(tenant)).deployments).toBe(1); // now cached
       const put = await adminCall('PUT', `/admin/tenants/${tenant}`, {
         plan_id: 'growth',
         customer_id: unique('cus'),
@@ -108,7 +77,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
         overrides: { deployments: 10, self_hosted_workers: null },
         limits: { deployments: 10, self_hosted_workers: null, plan_type: 'growth' },
       });
-      expect(await limitsBody(tenant)).toEqual({
+      expect(await h.limits(tenant)).toEqual({
         deployments: 10,
         self_hosted_workers: null,
         plan_type: 'growth',
@@ -121,7 +90,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
     it('records the token’s subject as the actor, with before and after', async () => {
       const tenant = unique('org');
       await adminCall('PUT', `/admin/tenants/${tenant}`, { plan_id: 'free' });
-      const [entry] = await database.handle.db
+      const [entry] = await h.db
         .select()
         .from(auditLog)
         .where(eq(auditLog.subjectId, tenant))
@@ -132,21 +101,26 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
     it('drops overrides: the tenant inherits its plan again', async () => {
       const tenant = unique('org');
       await adminCall('PUT', `/admin/tenants/${tenant}`, { plan_id: 'free', overrides: { deployments: 3 } });
-      expect((await limitsBody(tenant)).deployments).toBe(3);
+      expect((await h.limits(tenant)).deployments).toBe(3);
       const res = await adminCall('DELETE', `/admin/tenants/${tenant}/overrides`);
       expect(res.status).toBe(200);
       expect(((await res.json()) as { overrides: unknown }).overrides).toEqual({});
-      expect((await limitsBody(tenant)).deployments).toBe(1);
+      expect((await h.limits(tenant)).deployments).toBe(1);
       expect((await adminCall('DELETE', `/admin/tenants/${unique('nobody')}/overrides`)).status).toBe(404);
     });
 
     it('changes a plan for all its tenants without a deploy', async () => {
+      // The catalog is every tenant's: this test changes it on a database of its own.
+      const own = await createHarness({ store: kind });
       const tenant = unique('org');
-      await adminCall('PUT', `/admin/tenants/${tenant}`, { plan_id: 'enterprise' });
-      expect((await limitsBody(tenant)).deployments).toBeNull();
-      const res = await adminCall('PUT', '/admin/plans/enterprise', {
-        deployments: 500,
-        self_hosted_workers: null,
+      await own.asAdmin(`/admin/tenants/${tenant}`, {
+        method: 'PUT',
+        body: JSON.stringify({ plan_id: 'enterprise' }),
+      });
+      expect((await own.limits(tenant)).deployments).toBeNull();
+      const res = await own.asAdmin('/admin/plans/enterprise', {
+        method: 'PUT',
+        body: JSON.stringify({ deployments: 500, self_hosted_workers: null }),
       });
       expect(res.status).toBe(200);
       expect(await res.json()).toEqual({
@@ -156,8 +130,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
         soft_limits: {},
         orb_external_plan_id: 'enterprise',
       });
-      expect((await limitsBody(tenant)).deployments).toBe(500);
-      await adminCall('PUT', '/admin/plans/enterprise', { deployments: null, self_hosted_workers: null });
+      expect((await own.limits(tenant)).deployments).toBe(500);
     });
 
     it('shows an unknown tenant as 404', async () => {
@@ -168,6 +141,9 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
   });
 
   describe('admin API: bad input is a 422 and writes nothing', () => {
+    // Tenants no test creates: every request about them is refused.
+    const orgP = unique('org-p');
+    const orgQ = unique('org-q');
     const longId = 'x'.repeat(256);
     it.each([
       [
@@ -229,7 +205,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
       [
         'an unknown plan for a tenant',
         'PUT',
-        '/admin/tenants/org-p',
+        `/admin/tenants/${orgP}`,
         { plan_id: 'gold' },
         ['body', 'plan_id'],
         'enum',
@@ -237,34 +213,41 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
       [
         'a negative override',
         'PUT',
-        '/admin/tenants/org-p',
+        `/admin/tenants/${orgP}`,
         { plan_id: 'free', overrides: { deployments: -2 } },
         ['body', 'overrides', 'deployments'],
         'greater_than_equal',
       ],
-      ['a new customer without a plan', 'PUT', '/admin/tenants/org-q', {}, ['body', 'plan_id'], 'missing'],
-      ['a body that is not JSON', 'PUT', '/admin/tenants/org-p', '{"plan_id":', ['body', 0], 'json_invalid'],
-      ['a body that is a list', 'PUT', '/admin/tenants/org-p', '[1]', ['body'], 'model_attributes_type'],
-      ['no body', 'PUT', '/admin/tenants/org-p', '', ['body'], 'missing'],
+      ['a new customer without a plan', 'PUT', `/admin/tenants/${orgQ}`, {}, ['body', 'plan_id'], 'missing'],
+      [
+        'a body that is not JSON',
+        'PUT',
+        `/admin/tenants/${orgP}`,
+        '{"plan_id":',
+        ['body', 0],
+        'json_invalid',
+      ],
+      ['a body that is a list', 'PUT', `/admin/tenants/${orgP}`, '[1]', ['body'], 'model_attributes_type'],
+      ['no body', 'PUT', `/admin/tenants/${orgP}`, '', ['body'], 'missing'],
     ])('%s', async (_, method, path, body, loc, type) => {
       const res = await adminCall(method, path, body);
       expect(res.status).toBe(422);
       const { detail } = (await res.json()) as { detail: { loc: unknown[]; type: string }[] };
       expect(detail[0]).toMatchObject({ loc, type });
-      expect(await auditCount('org-p')).toBe(0);
-      expect(await auditCount('org-q')).toBe(0);
+      expect(await auditCount(orgP)).toBe(0);
+      expect(await auditCount(orgQ)).toBe(0);
     });
 
     it('leaves the plan untouched after a refused update', async () => {
       await adminCall('PUT', '/admin/plans/free', { deployments: -1, self_hosted_workers: 1 });
-      expect((await database.store.listPlans()).find((plan) => plan.id === 'free')).toMatchObject({
+      expect((await h.store.tenants.listPlans()).find((plan) => plan.plan_id === 'free')).toMatchObject({
         deployments: 1,
         self_hosted_workers: 5,
       });
     });
 
     it('refuses a body over 64 KiB with 413', async () => {
-      const res = await adminCall('PUT', '/admin/tenants/org-p', {
+      const res = await adminCall('PUT', `/admin/tenants/${orgP}`, {
         plan_id: 'free',
         pad: 'x'.repeat(70_000),
       });
@@ -273,7 +256,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
     });
 
     it('checks the token before the body', async () => {
-      const res = await app.request('/admin/tenants/org-p', { method: 'PUT', body: '{"plan_id":' });
+      const res = await h.request(`/admin/tenants/${orgP}`, { method: 'PUT', body: '{"plan_id":' });
       expect(res.status).toBe(401);
       expect(res.headers.get('www-authenticate')).toBe('Bearer');
     });
@@ -281,39 +264,40 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
 
   describe('admin and worker tokens are not interchangeable', () => {
     it('refuses a worker token on admin routes', async () => {
-      const res = await adminCall('GET', '/admin/tenants/org-123', undefined, worker);
+      const res = await adminCall(
+        'GET',
+        `/admin/tenants/${await h.tenant('free')}`,
+        undefined,
+        await h.workerToken(),
+      );
       expect(res.status).toBe(401);
       expect(await res.json()).toEqual({ detail: 'Invalid token. Error: Signature verification failed' });
     });
 
     it('refuses an admin token on worker routes', async () => {
-      const res = await app.request('/billing/limits', {
-        headers: { authorization: `Bearer ${admin}`, 'tenant-id': 'org-123' },
+      const res = await h.request('/billing/limits', {
+        headers: { authorization: `Bearer ${await h.adminToken()}`, 'tenant-id': await h.tenant('free') },
       });
       expect(res.status).toBe(401);
     });
 
     it('tells them apart by audience even when one secret signs both', async () => {
-      const shared = createBillingApp({
-        secret: WORKER_SECRET,
-        adminSecret: WORKER_SECRET,
-        store: database.store,
-      });
-      const workerOnAdmin = await shared.request('/admin/tenants/org-123', {
-        headers: { authorization: `Bearer ${worker}` },
-      });
+      const shared = h.withApp({ config: { adminSecret: WORKER_SECRET } });
+      const tenant = await h.tenant('free');
+      const workerOnAdmin = await shared.asWorker(`/admin/tenants/${tenant}`);
       expect(await workerOnAdmin.json()).toEqual({ detail: "Invalid token. Error: Audience doesn't match" });
       const adminOnWorker = await shared.request('/billing/limits', {
-        headers: { authorization: `Bearer ${await adminToken(WORKER_SECRET)}`, 'tenant-id': 'org-123' },
+        headers: {
+          authorization: `Bearer ${await adminToken({ secret: WORKER_SECRET })}`,
+          'tenant-id': tenant,
+        },
       });
       expect(await adminOnWorker.json()).toEqual({ detail: "Invalid token. Error: Audience doesn't match" });
     });
 
     it('hides the admin API (404) when BILLING_ADMIN_SECRET is not set', async () => {
-      const noAdmin = createBillingApp({ secret: WORKER_SECRET, store: database.store });
-      const res = await noAdmin.request('/admin/tenants/org-123', {
-        headers: { authorization: `Bearer ${admin}` },
-      });
+      const noAdmin = h.withApp({ config: { adminSecret: undefined } });
+      const res = await noAdmin.asAdmin(`/admin/tenants/${await h.tenant('free')}`);
       expect(res.status).toBe(404);
       expect(await res.text()).toBe('{"detail":"Not Found"}');
     });

@@ -3,7 +3,8 @@ import {
   type CacheEvent,
   createReadThroughCache,
   StoreReadTimeout,
-} from '../../src/limits/read-through-cache.js';
+} from '../../../src/domain/limits/read-through-cache.js';
+import { testClock } from '../../support/harness.js';
 
 function deferred<T>() {
   let resolve: (value: T) => void = () => {};
@@ -12,6 +13,9 @@ function deferred<T>() {
   });
   return { promise, resolve };
 }
+
+/** Tests move this clock; the cache's TTLs run on it, never on the time the test takes. */
+const clockAt = (ms = 1_000_000) => testClock(ms);
 
 describe('the read-through cache', () => {
   it('shares one store read among 100 concurrent misses', async () => {
@@ -25,6 +29,7 @@ describe('the read-through cache', () => {
       },
       ttlMs: 60_000,
       maxEntries: 10,
+      now: clockAt().now,
     });
     const reads = Array.from({ length: 100 }, () => cache.get('org-1'));
     gate.resolve();
@@ -32,23 +37,42 @@ describe('the read-through cache', () => {
     expect(loads).toBe(1);
   });
 
-  it('serves from memory until the TTL, then reads again', async () => {
+  it('serves from memory until the TTL on its clock, then reads again', async () => {
+    const clock = clockAt();
     let loads = 0;
     const events: CacheEvent[] = [];
     const cache = createReadThroughCache({
       load: async () => ++loads,
-      ttlMs: 40,
+      ttlMs: 300_000,
       maxEntries: 10,
+      now: clock.now,
       onEvent: (event) => events.push(event),
     });
     expect(await cache.get('k')).toBe(1);
+    await clock.advance(300_000); // the TTL to the millisecond: still fresh
     expect(await cache.get('k')).toBe(1);
-    const deadline = Date.now() + 2_000;
-    while ((await cache.get('k')) === 1 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
+    await clock.advance(1);
+    expect(await cache.get('k')).toBe(2);
+    expect(await cache.get('k')).toBe(2);
     expect(loads).toBe(2);
-    expect(events.slice(0, 2)).toEqual(['miss', 'hit']);
+    expect(events).toEqual(['miss', 'hit', 'miss', 'hit']);
+  });
+
+  // lru-cache would read the clock at most once per real millisecond (`ttlResolution`): an entry
+  // read in that millisecond would outlive a move of the clock past its TTL.
+  it('expires an entry the moment its clock passes the TTL', async () => {
+    let now = 1_000_000;
+    let loads = 0;
+    const cache = createReadThroughCache({
+      load: async () => ++loads,
+      ttlMs: 100,
+      maxEntries: 10,
+      now: () => now,
+    });
+    expect(await cache.get('k')).toBe(1);
+    expect(await cache.get('k')).toBe(1);
+    now += 101;
+    expect(await cache.get('k')).toBe(2);
   });
 
   it('remembers "not found" too', async () => {
@@ -60,6 +84,7 @@ describe('the read-through cache', () => {
       },
       ttlMs: 60_000,
       maxEntries: 10,
+      now: clockAt().now,
     });
     expect(await cache.get('nobody')).toBeUndefined();
     expect(await cache.get('nobody')).toBeUndefined();
@@ -67,6 +92,7 @@ describe('the read-through cache', () => {
   });
 
   it('serves the last known value when the store fails after the TTL (stale-if-error)', async () => {
+    const clock = clockAt();
     let storeUp = true;
     const events: CacheEvent[] = [];
     const cache = createReadThroughCache({
@@ -74,17 +100,21 @@ describe('the read-through cache', () => {
         if (!storeUp) throw new Error('connection refused');
         return 'known';
       },
-      ttlMs: 20,
+      ttlMs: 60_000,
       maxEntries: 10,
+      now: clock.now,
       onEvent: (event) => events.push(event),
     });
     expect(await cache.get('k')).toBe('known');
     storeUp = false;
-    await new Promise((resolve) => setTimeout(resolve, 40));
+    await clock.advance(3_600_000); // an hour past the TTL: still the answer of last resort
     expect(await cache.get('k')).toBe('known');
     expect(await cache.get('k')).toBe('known');
-    expect(events).toContain('stale');
+    expect(events).toEqual(['miss', 'stale', 'stale']);
     await expect(cache.get('never-seen')).rejects.toThrow('connection refused');
+    storeUp = true;
+    expect(await cache.get('k')).toBe('known');
+    expect(events.at(-1)).toBe('miss');
   });
 
   it('never keeps an answer read before an invalidation', async () => {
@@ -98,6 +128,7 @@ describe('the read-through cache', () => {
       },
       ttlMs: 60_000,
       maxEntries: 10,
+      now: clockAt().now,
     });
     const early = cache.get('k'); // starts reading version 1, slowly
     version = 2; // a write commits…
@@ -116,6 +147,7 @@ describe('the read-through cache', () => {
       },
       ttlMs: 60_000,
       maxEntries: 2,
+      now: clockAt().now,
     });
     for (const key of ['a', 'b', 'a', 'c', 'a', 'b']) await cache.get(key);
     // 'b' was the least recently used when 'c' came in; 'a' stayed.
@@ -124,32 +156,48 @@ describe('the read-through cache', () => {
 
   it('forgets everything on invalidateAll', async () => {
     let loads = 0;
-    const cache = createReadThroughCache({ load: async () => ++loads, ttlMs: 60_000, maxEntries: 10 });
+    const events: CacheEvent[] = [];
+    const cache = createReadThroughCache({
+      load: async () => ++loads,
+      ttlMs: 60_000,
+      maxEntries: 10,
+      now: clockAt().now,
+      onEvent: (event) => events.push(event),
+    });
     await cache.get('a');
     await cache.get('b');
     cache.invalidateAll();
     expect(await cache.get('a')).toBe(3);
+    expect(events).toEqual(['miss', 'miss', 'invalidated', 'miss']);
   });
 
   it('answers the last known value when the store is slower than the load timeout, and fills in later', async () => {
+    const clock = clockAt();
     const events: CacheEvent[] = [];
     let slow: ReturnType<typeof deferred<string>> | undefined;
+    let loads = 0;
     const cache = createReadThroughCache<string>({
-      load: async () => (slow ? slow.promise : 'first'),
-      ttlMs: 1,
+      load: async () => {
+        loads++;
+        return slow ? slow.promise : 'first';
+      },
+      ttlMs: 60_000,
       maxEntries: 10,
       loadTimeoutMs: 20,
+      now: clock.now,
       onEvent: (event) => events.push(event),
     });
     expect(await cache.get('k')).toBe('first');
-    await new Promise((resolve) => setTimeout(resolve, 5)); // past the TTL
+    await clock.advance(60_001); // past the TTL
     slow = deferred<string>();
     expect(await cache.get('k')).toBe('first');
     expect(events).toEqual(['miss', 'stale']);
-    slow.resolve('second');
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    // The read went on: once the store answers, its value is the cache's (fresh on the clock).
+    const answered = slow;
     slow = deferred<string>(); // the next read would hang again: the value must come from memory
+    answered.resolve('second');
     await expect(cache.get('k')).resolves.toBe('second');
+    expect(loads).toBe(2);
   });
 
   it('fails a read the store is too slow for when nothing was known before', async () => {
@@ -159,6 +207,7 @@ describe('the read-through cache', () => {
       ttlMs: 60_000,
       maxEntries: 10,
       loadTimeoutMs: 20,
+      now: clockAt().now,
     });
     await expect(cache.get('k')).rejects.toBeInstanceOf(StoreReadTimeout);
   });

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { verifyOrbSignature } from '../../src/webhooks/orb-signature.js';
-import { orbSignature, orbTimestamp } from '../support/orb.js';
+import { verifyOrbSignature } from '../../../src/domain/webhooks/orb-signature.js';
+import { ORB_SECRET as SECRET } from '../../support/harness.js';
+import { orbSignature, orbTimestamp } from '../../support/orb.js';
 
-const SECRET = 'whsec-orb-test-secret-000000000000000';
 const body = (text: string) => new TextEncoder().encode(text);
 
 describe('verifyOrbSignature', () => {

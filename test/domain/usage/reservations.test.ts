@@ -1,15 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { and, desc, eq } from 'drizzle-orm';
-import type { Hono } from 'hono';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createBillingApp } from '../../src/app.js';
-import { auditLog, reservation } from '../../src/db/schema.js';
-import type { LimitsStore } from '../../src/limits/limits-store.js';
-import { openTestDatabase, STORE_KINDS, type TestDatabase } from '../support/test-store.js';
-import { adminToken, workerToken } from '../support/tokens.js';
-
-const SECRET = 'worker-secret-for-reservation-tests-000001';
-const ADMIN_SECRET = 'admin-secret-for-reservation-tests-0000001';
+import { describe, expect, it } from 'vitest';
+import { auditLog, reservation } from '../../../src/db/schema.js';
+import { createHarness, type Harness, STORE_KINDS, unique, useHarness } from '../../support/harness.js';
 
 interface ReservationBody {
   reservation_id: string;
@@ -27,53 +20,35 @@ interface UsageBody {
   >;
 }
 
-function clientFor(app: Hono, token: () => string) {
-  const headers = (tenant: string) => ({
-    authorization: `Bearer ${token()}`,
-    'tenant-id': tenant,
-    'content-type': 'application/json',
-  });
+/** The Engine's calls on the usage routes, as a worker, through `app`. */
+function clientFor(app: Harness) {
+  const headers = (tenant: string) => ({ 'tenant-id': tenant, 'content-type': 'application/json' });
   return {
     reserve: (tenant: string, body: Record<string, unknown>) =>
-      app.request('/billing/reservations', {
+      app.asWorker('/billing/reservations', {
         method: 'POST',
         headers: headers(tenant),
         body: JSON.stringify(body),
       }),
     release: (tenant: string, id: string) =>
-      app.request(`/billing/reservations/${id}`, { method: 'DELETE', headers: headers(tenant) }),
+      app.asWorker(`/billing/reservations/${id}`, { method: 'DELETE', headers: headers(tenant) }),
     usage: async (tenant: string) =>
-      (await (await app.request('/billing/usage', { headers: headers(tenant) })).json()) as UsageBody,
+      (await (await app.asWorker('/billing/usage', { headers: headers(tenant) })).json()) as UsageBody,
     reconcile: (tenant: string, body: Record<string, unknown>) =>
-      app.request('/billing/usage', { method: 'PUT', headers: headers(tenant), body: JSON.stringify(body) }),
+      app.asWorker('/billing/usage', { method: 'PUT', headers: headers(tenant), body: JSON.stringify(body) }),
   };
 }
 
 describe.each(STORE_KINDS)('reservations on %s', (kind) => {
-  let database: TestDatabase;
-  let app: Hono;
-  let token = '';
-  let client: ReturnType<typeof clientFor>;
-  beforeAll(async () => {
-    database = await openTestDatabase(kind);
-    app = createBillingApp({ secret: SECRET, adminSecret: ADMIN_SECRET, store: database.store });
-    token = await workerToken(SECRET);
-    client = clientFor(app, () => token);
-  });
-  afterAll(() => database?.close());
+  const h = useHarness({ store: kind });
+  const client = clientFor(h);
 
-  const unique = (name: string) => `${name}-${randomUUID().slice(0, 8)}`;
   const key = () => randomUUID();
-  async function tenantWith(settings: Parameters<LimitsStore['putTenant']>[1]) {
-    const tenant = unique('org');
-    await database.store.putTenant(tenant, settings, 'test');
-    return tenant;
-  }
   const reservations = (tenant: string) =>
-    database.handle.db.select().from(reservation).where(eq(reservation.organizationId, tenant));
+    h.db.select().from(reservation).where(eq(reservation.organizationId, tenant));
 
   it('starts at zero usage with the tenant’s limits', async () => {
-    const tenant = await tenantWith({ planId: 'free' });
+    const tenant = await h.tenant('free');
     expect(await client.usage(tenant)).toEqual({
       tenant_id: tenant,
       usage: {
@@ -84,7 +59,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('grants within the limit (201), refuses past a hard limit (409) and records nothing for the refusal', async () => {
-    const tenant = await tenantWith({ planId: 'free' });
+    const tenant = await h.tenant('free');
     const granted = await client.reserve(tenant, {
       resource: 'deployments',
       quantity: 1,
@@ -111,7 +86,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('never limits an unlimited resource', async () => {
-    const tenant = await tenantWith({ planId: 'enterprise' });
+    const tenant = await h.tenant('enterprise');
     const res = await client.reserve(tenant, {
       resource: 'deployments',
       quantity: 1000,
@@ -121,7 +96,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('answers a repeated idempotency key with the first answer, and refuses it for another request', async () => {
-    const tenant = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
     const body = { resource: 'deployments', quantity: 2, idempotency_key: key() };
     const first = (await (await client.reserve(tenant, body)).json()) as ReservationBody;
     const again = await client.reserve(tenant, body);
@@ -138,8 +113,8 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('releases (204), idempotently, and refuses another tenant’s reservation (404)', async () => {
-    const tenant = await tenantWith({ planId: 'growth' });
-    const other = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
+    const other = await h.tenant('growth');
     const { reservation_id } = (await (
       await client.reserve(tenant, { resource: 'self_hosted_workers', quantity: 3, idempotency_key: key() })
     ).json()) as ReservationBody;
@@ -156,7 +131,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('grants past a soft limit as overage, up to the cap, then refuses', async () => {
-    const tenant = await tenantWith({ planId: 'free', softLimits: { deployments: { overage_cap: 2 } } });
+    const tenant = await h.tenant('free', { soft_limits: { deployments: { overage_cap: 2 } } });
     const grants: ReservationBody[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await client.reserve(tenant, { resource: 'deployments', idempotency_key: key() });
@@ -181,40 +156,36 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('takes soft limits from the plan, and a tenant can make one hard again', async () => {
-    const admin = await adminToken(ADMIN_SECRET);
-    const setPlan = (body: unknown) =>
-      app.request('/admin/plans/growth', {
-        method: 'PUT',
-        headers: { authorization: `Bearer ${admin}` },
-        body: JSON.stringify(body),
-      });
-    const plan = await setPlan({
-      deployments: 5,
-      self_hosted_workers: null,
-      soft_limits: { deployments: { overage_cap: null } },
+    // The catalog is every tenant's: this test changes it on a database of its own.
+    const own = await createHarness({ store: kind });
+    const ownClient = clientFor(own);
+    const plan = await own.asAdmin('/admin/plans/growth', {
+      method: 'PUT',
+      body: JSON.stringify({
+        deployments: 5,
+        self_hosted_workers: null,
+        soft_limits: { deployments: { overage_cap: null } },
+      }),
     });
     expect(await plan.json()).toMatchObject({ soft_limits: { deployments: { overage_cap: null } } });
-    try {
-      const soft = await tenantWith({ planId: 'growth' });
-      const big = await client.reserve(soft, {
-        resource: 'deployments',
-        quantity: 50,
-        idempotency_key: key(),
-      });
-      expect(await big.json()).toMatchObject({ used: 50, overage: true });
-      const hard = await tenantWith({ planId: 'growth', softLimits: { deployments: null } });
-      expect(
-        (await client.reserve(hard, { resource: 'deployments', quantity: 6, idempotency_key: key() })).status,
-      ).toBe(409);
-    } finally {
-      await setPlan({ deployments: 5, self_hosted_workers: null, soft_limits: {} });
-    }
+    const soft = await own.tenant('growth');
+    const big = await ownClient.reserve(soft, {
+      resource: 'deployments',
+      quantity: 50,
+      idempotency_key: key(),
+    });
+    expect(await big.json()).toMatchObject({ used: 50, overage: true });
+    const hard = await own.tenant('growth', { soft_limits: { deployments: null } });
+    expect(
+      (await ownClient.reserve(hard, { resource: 'deployments', quantity: 6, idempotency_key: key() }))
+        .status,
+    ).toBe(409);
   });
 
   it('after a downgrade below usage: nothing deleted, remaining 0, the excess shown, new reservations refused', async () => {
-    const tenant = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
     await client.reserve(tenant, { resource: 'deployments', quantity: 4, idempotency_key: key() });
-    await database.store.putTenant(tenant, { planId: 'free' }, 'test');
+    await h.store.tenants.putTenant(tenant, { plan_id: 'free' }, 'test');
     expect((await client.usage(tenant)).usage.deployments).toEqual({
       used: 4,
       limit: 1,
@@ -227,7 +198,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('sets usage to the Engine’s absolute counts, audited with the difference', async () => {
-    const tenant = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
     await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() });
     const res = await client.reconcile(tenant, { deployments: 3, self_hosted_workers: 7 });
     expect(res.status).toBe(200);
@@ -237,7 +208,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
       remaining: 2,
       overage: 0,
     });
-    const [entry] = await database.handle.db
+    const [entry] = await h.db
       .select()
       .from(auditLog)
       .where(and(eq(auditLog.subjectId, tenant), eq(auditLog.action, 'usage.reconcile')))
@@ -266,7 +237,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     ],
     ['an unknown field', { resource: 'deployments', idempotency_key: 'k', tenant: 'x' }, ['body', 'tenant']],
   ])('refuses %s with 422', async (_, body, loc) => {
-    const tenant = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
     const res = await client.reserve(tenant, body);
     expect(res.status).toBe(422);
     expect(await res.json()).toMatchObject({ detail: [{ loc }] });
@@ -277,18 +248,16 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     expect(
       (await client.reserve(unique('nobody'), { resource: 'deployments', idempotency_key: key() })).status,
     ).toBe(404);
-    const anonymous = await app.request('/billing/reservations', { method: 'POST', body: '{' });
+    const anonymous = await h.request('/billing/reservations', { method: 'POST', body: '{' });
     expect(anonymous.status).toBe(401);
-    const admin = await app.request('/billing/usage', {
-      headers: { authorization: `Bearer ${await adminToken(ADMIN_SECRET)}`, 'tenant-id': 'org-123' },
-    });
+    const admin = await h.asAdmin('/billing/usage', { headers: { 'tenant-id': await h.tenant('free') } });
     expect(admin.status).toBe(401);
   });
 
   it('makes no grant once the caller’s deadline has passed, and keeps nothing of it', async () => {
-    const tenant = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
     const request = { resource: 'deployments' as const, quantity: 1, reference: undefined, fingerprint: 'f' };
-    const late = await database.store.reserve(tenant, {
+    const late = await h.store.usage.reserve(tenant, {
       ...request,
       idempotencyKey: 'late',
       notAfter: Date.now() - 1,
@@ -297,7 +266,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     expect(await reservations(tenant)).toEqual([]);
     expect((await client.usage(tenant)).usage.deployments.used).toBe(0);
     // The same key, in time: granted (the abandoned attempt claimed nothing).
-    const onTime = await database.store.reserve(tenant, {
+    const onTime = await h.store.usage.reserve(tenant, {
       ...request,
       idempotencyKey: 'late',
       notAfter: Date.now() + 60_000,
@@ -306,12 +275,10 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('grants exactly 5 of 200 concurrent requests against a hard limit of 5', async () => {
-    const tenant = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
     const apps =
-      kind === 'postgres'
-        ? [app, createBillingApp({ secret: SECRET, store: (await database.openReplica()).store })]
-        : [app];
-    const clients = apps.map((instance) => clientFor(instance, () => token));
+      kind === 'postgres' ? [h, h.withApp({ dependencies: { store: await h.database.openReplica() } })] : [h];
+    const clients = apps.map(clientFor);
     const statuses = await Promise.all(
       Array.from({ length: 200 }, (_, i) =>
         Promise.resolve(
@@ -329,7 +296,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   });
 
   it('grants once for the same key sent 20 times at once', async () => {
-    const tenant = await tenantWith({ planId: 'growth' });
+    const tenant = await h.tenant('growth');
     const body = { resource: 'deployments', idempotency_key: key() };
     const answers = await Promise.all(
       Array.from({ length: 20 }, async () => {
@@ -344,11 +311,10 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
 });
 
 describe('without a store', () => {
+  const h = useHarness();
+
   it('has no usage routes (404)', async () => {
-    const app = createBillingApp({ secret: SECRET });
-    const res = await app.request('/billing/usage', {
-      headers: { authorization: `Bearer ${await workerToken(SECRET)}`, 'tenant-id': 'org-1' },
-    });
+    const res = await h.asWorker('/billing/usage', { headers: { 'tenant-id': 'org-1' } });
     expect(res.status).toBe(404);
   });
 });

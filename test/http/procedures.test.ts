@@ -1,0 +1,348 @@
+/**
+ * Our procedure runner (`src/api/procedures.ts`, which reads tRPC's internals) held to tRPC's own
+ * caller: every procedure of the router, on the same inputs, must answer the same output or fail
+ * with the same code and cause — so a tRPC upgrade that changes the internals fails here, loudly.
+ */
+import { randomUUID } from 'node:crypto';
+import { TRPCError } from '@trpc/server';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { BillingContext, BillingServices } from '../../src/api/context.js';
+import { type ProcedureEntry, proceduresOf } from '../../src/api/procedures.js';
+import { type AppRouter, createCaller } from '../../src/api/router.js';
+import { router, workerProcedure } from '../../src/api/trpc.js';
+import { ADMIN_AUDIENCE } from '../../src/auth/admin-token.js';
+import { bearerTokenFrom } from '../../src/auth/authorization-header.js';
+import { AuthenticationError } from '../../src/auth/errors.js';
+import { createTokenVerifier } from '../../src/auth/token-verifier.js';
+import { WORKER_AUDIENCE, WORKER_TOKEN_VERSION } from '../../src/auth/worker-token.js';
+import { BillingLimitsInput, BillingLimitsResponse } from '../../src/contract/limits.js';
+import { DomainError } from '../../src/domain/errors.js';
+import { createAdministration } from '../../src/domain/limits/administration.js';
+import { createLimitsSource, type LimitsSource } from '../../src/domain/limits/limits-source.js';
+import type { BillingStore } from '../../src/domain/store.js';
+import { createUsageService } from '../../src/domain/usage/usage.js';
+import { ADMIN_SECRET, unique, useHarness, WORKER_SECRET } from '../support/harness.js';
+
+const h = useHarness({ store: 'pglite' });
+
+/** The services a procedure reaches through its context, as the composition root wires them. */
+function servicesOver(store: BillingStore, checks: [string, number][]): BillingServices {
+  const bearer = (secret: string, audience: string, requiredVersion?: string) => {
+    const verify = createTokenVerifier({ secret, audience, ...(requiredVersion ? { requiredVersion } : {}) });
+    return (authorization: string | undefined) => verify(bearerTokenFrom(authorization));
+  };
+  const limits = createLimitsSource({ mode: 'database', store: store.tenants });
+  return {
+    authenticateWorker: bearer(WORKER_SECRET, WORKER_AUDIENCE, WORKER_TOKEN_VERSION),
+    authenticateAdmin: bearer(ADMIN_SECRET, ADMIN_AUDIENCE),
+    limits,
+    recordLimitCheck: (plan, status) => checks.push([plan, status]),
+    administration: createAdministration(store.tenants, limits.apply),
+    webhookEvents: store.webhooks,
+    usage: createUsageService(store.usage),
+  };
+}
+
+type Credentials = 'worker' | 'admin' | 'none';
+
+/** What a test made for one procedure: a tenant of its own, its customer, one of its reservations. */
+interface Fixture {
+  tenant: string;
+  customer: string;
+  reservationId: string;
+}
+
+interface ProcedureCases {
+  /** The token the procedure wants. */
+  credentials: Exclude<Credentials, 'none'>;
+  /** A call that succeeds (run twice: mutations are chosen so that the second call answers the same). */
+  success(fixture: Fixture): unknown;
+  /** Inputs the input schema refuses. */
+  badInputs(fixture: Fixture): unknown[];
+  /** Valid inputs the domain refuses (unknown tenant, limit exceeded, …). */
+  refusals?(fixture: Fixture): unknown[];
+}
+
+/** Every procedure of the router; a procedure missing here fails the test named after it. */
+const CASES: Record<string, ProcedureCases> = {
+  'billing.limits': {
+    credentials: 'worker',
+    success: ({ tenant }) => ({ tenantId: tenant, planType: 'growth' }),
+    badInputs: ({ tenant }) => [
+      { tenantId: '', planType: 'pro' },
+      undefined,
+      { tenantId: tenant, planType: 'Free' },
+    ],
+    refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'billing.usage': {
+    credentials: 'worker',
+    success: ({ tenant }) => ({ tenantId: tenant }),
+    badInputs: () => [{ tenantId: '' }, {}],
+    refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'billing.reconcileUsage': {
+    credentials: 'worker',
+    success: ({ tenant }) => ({ tenantId: tenant, self_hosted_workers: 2 }),
+    badInputs: ({ tenant }) => [
+      { tenantId: tenant, deployments: -1 },
+      { tenantId: tenant, extra: 1 },
+    ],
+    refusals: () => [{ tenantId: unique('nobody'), deployments: 1 }],
+  },
+  'billing.reserve': {
+    credentials: 'worker',
+    // The same key twice: the second call is answered the first call's reservation.
+    success: ({ tenant }) => ({ tenantId: tenant, resource: 'deployments', idempotency_key: 'procedures' }),
+    badInputs: ({ tenant }) => [
+      { tenantId: tenant, resource: 'gpus', idempotency_key: 'k' },
+      { tenantId: tenant, resource: 'deployments' },
+      { tenantId: tenant, resource: 'deployments', quantity: 0, idempotency_key: 'k' },
+    ],
+    refusals: ({ tenant }) => [
+      // The free plan's one deployment is taken by the successful call.
+      { tenantId: tenant, resource: 'deployments', idempotency_key: 'one-too-many' },
+      { tenantId: tenant, resource: 'deployments', quantity: 2, idempotency_key: 'procedures' },
+      { tenantId: unique('nobody'), resource: 'deployments', idempotency_key: 'k' },
+    ],
+  },
+  'billing.release': {
+    credentials: 'worker',
+    // Releasing twice is fine: both calls answer nothing.
+    success: ({ tenant, reservationId }) => ({ tenantId: tenant, reservationId }),
+    badInputs: ({ tenant }) => [
+      { tenantId: tenant, reservationId: 'not-a-uuid' },
+      { reservationId: randomUUID() },
+    ],
+    refusals: ({ tenant }) => [{ tenantId: tenant, reservationId: randomUUID() }],
+  },
+  'admin.setPlan': {
+    credentials: 'admin',
+    // The catalog's own values: the call changes nothing another test could see.
+    success: () => ({ planId: 'growth', deployments: 5, self_hosted_workers: null }),
+    badInputs: () => [
+      { planId: 'pro', deployments: 1, self_hosted_workers: 1 },
+      { planId: 'free', deployments: -1, self_hosted_workers: 1 },
+      { planId: 'free', deployments: 1 },
+    ],
+  },
+  'admin.getTenant': {
+    credentials: 'admin',
+    success: ({ tenant }) => ({ tenantId: tenant }),
+    badInputs: () => [{ tenantId: 'x'.repeat(256) }, {}],
+    refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'admin.putTenant': {
+    credentials: 'admin',
+    success: ({ tenant }) => ({ tenantId: tenant, plan_id: 'free', overrides: { self_hosted_workers: 7 } }),
+    badInputs: ({ tenant }) => [
+      { tenantId: tenant, plan_id: 'gold' },
+      { tenantId: tenant, overrides: { deployments: -2 } },
+      { tenantId: tenant, extra: 1 },
+    ],
+    // A new customer needs a plan.
+    refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'admin.clearOverrides': {
+    credentials: 'admin',
+    success: ({ tenant }) => ({ tenantId: tenant }),
+    badInputs: () => [{ tenantId: '' }],
+    refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'admin.listWebhookEvents': {
+    credentials: 'admin',
+    success: ({ customer }) => ({ customer_id: customer, limit: 10 }),
+    badInputs: () => [{ limit: 0 }, { limit: 501 }, { customer_id: '' }],
+  },
+};
+
+/** What a call came to: its output, or its error's code, message and cause, as a caller can tell them. */
+async function outcome(call: () => Promise<unknown>) {
+  try {
+    return { ok: true, data: await call() };
+  } catch (error) {
+    expect(error).toBeInstanceOf(TRPCError);
+    const { code, message, cause } = error as TRPCError;
+    return { ok: false, code, message, cause: causeOf(cause) };
+  }
+}
+
+function causeOf(cause: unknown) {
+  if (cause === undefined) return undefined;
+  if (!(cause instanceof Error)) return { value: cause };
+  return {
+    name: cause.constructor.name,
+    message: cause.message,
+    ...(cause instanceof DomainError ? { code: cause.code, facts: cause.facts } : {}),
+    ...(cause instanceof AuthenticationError ? { detail: cause.detail } : {}),
+    ...('issues' in cause ? { issues: cause.issues } : {}),
+  };
+}
+
+/** tRPC's own caller for the procedure at `path` (e.g. `billing.limits`). */
+function callerOf(ctx: BillingContext, path: string): (input: unknown) => Promise<unknown> {
+  const procedure = path
+    .split('.')
+    .reduce<unknown>((node, key) => (node as Record<string, unknown>)[key], createCaller(ctx));
+  return procedure as (input: unknown) => Promise<unknown>;
+}
+
+describe('every procedure, run by our runner and by tRPC’s own caller', () => {
+  const entries = proceduresOf();
+  const checks: [string, number][] = [];
+  let services: BillingServices;
+  const tokens: Record<Credentials, string | undefined> = { worker: '', admin: '', none: undefined };
+  beforeAll(async () => {
+    services = servicesOver(h.store, checks);
+    tokens.worker = `Bearer ${await h.workerToken()}`;
+    tokens.admin = `Bearer ${await h.adminToken()}`;
+  });
+
+  const contextAs = (credentials: Credentials): BillingContext => ({
+    authorization: tokens[credentials],
+    deadline: undefined,
+    services,
+  });
+
+  /** Runs `input` both ways with `credentials`; the two must agree, limit checks recorded included. */
+  async function bothWays(entry: ProcedureEntry, credentials: Credentials, input: unknown) {
+    const ctx = contextAs(credentials);
+    checks.length = 0;
+    const viaCaller = await outcome(() => callerOf(ctx, entry.path)(input));
+    const callerChecks = checks.splice(0);
+    const viaRunner = await outcome(() => entry.run(ctx, input));
+    expect(
+      { outcome: viaRunner, checks: checks.splice(0) },
+      `${entry.path} ${JSON.stringify(input)}`,
+    ).toEqual({
+      outcome: viaCaller,
+      checks: callerChecks,
+    });
+    return viaRunner;
+  }
+
+  it('covers the router and only the router', () => {
+    expect(entries.length).toBeGreaterThan(0);
+    expect(Object.keys(CASES).sort()).toEqual(entries.map((entry) => entry.path).sort());
+  });
+
+  it.each(entries.map((entry) => [entry.path, entry] as const))('%s', async (path, entry) => {
+    const cases = CASES[path];
+    if (!cases) throw new Error(`no cases for ${path}: add it to CASES`);
+    const customer = unique('cus');
+    const tenant = await h.tenant('free', { customer_id: customer, overrides: { deployments: 1 } });
+    const reservation = await services.usage?.reserve(tenant, {
+      resource: 'self_hosted_workers',
+      quantity: 1,
+      idempotency_key: 'fixture',
+    });
+    const fixture: Fixture = { tenant, customer, reservationId: reservation?.reservation_id ?? '' };
+    const other: Credentials = cases.credentials === 'worker' ? 'admin' : 'worker';
+
+    const succeeded = await bothWays(entry, cases.credentials, cases.success(fixture));
+    expect(succeeded).toMatchObject({ ok: true });
+
+    const badInputs = cases.badInputs(fixture);
+    expect(badInputs.length).toBeGreaterThan(0);
+    for (const input of badInputs) {
+      expect(await bothWays(entry, cases.credentials, input)).toMatchObject({
+        ok: false,
+        code: 'BAD_REQUEST',
+      });
+    }
+    for (const input of cases.refusals?.(fixture) ?? []) {
+      expect(await bothWays(entry, cases.credentials, input)).toMatchObject({ ok: false });
+    }
+    // Authentication comes first: a bad input without the right token is a 401 too.
+    for (const [credentials, input] of [
+      ['none', cases.success(fixture)],
+      [other, cases.success(fixture)],
+      ['none', badInputs[0]],
+    ] as const) {
+      expect(await bothWays(entry, credentials, input)).toMatchObject({
+        ok: false,
+        code: 'UNAUTHORIZED',
+        cause: { name: expect.stringMatching(/Error$/) },
+      });
+    }
+  });
+});
+
+describe('the runner’s output memo', () => {
+  const limits = proceduresOf().find((entry) => entry.path === 'billing.limits');
+  if (!limits) throw new Error('no billing.limits procedure');
+
+  const contextWith = async (source: LimitsSource): Promise<BillingContext> => ({
+    authorization: `Bearer ${await h.workerToken()}`,
+    deadline: undefined,
+    services: { ...servicesOver(h.store, []), limits: source },
+  });
+
+  it('answers a frozen resolver result (a cached tenant’s answer) with one parsed output, the same object each time', async () => {
+    const tenant = await h.tenant('growth');
+    const ctx = await contextWith(createLimitsSource({ mode: 'database', store: h.store.tenants }));
+    const first = await limits.run(ctx, { tenantId: tenant });
+    const second = await limits.run(ctx, { tenantId: tenant });
+    expect(second).toBe(first);
+    expect(first).toEqual({
+      tenant_id: tenant,
+      limits: { deployments: 5, self_hosted_workers: null, plan_type: 'growth' },
+    });
+    expect(Object.isFrozen(first)).toBe(true);
+    expect(Object.isFrozen((first as { limits: object }).limits)).toBe(true);
+  });
+
+  it('parses a result that is not frozen anew each time', async () => {
+    const ctx = await contextWith({
+      mode: 'header',
+      answer: async ({ tenantId }) => ({
+        tenant_id: tenantId,
+        limits: { deployments: 1, self_hosted_workers: 5, plan_type: 'free' },
+      }),
+      apply: () => {},
+    });
+    const first = await limits.run(ctx, { tenantId: 'org-1' });
+    const second = await limits.run(ctx, { tenantId: 'org-1' });
+    expect(second).toEqual(first);
+    expect(second).not.toBe(first);
+  });
+
+  it.each([
+    ['a fresh object', false],
+    ['a frozen object', true],
+  ])(
+    'surfaces a failing output schema on %s as tRPC does (a 500, never an invalid body)',
+    async (_, frozen) => {
+      const broken = {
+        tenant_id: 'org-1',
+        limits: { deployments: -1, self_hosted_workers: null, plan_type: 'free' },
+      };
+      const ctx = await contextWith({
+        mode: 'header',
+        answer: async () => (frozen ? Object.freeze(broken) : broken) as never,
+        apply: () => {},
+      });
+      const viaRunner = await outcome(() => limits.run(ctx, { tenantId: 'org-1' }));
+      expect(viaRunner).toMatchObject({
+        ok: false,
+        code: 'INTERNAL_SERVER_ERROR',
+        message: 'Output validation failed',
+      });
+      expect(viaRunner).toEqual(await outcome(() => createCaller(ctx).billing.limits({ tenantId: 'org-1' })));
+      // Refused twice: a failed parse is never remembered.
+      expect(await outcome(() => limits.run(ctx, { tenantId: 'org-1' }))).toEqual(viaRunner);
+    },
+  );
+});
+
+describe('a procedure chain the runner does not understand', () => {
+  it('is refused when the router is listed, not served differently from tRPC', () => {
+    const traced = workerProcedure
+      .use(async ({ next }) => next())
+      .input(BillingLimitsInput)
+      .output(BillingLimitsResponse)
+      .query(({ input, ctx }) => ctx.services.limits.answer(input));
+    const tracedRouter = router({ traced }) as unknown as AppRouter;
+    expect(() => proceduresOf(tracedRouter)).toThrow('traced: not a procedure chain this runner understands');
+  });
+});
