@@ -99,7 +99,8 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
     }
     let parsed: unknown;
     try {
-      parsed = await parseOutput(data);
+      parsed = parseOutput(data);
+      if (parsed instanceof Promise) parsed = await parsed;
     } catch (cause) {
       throw new TRPCError({ message: 'Output validation failed', code: 'INTERNAL_SERVER_ERROR', cause });
     }
@@ -119,7 +120,8 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
     }
     let data: unknown;
     try {
-      data = await resolver?.({
+      // A resolver may answer without a promise (a cache hit): awaited only when it is one.
+      data = resolver?.({
         ctx,
         input,
         getRawInput: rawInputGetter(rawInput),
@@ -129,6 +131,7 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
         signal: undefined,
         batchIndex: 0,
       });
+      if (data instanceof Promise) data = await data;
     } catch (cause) {
       throw getTRPCErrorFromUnknown(cause);
     }

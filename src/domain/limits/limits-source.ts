@@ -26,7 +26,8 @@ export type PlanSource = 'header' | 'database';
  */
 export interface LimitsSource {
   readonly mode: PlanSource;
-  answer(query: LimitsQuery): Promise<LimitsAnswer>;
+  /** A cached tenant's answer comes back as it is, without a promise (the hot path). */
+  answer(query: LimitsQuery): LimitsAnswer | Promise<LimitsAnswer>;
   /** Forget what a write changed (this replica's writes and, through the store, every other's). */
   apply(change: LimitsChange): void;
 }
@@ -94,22 +95,30 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
     max: cacheMaxEntries,
   });
 
+  /** Database mode: a fresh cached answer as it is (no promise); otherwise read through the cache. */
+  function answerOfTenant(cache: NonNullable<typeof tenantCache>, tenantId: string) {
+    const hit = cache.fresh(tenantId);
+    if (hit) return hit.value ?? Promise.reject(tenantNotFound());
+    return orUnavailable(cache.get(tenantId)).then((answer) => answer ?? Promise.reject(tenantNotFound()));
+  }
+
+  /** Header mode: the caller's plan in the catalog; the answer kept while the catalog is the same. */
+  async function answerOfPlan({ tenantId, planType }: LimitsQuery): Promise<LimitsAnswer> {
+    const catalog = catalogCache ? await orUnavailable(catalogCache.get(CATALOG_KEY)) : staticCatalog;
+    // A tenant id has no control characters: a newline can't be part of one.
+    const key = `${planType}\n${tenantId}`;
+    const known = headerAnswers.get(key);
+    if (known?.catalog === catalog) return known.answer;
+    const answer = answerOf(tenantId, { ...catalog[planType], plan_type: planType });
+    headerAnswers.set(key, { catalog, answer });
+    return answer;
+  }
+
   return {
     mode,
-    async answer({ tenantId, planType }) {
-      if (mode === 'header' || !tenantCache) {
-        const catalog = catalogCache ? await orUnavailable(catalogCache.get(CATALOG_KEY)) : staticCatalog;
-        // A tenant id has no control characters: a newline can't be part of one.
-        const key = `${planType}\n${tenantId}`;
-        const known = headerAnswers.get(key);
-        if (known?.catalog === catalog) return known.answer;
-        const answer = answerOf(tenantId, { ...catalog[planType], plan_type: planType });
-        headerAnswers.set(key, { catalog, answer });
-        return answer;
-      }
-      const answer = await orUnavailable(tenantCache.get(tenantId));
-      if (!answer) throw tenantNotFound();
-      return answer;
+    answer(query) {
+      if (mode === 'database' && tenantCache) return answerOfTenant(tenantCache, query.tenantId);
+      return answerOfPlan(query);
     },
     apply(change) {
       if ('all' in change) {

@@ -21,6 +21,8 @@ export interface ReadThroughCacheOptions<V> {
 export interface ReadThroughCache<V> {
   /** The value, from memory while fresh; rejects only when the store fails and nothing was ever known. */
   get(key: string): Promise<V>;
+  /** The value while fresh (a hit, counted as one), without a promise; `undefined` otherwise. */
+  fresh(key: string): { value: V } | undefined;
   invalidate(keys: readonly string[]): void;
   invalidateAll(): void;
 }
@@ -80,6 +82,11 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
   }
 
   return {
+    fresh(key) {
+      const fresh = cache.get(key);
+      if (fresh) onEvent('hit');
+      return fresh;
+    },
     async get(key) {
       // The hot path: a fresh entry, without going through `fetch` and its promises.
       const fresh = cache.get(key);
