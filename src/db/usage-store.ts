@@ -1,26 +1,82 @@
-import { and, eq, isNull, sql } from 'drizzle-orm';
-import type { PlanType } from '../contract/plans.js';
-import { type Reservation, Resource } from '../contract/usage.js';
-import { resourcePolicy } from '../domain/limits/effective-limits.js';
-import { ceilingOf, remainingOf } from '../domain/limits/usage-policy.js';
-import type { ReleaseOutcome, ReserveOutcome, UsageCounts, UsageStore } from '../domain/usage/usage-store.js';
+import { eq, sql } from 'drizzle-orm';
+import { PlanType } from '../contract/plans.js';
+import { Resource } from '../contract/usage.js';
+import type {
+  Grant,
+  ReleaseOutcome,
+  ReserveOutcome,
+  UsageCounts,
+  UsageStore,
+} from '../domain/usage/usage-store.js';
 import type { Database } from './database.js';
 import { audit } from './journal.js';
 import { type Executor, readTenant } from './rows.js';
-import { reservation, usageCounter } from './schema.js';
+import { usageCounter } from './schema.js';
 
-/** Thrown inside a grant's transaction to roll back its key claim: the caller has stopped waiting. */
-class Abandoned extends Error {}
+const isResource = (value: unknown): value is Resource => Resource.safeParse(value).success;
 
-/** Thrown inside a grant's transaction to roll it back: nothing of a refused reservation stays. */
-class Refused extends Error {
-  constructor(
-    readonly limit: number | null,
-    readonly used: number,
-    readonly planId: PlanType,
+/** A named parameter of a prepared call, typed as the function declares it. */
+const arg = (name: string, type: string) => sql`${sql.placeholder(name)}::${sql.raw(type)}`;
+
+/**
+ * `billing_reserve` (drizzle/0004_reserve_functions.sql): the whole grant — policy, key claim,
+ * decision, answer — in one statement, so one round trip. Prepared: drizzle's postgres-js driver
+ * asks postgres.js to prepare only a query given a name (`.prepare(name)`); `db.execute` and
+ * unnamed builder queries go unprepared, which postgres.js sends as Parse/Describe, waits for the
+ * parameter types, then Bind/Execute — two round trips each. Prepared, each pool connection pays
+ * that once; from then on a call is Bind/Execute of the statement it already has.
+ */
+function prepareReserve(db: Database) {
+  const args = sql.join(
+    [
+      arg('tenantId', 'text'),
+      arg('resource', 'text'),
+      arg('quantity', 'integer'),
+      arg('idempotencyKey', 'text'),
+      arg('fingerprint', 'text'),
+      arg('reference', 'text'),
+      arg('notAfter', 'double precision'),
+    ],
+    sql`, `,
+  );
+  return db
+    .select({
+      outcome: sql<ReserveOutcome['kind']>`outcome`,
+      reservationId: sql<string | null>`reservation_id`,
+      resource: sql<string | null>`resource`,
+      quantity: sql<number | null>`quantity`,
+      used: sql<number | null>`used`,
+      limit: sql<number | null>`"limit"`,
+      overage: sql<boolean | null>`overage`,
+      planId: sql<string | null>`plan_id`,
+    })
+    .from(sql`billing_reserve(${args})`)
+    .prepare('billing_reserve');
+}
+
+/** `billing_release`: marks the reservation released and counts it out, in one round trip (prepared). */
+function prepareRelease(db: Database) {
+  const args = sql.join([arg('tenantId', 'text'), arg('reservationId', 'uuid')], sql`, `);
+  return db
+    .select({ outcome: sql<ReleaseOutcome>`outcome` })
+    .from(sql`billing_release(${args}) as released(outcome)`)
+    .prepare('billing_release');
+}
+
+type ReserveRow = Awaited<ReturnType<ReturnType<typeof prepareReserve>['execute']>>[number];
+
+function grantOf(row: ReserveRow): Grant {
+  const { reservationId, resource, quantity, used, limit, overage } = row;
+  if (
+    reservationId === null ||
+    !isResource(resource) ||
+    quantity === null ||
+    used === null ||
+    overage === null
   ) {
-    super('limit exceeded');
+    throw new Error(`billing_reserve answered an incomplete ${row.outcome} row`);
   }
+  return { reservationId, resource, quantity, used, limit, overage };
 }
 
 async function countsOf(db: Executor, tenantId: string): Promise<UsageCounts> {
@@ -37,6 +93,8 @@ async function countsOf(db: Executor, tenantId: string): Promise<UsageCounts> {
 }
 
 export function createUsageStore(db: Database): UsageStore {
+  const reserveCall = prepareReserve(db);
+  const releaseCall = prepareRelease(db);
   return {
     async usage(tenantId) {
       const record = await readTenant(db, tenantId);
@@ -44,124 +102,39 @@ export function createUsageStore(db: Database): UsageStore {
     },
 
     async reserve(tenantId, request): Promise<ReserveOutcome> {
-      const abandoned = () => request.notAfter !== undefined && Date.now() >= request.notAfter;
-      try {
-        return await db.transaction(async (tx): Promise<ReserveOutcome> => {
-          // The transaction may start late (waiting for a connection while the database was away).
-          if (abandoned()) return { kind: 'abandoned' };
-          const record = await readTenant(tx, tenantId);
-          if (!record) return { kind: 'tenant_not_found' };
-          // The key is claimed first: a concurrent request with the same key waits here for the first
-          // to commit (then replays its answer) or to roll back (then is judged on its own).
-          const [claimed] = await tx
-            .insert(reservation)
-            .values({
-              organizationId: tenantId,
-              resource: request.resource,
-              quantity: request.quantity,
-              idempotencyKey: request.idempotencyKey,
-              requestFingerprint: request.fingerprint,
-              reference: request.reference ?? null,
-              response: {},
-            })
-            .onConflictDoNothing()
-            .returning({ id: reservation.id });
-          if (!claimed) {
-            const [first] = await tx
-              .select({ fingerprint: reservation.requestFingerprint, response: reservation.response })
-              .from(reservation)
-              .where(
-                and(
-                  eq(reservation.organizationId, tenantId),
-                  eq(reservation.idempotencyKey, request.idempotencyKey),
-                ),
-              );
-            if (!first || first.fingerprint !== request.fingerprint) return { kind: 'key_reused' };
-            return { kind: 'replayed', reservation: first.response as Reservation };
-          }
-
-          await tx
-            .insert(usageCounter)
-            .values({ organizationId: tenantId, resource: request.resource })
-            .onConflictDoNothing();
-          const policy = resourcePolicy(record, request.resource);
-          const ceiling = ceilingOf(policy);
-          // Checked again right before deciding: the key claim above may have waited for a lock.
-          if (abandoned()) throw new Abandoned();
-          // The decision: one conditional UPDATE, atomic whatever other replicas do at the same time.
-          const [granted] = await tx
-            .update(usageCounter)
-            .set({ used: sql`${usageCounter.used} + ${request.quantity}`, updatedAt: sql`now()` })
-            .where(
-              and(
-                eq(usageCounter.organizationId, tenantId),
-                eq(usageCounter.resource, request.resource),
-                ceiling === null ? undefined : sql`${usageCounter.used} + ${request.quantity} <= ${ceiling}`,
-              ),
-            )
-            .returning({ used: usageCounter.used });
-          if (!granted) {
-            const counts = await countsOf(tx, tenantId);
-            throw new Refused(policy.limit, counts[request.resource], record.planId);
-          }
-          const overageUnits =
-            policy.limit === null ? 0 : Math.max(0, Math.min(request.quantity, granted.used - policy.limit));
-          const answer: Reservation = {
-            reservation_id: claimed.id,
-            resource: request.resource,
-            quantity: request.quantity,
-            used: granted.used,
-            limit: policy.limit,
-            remaining: remainingOf(policy.limit, granted.used),
-            overage: overageUnits > 0,
-          };
-          await tx
-            .update(reservation)
-            .set({ response: answer, overageUnits })
-            .where(eq(reservation.id, claimed.id));
-          return { kind: 'granted', reservation: answer, planId: record.planId };
-        });
-      } catch (error) {
-        if (error instanceof Abandoned) return { kind: 'abandoned' };
-        if (error instanceof Refused) {
-          return { kind: 'refused', limit: error.limit, used: error.used, planId: error.planId };
-        }
-        throw error;
+      // Checked here on this process's clock, and again in the database on its own (see the migration).
+      if (request.notAfter !== undefined && Date.now() >= request.notAfter) return { kind: 'abandoned' };
+      const [row] = await reserveCall.execute({
+        tenantId,
+        resource: request.resource,
+        quantity: request.quantity,
+        idempotencyKey: request.idempotencyKey,
+        fingerprint: request.fingerprint,
+        reference: request.reference ?? null,
+        notAfter: request.notAfter ?? null,
+      });
+      if (!row) throw new Error('billing_reserve answered no row');
+      switch (row.outcome) {
+        case 'granted':
+          return { kind: 'granted', grant: grantOf(row), planId: PlanType.parse(row.planId) };
+        case 'replayed':
+          return { kind: 'replayed', grant: grantOf(row) };
+        case 'refused':
+          if (row.used === null) throw new Error('billing_reserve answered a refusal without usage');
+          return { kind: 'refused', limit: row.limit, used: row.used, planId: PlanType.parse(row.planId) };
+        case 'key_reused':
+        case 'tenant_not_found':
+        case 'abandoned':
+          return { kind: row.outcome };
+        default:
+          throw new Error(`billing_reserve answered ${String(row.outcome)}`);
       }
     },
 
     async release(tenantId, reservationId): Promise<ReleaseOutcome> {
-      return db.transaction(async (tx) => {
-        const [released] = await tx
-          .update(reservation)
-          .set({ releasedAt: sql`now()` })
-          .where(
-            and(
-              eq(reservation.id, reservationId),
-              eq(reservation.organizationId, tenantId),
-              isNull(reservation.releasedAt),
-            ),
-          )
-          .returning({ resource: reservation.resource, quantity: reservation.quantity });
-        if (released) {
-          // Never below zero: a reconciliation (PUT /billing/usage) may have counted it out already.
-          await tx
-            .update(usageCounter)
-            .set({
-              used: sql`greatest(${usageCounter.used} - ${released.quantity}, 0)`,
-              updatedAt: sql`now()`,
-            })
-            .where(
-              and(eq(usageCounter.organizationId, tenantId), eq(usageCounter.resource, released.resource)),
-            );
-          return 'released';
-        }
-        const [known] = await tx
-          .select({ id: reservation.id })
-          .from(reservation)
-          .where(and(eq(reservation.id, reservationId), eq(reservation.organizationId, tenantId)));
-        return known ? 'already_released' : 'not_found';
-      });
+      const [row] = await releaseCall.execute({ tenantId, reservationId });
+      if (!row) throw new Error('billing_release answered no row');
+      return row.outcome;
     },
 
     async setUsage(tenantId, counts, actor) {

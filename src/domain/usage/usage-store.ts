@@ -1,5 +1,5 @@
 import type { PlanType } from '../../contract/plans.js';
-import type { Reservation, Resource } from '../../contract/usage.js';
+import type { Resource } from '../../contract/usage.js';
 import type { TenantRecord } from '../limits/effective-limits.js';
 
 export type UsageCounts = Record<Resource, number>;
@@ -19,9 +19,18 @@ export interface ReservationRequestRecord {
   notAfter?: number | undefined;
 }
 
+/** What the store decided for a granted (or replayed) reservation; the service makes the wire body of it. */
+export interface Grant {
+  reservationId: string;
+  resource: Resource;
+  quantity: number;
+  used: number;
+  limit: number | null;
+  overage: boolean;
+}
 export type ReserveOutcome =
-  | { kind: 'granted'; reservation: Reservation; planId: PlanType }
-  | { kind: 'replayed'; reservation: Reservation }
+  | { kind: 'granted'; grant: Grant; planId: PlanType }
+  | { kind: 'replayed'; grant: Grant }
   | { kind: 'refused'; limit: number | null; used: number; planId: PlanType }
   | { kind: 'key_reused' }
   | { kind: 'tenant_not_found' }
@@ -32,8 +41,8 @@ export type ReleaseOutcome = 'released' | 'already_released' | 'not_found';
 export interface UsageStore {
   usage(tenantId: string): Promise<{ record: TenantRecord; used: UsageCounts } | undefined>;
   /**
-   * Grants or refuses in one transaction whose conditional UPDATE is the decision — safe with any
-   * number of replicas on one database. A refusal records nothing.
+   * Grants or refuses in one statement (one round trip) whose conditional UPDATE is the decision —
+   * safe with any number of replicas on one database. A refusal records nothing.
    */
   reserve(tenantId: string, request: ReservationRequestRecord): Promise<ReserveOutcome>;
   release(tenantId: string, reservationId: string): Promise<ReleaseOutcome>;

@@ -4,7 +4,7 @@ import type { Reservation, ReservationRequest, Resource, UsageResponse } from '.
 import { DomainError, orUnavailable, storeUnavailable, tenantNotFound } from '../errors.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
 import { remainingOf } from '../limits/usage-policy.js';
-import type { UsageCounts, UsageStore } from './usage-store.js';
+import type { Grant, UsageCounts, UsageStore } from './usage-store.js';
 
 /** Usage against limits: what a tenant holds, atomic reservations, and the Engine's reconciliation. */
 export interface UsageService {
@@ -35,6 +35,22 @@ function usageView(tenantId: string, record: TenantRecord, used: UsageCounts): U
   return {
     tenant_id: tenantId,
     usage: { deployments: of('deployments'), self_hosted_workers: of('self_hosted_workers') },
+  };
+}
+
+/**
+ * The 201 body of a grant. A replay makes it of the stored facts of the first answer: the same
+ * JSON, byte for byte (the key order here is the wire's).
+ */
+function reservationOf(grant: Grant): Reservation {
+  return {
+    reservation_id: grant.reservationId,
+    resource: grant.resource,
+    quantity: grant.quantity,
+    used: grant.used,
+    limit: grant.limit,
+    remaining: remainingOf(grant.limit, grant.used),
+    overage: grant.overage,
   };
 }
 
@@ -79,12 +95,12 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
       );
       switch (outcome.kind) {
         case 'granted':
-          if (outcome.reservation.overage) {
+          if (outcome.grant.overage) {
             onViolation?.({ resource: input.resource, plan: outcome.planId, kind: 'soft' });
           }
-          return outcome.reservation;
+          return reservationOf(outcome.grant);
         case 'replayed':
-          return outcome.reservation;
+          return reservationOf(outcome.grant);
         case 'tenant_not_found':
           throw tenantNotFound();
         case 'abandoned':

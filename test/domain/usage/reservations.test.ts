@@ -1,7 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import { and, desc, eq } from 'drizzle-orm';
+import { createHash, randomUUID } from 'node:crypto';
+import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { auditLog, reservation } from '../../../src/db/schema.js';
+import type { LimitOverrides, PlanSoftLimits, TenantSoftLimits } from '../../../src/contract/admin.js';
+import type { Resource } from '../../../src/contract/usage.js';
+import { openDatabase } from '../../../src/db/database.js';
+import { auditLog, reservation, usageCounter } from '../../../src/db/schema.js';
+import { createUsageStore } from '../../../src/db/usage-store.js';
+import { resourcePolicy } from '../../../src/domain/limits/effective-limits.js';
+import { ceilingOf } from '../../../src/domain/limits/usage-policy.js';
 import { createHarness, type Harness, STORE_KINDS, unique, useHarness } from '../../support/harness.js';
 
 interface ReservationBody {
@@ -273,6 +279,339 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     });
     expect(onTime.kind).toBe('granted');
   });
+
+  const storeRequest = () => ({
+    resource: 'deployments' as const,
+    quantity: 1,
+    reference: undefined,
+    fingerprint: 'f',
+  });
+  const counters = (tenant: string) =>
+    h.db
+      .select({ resource: usageCounter.resource, used: usageCounter.used })
+      .from(usageCounter)
+      .where(eq(usageCounter.organizationId, tenant));
+  /** Rows of a raw query, whichever driver ran it. */
+  async function rows(query: SQL): Promise<Record<string, unknown>[]> {
+    const result = (await h.db.execute(query)) as unknown as
+      | Record<string, unknown>[]
+      | { rows: Record<string, unknown>[] };
+    return Array.isArray(result) ? [...result] : result.rows;
+  }
+  /** `billing_reserve` called as it is, without the service's own checks in front of it. */
+  const callReserve = async (
+    tenant: string,
+    { quantity = 1, key: idempotencyKey = key(), notAfter = null as number | null } = {},
+  ) => {
+    const [row] = await rows(
+      sql`select * from billing_reserve(${tenant}, 'deployments', ${quantity}::integer, ${idempotencyKey}, 'f', null, ${notAfter}::double precision)`,
+    );
+    return row;
+  };
+
+  it('refuses inside billing_reserve leaving no reservation, no count, and the key free', async () => {
+    const tenant = await h.tenant('free');
+    const refusedKey = key();
+    expect(await callReserve(tenant, { quantity: 2, key: refusedKey })).toMatchObject({
+      outcome: 'refused',
+      reservation_id: null,
+      used: 0,
+      limit: 1,
+      plan_id: 'free',
+    });
+    expect(await reservations(tenant)).toEqual([]);
+    expect(await counters(tenant)).toEqual([{ resource: 'deployments', used: 0 }]);
+    // The refusal claimed nothing: the same key is judged anew once the limit allows it.
+    await h.store.tenants.putTenant(tenant, { overrides: { deployments: 2 } }, 'test');
+    expect(await callReserve(tenant, { quantity: 2, key: refusedKey })).toMatchObject({
+      outcome: 'granted',
+      used: 2,
+      limit: 2,
+      overage: false,
+    });
+    expect(await reservations(tenant)).toHaveLength(1);
+  });
+
+  it('abandons inside billing_reserve a grant whose deadline has passed on the database’s clock', async () => {
+    const tenant = await h.tenant('growth');
+    const lateKey = key();
+    expect(await callReserve(tenant, { key: lateKey, notAfter: Date.now() - 1 })).toMatchObject({
+      outcome: 'abandoned',
+      reservation_id: null,
+    });
+    expect(await reservations(tenant)).toEqual([]);
+    expect(await counters(tenant)).toEqual([]);
+    expect(await callReserve(tenant, { key: lateKey, notAfter: Date.now() + 60_000 })).toMatchObject({
+      outcome: 'granted',
+      used: 1,
+    });
+    expect(await callReserve(unique('nobody'))).toMatchObject({ outcome: 'tenant_not_found' });
+  });
+
+  it.runIf(kind === 'postgres')(
+    'abandons a grant whose deadline passes while it waits for the counter row, recording nothing',
+    async () => {
+      const tenant = await h.tenant('growth');
+      expect((await h.store.usage.reserve(tenant, { ...storeRequest(), idempotencyKey: key() })).kind).toBe(
+        'granted',
+      );
+      // Another transaction holds the counter row past the deadline of the grant queued behind it.
+      let letGo: () => void = () => {};
+      let held: () => void = () => {};
+      const holding = new Promise<void>((resolve) => {
+        held = resolve;
+      });
+      const holder = h.db.transaction(async (tx) => {
+        await tx.execute(sql`select 1 from usage_counter where organization_id = ${tenant} for update`);
+        held();
+        await new Promise<void>((resolve) => {
+          letGo = resolve;
+        });
+      });
+      await holding;
+      const late = h.store.usage.reserve(tenant, {
+        ...storeRequest(),
+        idempotencyKey: key(),
+        notAfter: Date.now() + 200,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      letGo();
+      await holder;
+      expect(await late).toEqual({ kind: 'abandoned' });
+      expect(await reservations(tenant)).toHaveLength(1);
+      expect(await counters(tenant)).toEqual([{ resource: 'deployments', used: 1 }]);
+    },
+  );
+
+  it('decides with the rules of resourcePolicy and ceilingOf (plan ⊕ overrides, soft limits, caps)', async () => {
+    // The test changes the plan catalog: a database of its own.
+    const own = await createHarness({ store: kind });
+    interface Case {
+      resource: Resource;
+      plan: number | null;
+      planSoft?: PlanSoftLimits;
+      overrides?: LimitOverrides;
+      tenantSoft?: TenantSoftLimits;
+    }
+    const cases: Case[] = [
+      { resource: 'deployments', plan: 2 },
+      { resource: 'deployments', plan: 2, planSoft: { deployments: { overage_cap: 1 } } },
+      { resource: 'deployments', plan: 2, planSoft: { deployments: { overage_cap: null } } },
+      { resource: 'deployments', plan: null, planSoft: { deployments: { overage_cap: 1 } } },
+      {
+        resource: 'deployments',
+        plan: 2,
+        planSoft: { deployments: { overage_cap: 1 } },
+        tenantSoft: { deployments: null },
+      },
+      { resource: 'deployments', plan: 2, tenantSoft: { deployments: { overage_cap: 3 } } },
+      { resource: 'deployments', plan: 2, tenantSoft: { deployments: { overage_cap: 0 } } },
+      {
+        resource: 'deployments',
+        plan: 2,
+        planSoft: { self_hosted_workers: { overage_cap: 1 } },
+        tenantSoft: { self_hosted_workers: null },
+      },
+      {
+        resource: 'deployments',
+        plan: 2,
+        overrides: { deployments: 4 },
+        planSoft: { deployments: { overage_cap: 1 } },
+      },
+      { resource: 'deployments', plan: 2, overrides: { deployments: null } },
+      { resource: 'deployments', plan: null, overrides: { deployments: 3 } },
+      { resource: 'deployments', plan: 2, overrides: { deployments: 0 } },
+      {
+        resource: 'deployments',
+        plan: 2,
+        overrides: { deployments: 0 },
+        tenantSoft: { deployments: { overage_cap: 2 } },
+      },
+      { resource: 'self_hosted_workers', plan: 3, overrides: { self_hosted_workers: 1 } },
+      {
+        resource: 'self_hosted_workers',
+        plan: 3,
+        overrides: { self_hosted_workers: 1 },
+        tenantSoft: { self_hosted_workers: { overage_cap: 1 } },
+      },
+      {
+        resource: 'self_hosted_workers',
+        plan: 3,
+        overrides: { deployments: null },
+        planSoft: { deployments: { overage_cap: null } },
+      },
+    ];
+    try {
+      for (const c of cases) {
+        const label = JSON.stringify(c);
+        await own.store.tenants.updatePlan(
+          'growth',
+          {
+            deployments: c.resource === 'deployments' ? c.plan : 5,
+            self_hosted_workers: c.resource === 'self_hosted_workers' ? c.plan : null,
+            soft_limits: c.planSoft ?? {},
+          },
+          'test',
+        );
+        const tenant = await own.tenant('growth', {
+          overrides: c.overrides ?? {},
+          soft_limits: c.tenantSoft ?? {},
+        });
+        const record = await own.store.tenants.findTenant(tenant);
+        if (!record) throw new Error('tenant not written');
+        const policy = resourcePolicy(record, c.resource);
+        const ceiling = ceilingOf(policy);
+        const reserve = (quantity: number) =>
+          own.store.usage.reserve(tenant, {
+            resource: c.resource,
+            quantity,
+            idempotencyKey: key(),
+            reference: undefined,
+            fingerprint: 'f',
+          });
+        if (ceiling === null) {
+          const outcome = await reserve(10_000);
+          expect(outcome, label).toMatchObject({
+            kind: 'granted',
+            grant: { used: 10_000, limit: policy.limit },
+          });
+          continue;
+        }
+        if (ceiling > 0) {
+          expect(await reserve(ceiling), label).toEqual({
+            kind: 'granted',
+            grant: {
+              reservationId: expect.any(String),
+              resource: c.resource,
+              quantity: ceiling,
+              used: ceiling,
+              limit: policy.limit,
+              overage: policy.limit !== null && ceiling > policy.limit,
+            },
+            planId: 'growth',
+          });
+        }
+        expect(await reserve(1), label).toEqual({
+          kind: 'refused',
+          limit: policy.limit,
+          used: ceiling,
+          planId: 'growth',
+        });
+      }
+    } finally {
+      await own.store.tenants.updatePlan(
+        'growth',
+        { deployments: 5, self_hosted_workers: null, soft_limits: {} },
+        'test',
+      );
+    }
+  });
+
+  it('bills past a soft limit only the units past it, however the grant straddles it', async () => {
+    const tenant = await h.tenant('free', {
+      overrides: { deployments: 2 },
+      soft_limits: { deployments: { overage_cap: 3 } },
+    });
+    const grant = async (quantity: number) =>
+      (await (
+        await client.reserve(tenant, { resource: 'deployments', quantity, idempotency_key: key() })
+      ).json()) as ReservationBody;
+    expect(await grant(1)).toMatchObject({ used: 1, limit: 2, remaining: 1, overage: false });
+    expect(await grant(3)).toMatchObject({ used: 4, limit: 2, remaining: 0, overage: true });
+    expect(
+      (await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() })).status,
+    ).toBe(409);
+    expect(await grant(1)).toMatchObject({ used: 5, overage: true });
+    const billed = await reservations(tenant);
+    expect(billed.map((r) => [r.quantity, r.overageUnits]).sort()).toEqual([
+      [1, 0],
+      [1, 1],
+      [3, 2],
+    ]);
+  });
+
+  it('replays byte for byte: the first answer, and rows written as the wire body before billing_reserve', async () => {
+    const tenant = await h.tenant('growth');
+    const body = { resource: 'self_hosted_workers', quantity: 2, idempotency_key: key(), reference: 'w-1' };
+    const first = await client.reserve(tenant, body);
+    const firstText = await first.text();
+    const again = await client.reserve(tenant, body);
+    expect(again.status).toBe(201);
+    expect(await again.text()).toBe(firstText);
+    const [stored] = await reservations(tenant);
+    expect(stored?.response).toEqual(JSON.parse(firstText));
+
+    // A row as the transaction before billing_reserve wrote it: the 201 body itself.
+    const oldKey = key();
+    const oldBody = {
+      reservation_id: randomUUID(),
+      resource: 'deployments',
+      quantity: 3,
+      used: 7,
+      limit: 5,
+      remaining: 0,
+      overage: true,
+    };
+    await h.db.insert(reservation).values({
+      id: oldBody.reservation_id,
+      organizationId: tenant,
+      resource: 'deployments',
+      quantity: 3,
+      idempotencyKey: oldKey,
+      // As the service fingerprints a request (src/domain/usage/usage.ts).
+      requestFingerprint: createHash('sha256')
+        .update(JSON.stringify(['deployments', 3, null]))
+        .digest('hex'),
+      overageUnits: 2,
+      response: oldBody,
+    });
+    const replayed = await client.reserve(tenant, {
+      resource: 'deployments',
+      quantity: 3,
+      idempotency_key: oldKey,
+    });
+    expect(replayed.status).toBe(201);
+    expect(await replayed.text()).toBe(JSON.stringify(oldBody));
+    expect(await counters(tenant)).toEqual([{ resource: 'self_hosted_workers', used: 2 }]);
+  });
+
+  it('releases never below zero after a reconciliation counted the reservation out', async () => {
+    const tenant = await h.tenant('growth');
+    const { reservation_id } = (await (
+      await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() })
+    ).json()) as ReservationBody;
+    expect((await client.reconcile(tenant, { deployments: 1 })).status).toBe(200);
+    expect(await h.store.usage.release(tenant, reservation_id)).toBe('released');
+    expect((await client.usage(tenant)).usage.deployments.used).toBe(0);
+    expect(await h.store.usage.release(tenant, reservation_id)).toBe('already_released');
+    expect(await h.store.usage.release(unique('other'), reservation_id)).toBe('not_found');
+  });
+
+  it.runIf(kind === 'postgres')(
+    'sends each grant and release as one prepared statement (postgres.js keeps it per connection)',
+    async () => {
+      const single = await openDatabase({ url: h.database.url, maxConnections: 1 });
+      try {
+        const store = await createUsageStore(single.db);
+        const tenant = await h.tenant('growth');
+        for (let i = 0; i < 2; i++) {
+          const outcome = await store.reserve(tenant, { ...storeRequest(), idempotencyKey: key() });
+          if (outcome.kind !== 'granted') throw new Error(`not granted: ${outcome.kind}`);
+          expect(await store.release(tenant, outcome.grant.reservationId)).toBe('released');
+        }
+        const prepared = (await single.db.execute(
+          sql`select statement from pg_prepared_statements order by prepare_time`,
+        )) as unknown as { statement: string }[];
+        const calls = prepared.map((row) => row.statement).filter((text) => text.includes('billing_'));
+        expect(calls).toEqual([
+          expect.stringContaining('from billing_reserve($1::text, $2::text, $3::integer'),
+          expect.stringContaining('from billing_release($1::text, $2::uuid)'),
+        ]);
+      } finally {
+        await single.close();
+      }
+    },
+  );
 
   it('grants exactly 5 of 200 concurrent requests against a hard limit of 5', async () => {
     const tenant = await h.tenant('growth');
