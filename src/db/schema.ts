@@ -43,7 +43,6 @@ export const customer = pgTable('customer', {
   planId: text('plan_id')
     .notNull()
     .references(() => plan.id),
-  orbCustomerId: text('orb_customer_id'),
   /** `created_at` of the last Orb event applied to this customer; older ones arriving later are stale. */
   lastOrbEventAt: timestamp('last_orb_event_at', { withTimezone: true }),
   createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
