@@ -41,9 +41,48 @@ function checkingIntervalOf(requestTimeoutMs: number): number {
 /** Serves `fetch` (a Hono app's) on Node's HTTP server with the service's request limits. */
 export function listen(fetch: Fetch, options: ListenOptions): Promise<DrainableServer> {
   const requestTimeout = options.requestTimeoutMs ?? 0;
+  let inFlight = 0;
+  let draining = false;
+  const leave = (res: ServerResponse) => {
+    if (!res.headersSent) res.setHeader('Connection', 'close');
+  };
+  /**
+   * Requests are counted around the app's `fetch`, not with a listener on each response: a
+   * `close` listener per response (and the set holding the responses until then) cost bare Hono
+   * ~20 µs of CPU a request, measured. A request counts from its arrival until its answer is made
+   * (Node writes it right after); one arriving while draining, or answered then, says
+   * `Connection: close`.
+   */
+  const counted: Fetch = (request, env) => {
+    inFlight++;
+    const { outgoing } = env;
+    if (draining) leave(outgoing);
+    let answer: unknown;
+    try {
+      answer = fetch(request, env);
+    } catch (error) {
+      inFlight--;
+      throw error;
+    }
+    if (!(answer instanceof Promise)) {
+      inFlight--;
+      return answer;
+    }
+    return answer.then(
+      (response: unknown) => {
+        inFlight--;
+        if (draining) leave(outgoing);
+        return response;
+      },
+      (error: unknown) => {
+        inFlight--;
+        throw error;
+      },
+    );
+  };
   return new Promise((resolve, reject) => {
     const server = serve({
-      fetch: fetch as Parameters<typeof serve>[0]['fetch'],
+      fetch: counted as Parameters<typeof serve>[0]['fetch'],
       port: options.port,
       hostname: options.hostname,
       serverOptions: {
@@ -54,16 +93,6 @@ export function listen(fetch: Fetch, options: ListenOptions): Promise<DrainableS
         connectionsCheckingInterval: checkingIntervalOf(requestTimeout),
       },
     }) as Server;
-    const active = new Set<ServerResponse>();
-    let draining = false;
-    const leave = (res: ServerResponse) => {
-      if (!res.headersSent) res.setHeader('Connection', 'close');
-    };
-    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-      active.add(res);
-      res.once('close', () => active.delete(res));
-      if (draining) leave(res);
-    });
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);
@@ -75,15 +104,13 @@ export function listen(fetch: Fetch, options: ListenOptions): Promise<DrainableS
         origin: `http://${host}:${address.port}`,
         startDraining() {
           draining = true;
-          for (const res of active) leave(res);
         },
         close(timeoutMs) {
           draining = true;
-          for (const res of active) leave(res);
           return new Promise<boolean>((done) => {
             let cut = false;
             const timer = setTimeout(() => {
-              cut = active.size > 0;
+              cut = inFlight > 0;
               server.closeAllConnections();
             }, timeoutMs);
             // `net.Server#close`, not `http.Server#close`, which also destroys every connection without a
@@ -97,7 +124,7 @@ export function listen(fetch: Fetch, options: ListenOptions): Promise<DrainableS
             });
           });
         },
-        inFlight: () => active.size,
+        inFlight: () => inFlight,
       });
     });
   });
