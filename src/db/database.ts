@@ -104,14 +104,23 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
 async function openPostgres(url: string, maxConnections: number): Promise<DatabaseHandle> {
   // Migrations run on a connection of their own, holding an advisory lock: replicas starting
   // together take turns, and the second finds nothing left to apply.
-  const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  // `fetch_types: false` on every connection: postgres.js 3.4.9 first queries the catalog for array
+  // types on each new connection and drops that query's promise (porsager/postgres#1192, #1205); if
+  // the database goes away right then, the rejection is unhandled and Node ends the process.
+  // Nothing here uses array types (drizzle parses array columns itself).
+  const migrator = postgres(url, { max: 1, onnotice: () => {}, connect_timeout: 5, fetch_types: false });
   try {
     await migrator`select pg_advisory_lock(${MIGRATION_LOCK})`;
     await migratePostgres(drizzlePostgres(migrator, { schema }), { migrationsFolder: MIGRATIONS });
   } finally {
     await migrator.end({ timeout: 5 });
   }
-  const client = postgres(url, { max: maxConnections, onnotice: () => {}, connect_timeout: 5 });
+  const client = postgres(url, {
+    max: maxConnections,
+    onnotice: () => {},
+    connect_timeout: 5,
+    fetch_types: false,
+  });
   const db = drizzlePostgres(client, { schema });
   return {
     kind: 'postgres',
