@@ -1,5 +1,5 @@
 import type { BillingStore } from '../domain/store.js';
-import { type DatabaseOptions, openDatabase } from './database.js';
+import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './database.js';
 import { DEMO_TENANTS } from './demo-tenants.js';
 import { changeOf, LIMITS_CHANNEL } from './journal.js';
 import { createTenantStore } from './tenant-store.js';
@@ -12,31 +12,38 @@ export interface OpenStoreOptions extends DatabaseOptions {
 }
 
 /**
- * The store's whole life in one place: opens the database (migrating it), assembles one store per
- * aggregate, listens for every replica's committed changes, seeds the demo tenants once, and
- * closes it all.
+ * The store over an open database: one store per aggregate, and the replicas' committed changes
+ * handed to every subscriber. Closing the store closes the database.
+ */
+export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
+  const listeners = new Set<Parameters<BillingStore['subscribe']>[0]>();
+  await handle.listen(LIMITS_CHANNEL, (payload) => {
+    const change = changeOf(payload);
+    for (const listener of listeners) listener(change);
+  });
+  const { db } = handle;
+  return {
+    tenants: createTenantStore(db),
+    usage: createUsageStore(db),
+    webhooks: createWebhookStore(db),
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    ping: () => handle.ping(),
+    pendingMigrations: () => handle.pendingMigrations(),
+    close: () => handle.close(),
+  };
+}
+
+/**
+ * The store's whole life in one place: opens the database (migrating it), assembles the store,
+ * listens for every replica's committed changes, seeds the demo tenants once, and closes it all.
  */
 export async function openBillingStore(options: OpenStoreOptions): Promise<BillingStore> {
   const handle = await openDatabase(options);
   try {
-    const listeners = new Set<Parameters<BillingStore['subscribe']>[0]>();
-    await handle.listen(LIMITS_CHANNEL, (payload) => {
-      const change = changeOf(payload);
-      for (const listener of listeners) listener(change);
-    });
-    const { db } = handle;
-    const store: BillingStore = {
-      tenants: createTenantStore(db),
-      usage: createUsageStore(db),
-      webhooks: createWebhookStore(db),
-      subscribe(listener) {
-        listeners.add(listener);
-        return () => listeners.delete(listener);
-      },
-      ping: () => handle.ping(),
-      pendingMigrations: () => handle.pendingMigrations(),
-      close: () => handle.close(),
-    };
+    const store = await storeOver(handle);
     if (options.seedDemo) await store.tenants.seedOnce('demo-tenants', DEMO_TENANTS);
     return store;
   } catch (error) {

@@ -33,13 +33,8 @@ import {
 import type { TenantUpdate } from '../../src/contract/admin.js';
 import type { BillingLimitsResponse } from '../../src/contract/limits.js';
 import type { PlanType } from '../../src/contract/plans.js';
-import { type Database, type DatabaseHandle, openDatabase } from '../../src/db/database.js';
-import { changeOf, LIMITS_CHANNEL } from '../../src/db/journal.js';
-import { openBillingStore } from '../../src/db/store.js';
-import { createTenantStore } from '../../src/db/tenant-store.js';
-import { createUsageStore } from '../../src/db/usage-store.js';
-import { createWebhookStore } from '../../src/db/webhook-store.js';
-import type { LimitsChange } from '../../src/domain/limits/changes.js';
+import { type Database, openDatabase } from '../../src/db/database.js';
+import { openBillingStore, storeOver } from '../../src/db/store.js';
 import type { BillingStore } from '../../src/domain/store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 
@@ -138,32 +133,6 @@ export interface TestDatabase {
   /** PostgreSQL only: another connection pool and store on the same database — a second replica. */
   openReplica(): Promise<BillingStore>;
   close(): Promise<void>;
-}
-
-/**
- * The store over a database handle the test keeps too. `openBillingStore` (src/db/store.ts) opens
- * its own handle, and PGlite has a single client: the test's SQL and the store must share one.
- * The same aggregates and notifications as `openBillingStore`, which the replicas, readiness and
- * fault tests exercise as it is.
- */
-async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
-  const listeners = new Set<(change: LimitsChange) => void>();
-  await handle.listen(LIMITS_CHANNEL, (payload) => {
-    const change = changeOf(payload);
-    for (const listener of listeners) listener(change);
-  });
-  return {
-    tenants: createTenantStore(handle.db),
-    usage: createUsageStore(handle.db),
-    webhooks: createWebhookStore(handle.db),
-    subscribe(listener) {
-      listeners.add(listener);
-      return () => listeners.delete(listener);
-    },
-    ping: () => handle.ping(),
-    pendingMigrations: () => handle.pendingMigrations(),
-    close: () => handle.close(),
-  };
 }
 
 /** `create database … template …` fails while the template's last session is still ending: retried. */
