@@ -6,12 +6,7 @@
  * tRPC's own caller, so an upgrade that changes the internals fails loudly.
  */
 import { TRPCError } from '@trpc/server';
-import {
-  getErrorShape,
-  getParseFn,
-  getTRPCErrorFromUnknown,
-  type TRPC_ERROR_CODE_KEY,
-} from '@trpc/server/unstable-core-do-not-import';
+import { getErrorShape, getParseFn, getTRPCErrorFromUnknown } from '@trpc/server/unstable-core-do-not-import';
 import type { OpenApiMeta } from 'trpc-to-openapi';
 import type { BillingContext } from './context.js';
 import { type AppRouter, appRouter } from './router.js';
@@ -190,9 +185,4 @@ export function errorShapeOf(
   call: { type: ProcedureEntry['type'] | 'unknown'; path: string | undefined; input: unknown; ctx: unknown },
 ): unknown {
   return getErrorShape({ config: appRouter._def._config, error, ...call, ctx: call.ctx as BillingContext });
-}
-
-/** A `TRPCError` of `code`, for answers made outside a procedure (input nested too deeply). */
-export function trpcError(code: TRPC_ERROR_CODE_KEY, message: string): TRPCError {
-  return new TRPCError({ code, message });
 }

@@ -1,9 +1,9 @@
-import type { TRPCError } from '@trpc/server';
+import { TRPCError } from '@trpc/server';
 import { fetchRequestHandler } from '@trpc/server/adapters/fetch';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import type { Context } from 'hono';
 import { domainStatusOf } from '../api/errors.js';
-import { errorShapeOf, type ProcedureRun, proceduresOf, trpcError, trpcErrorOf } from '../api/procedures.js';
+import { errorShapeOf, type ProcedureRun, proceduresOf, trpcErrorOf } from '../api/procedures.js';
 import { appRouter } from '../api/router.js';
 import { withBodyLimit } from './body-limit.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
@@ -76,7 +76,10 @@ export function mountTrpcEndpoint(
 
 /** tRPC's answer to input nested past `MAX_JSON_DEPTH`: a 400 in its own envelope. */
 function tooDeep(c: Context): Response {
-  const error = trpcError('BAD_REQUEST', `JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  const error = new TRPCError({
+    code: 'BAD_REQUEST',
+    message: `JSON nested deeper than ${MAX_JSON_DEPTH} levels`,
+  });
   const shape = errorShapeOf(error, { type: 'unknown', path: undefined, input: undefined, ctx: undefined });
   return c.json({ error: shape }, 400, TRPC_HEADERS);
 }

@@ -91,9 +91,11 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
     });
 
   // Header mode's answers, kept per (plan, tenant) for as long as the catalog they were read from.
-  const headerAnswers = new LRUCache<string, { catalog: PlanCatalog; answer: LimitsAnswer }>({
-    max: cacheMaxEntries,
-  });
+  // Only header mode has them: lru-cache allocates its `max` slots up front.
+  const headerAnswers =
+    mode === 'header'
+      ? new LRUCache<string, { catalog: PlanCatalog; answer: LimitsAnswer }>({ max: cacheMaxEntries })
+      : undefined;
 
   /** Database mode: a fresh cached answer as it is (no promise); otherwise read through the cache. */
   function answerOfTenant(cache: NonNullable<typeof tenantCache>, tenantId: string) {
@@ -107,10 +109,10 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
     const catalog = catalogCache ? await orUnavailable(catalogCache.get(CATALOG_KEY)) : staticCatalog;
     // A tenant id has no control characters: a newline can't be part of one.
     const key = `${planType}\n${tenantId}`;
-    const known = headerAnswers.get(key);
+    const known = headerAnswers?.get(key);
     if (known?.catalog === catalog) return known.answer;
     const answer = answerOf(tenantId, { ...catalog[planType], plan_type: planType });
-    headerAnswers.set(key, { catalog, answer });
+    headerAnswers?.set(key, { catalog, answer });
     return answer;
   }
 

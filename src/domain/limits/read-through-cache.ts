@@ -81,19 +81,18 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
     return stale.value;
   }
 
+  /** A fresh entry, counted as a hit, without going through `fetch` and its promises. */
+  function fresh(key: string): Box<V> | undefined {
+    const box = cache.get(key);
+    if (box) onEvent('hit');
+    return box;
+  }
+
   return {
-    fresh(key) {
-      const fresh = cache.get(key);
-      if (fresh) onEvent('hit');
-      return fresh;
-    },
+    fresh,
     async get(key) {
-      // The hot path: a fresh entry, without going through `fetch` and its promises.
-      const fresh = cache.get(key);
-      if (fresh) {
-        onEvent('hit');
-        return fresh.value;
-      }
+      const hit = fresh(key);
+      if (hit) return hit.value;
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
         const status: LRUCache.Status<string, Box<V>> = {};
         const fetching = cache.fetch(key, { status });
