@@ -8,6 +8,8 @@
 # Without DATABASE_URL the service keeps its data in embedded PGlite under /app/.data/pglite: mount a
 # volume at /app/.data to keep it across containers (PGlite serves one process: one replica only).
 # docker-compose.yml runs two replicas on PostgreSQL with Prometheus scraping both.
+# The admin CLI is in the image: `docker exec <container> node dist/cli/admin.js --help` (beside the
+# running server it writes through the server's admin API, so set BILLING_ADMIN_SECRET on the server).
 #
 # Plain Dockerfile syntax: no BuildKit-only features, so any builder can build it.
 

@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import { createBillingApp } from './app.js';
 import { signWorkerToken } from './auth/worker-token.js';
 import { type BillingConfig, ConfigError, loadConfig } from './config.js';
+import { DataDirInUse, lockDataDir } from './db/data-dir-lock.js';
 import { openBillingStore } from './db/store.js';
 import { createShutdown } from './graceful-shutdown.js';
 import { metricsRoute } from './http/metrics-route.js';
@@ -27,9 +29,32 @@ async function main(): Promise<void> {
   // Outside production a missing secret is generated for this run, so `npm start` works on a fresh machine.
   const generatedSecret = !config.jwtSecret && !config.disableAuth;
   const secret = config.jwtSecret ?? randomBytes(32).toString('base64url');
+  // The embedded store is this process's alone: a second server, or an admin CLI opening the
+  // files, would keep a copy of its own and lose writes. The lock file tells them where we are.
+  const dataDirLock = config.databaseUrl
+    ? undefined
+    : await lockDataDir(config.dataDir, 'server', {
+        onWait: (holder) =>
+          console.error(
+            `waiting for the embedded store at ${config.dataDir} (locked by ${holder ? `pid ${holder.pid}` : 'a process that is gone'})`,
+          ),
+        onLost(error) {
+          // As PostgreSQL does when its postmaster.pid goes: stop at once, writing nothing more.
+          logger.fatal({ err: error }, `lost the lock on the embedded store at ${config.dataDir}`);
+          logger.flush(() => process.exit(1));
+        },
+      });
+  // On the embedded store a development server has an admin API even without a configured secret,
+  // so that the admin CLI beside it can write through it (it reads the secret from the lock file).
+  const generatedAdminSecret =
+    dataDirLock && !config.adminSecret && config.nodeEnv !== 'production'
+      ? randomBytes(32).toString('base64url')
+      : undefined;
+  const adminSecret = config.adminSecret ?? generatedAdminSecret;
   const openedStore = await openBillingStore({
     url: config.databaseUrl,
     dataDir: config.dataDir,
+    dataDirLock,
     seedDemo: config.seedDemo,
   });
   const store = tracing ? tracing.traceStore(openedStore) : openedStore;
@@ -37,7 +62,7 @@ async function main(): Promise<void> {
   let shutdown: ReturnType<typeof createShutdown> | undefined;
   // The config goes over whole: every setting the app takes is named as `loadConfig` names it.
   const app = createBillingApp({
-    config: { ...config, jwtSecret: secret },
+    config: { ...config, jwtSecret: secret, adminSecret },
     dependencies: { store, logger, metrics, tracer: tracing },
     hooks: { isShuttingDown: () => shutdown?.started ?? false },
   });
@@ -57,6 +82,7 @@ async function main(): Promise<void> {
     logger,
     async release() {
       await store.close();
+      await dataDirLock?.release();
       await Promise.all([metrics.shutdown(), tracing?.shutdown()]);
     },
   });
@@ -66,11 +92,21 @@ async function main(): Promise<void> {
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
 
+  dataDirLock?.publish({
+    url: localOriginOf(server.address),
+    ...(generatedSecret ? { jwt_secret: secret } : {}),
+    ...(generatedAdminSecret ? { admin_secret: generatedAdminSecret } : {}),
+  });
+
   const lines = [
     `billing limits service listening on ${server.origin} (plan source: ${config.planSource}; store: ${describeStore(config)})`,
   ];
   if (config.disableAuth) lines.push('WARNING: authentication is disabled (BILLING_DISABLE_AUTH)');
-  lines.push(config.adminSecret ? 'Admin API: on' : 'Admin API: off (set BILLING_ADMIN_SECRET)');
+  if (generatedAdminSecret) {
+    lines.push(
+      `Admin API: on, with a secret generated for this run (the admin CLI reads it from ${config.dataDir}.owner.json)`,
+    );
+  } else lines.push(adminSecret ? 'Admin API: on' : 'Admin API: off (set BILLING_ADMIN_SECRET)');
   lines.push(
     config.orbWebhookSecret
       ? 'Orb webhook: on (POST /webhooks/orb)'
@@ -93,7 +129,17 @@ async function main(): Promise<void> {
   console.log(lines.join('\n'));
 }
 
+/** Where a process on this machine reaches the server: a wildcard address means loopback. */
+function localOriginOf(address: AddressInfo): string {
+  if (address.address === '0.0.0.0') return `http://127.0.0.1:${address.port}`;
+  if (address.address === '::') return `http://[::1]:${address.port}`;
+  return address.family === 'IPv6'
+    ? `http://[${address.address}]:${address.port}`
+    : `http://${address.address}:${address.port}`;
+}
+
 main().catch((error: unknown) => {
-  console.error(error instanceof ConfigError ? error.message : error);
+  const expected = error instanceof ConfigError || error instanceof DataDirInUse;
+  console.error(expected ? (error as Error).message : error);
   process.exit(1);
 });

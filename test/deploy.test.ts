@@ -324,6 +324,29 @@ describe('the compiled server as the image runs it', { timeout: 60_000 }, () => 
     expect([...imported].filter((name) => !dependencies.includes(name))).toEqual([]);
   });
 
+  it('runs the admin CLI as `node dist/cli/admin.js`', async () => {
+    expect(compiled.code).toBe(0);
+    const env = {
+      PATH: process.env['PATH'] ?? '',
+      // The container's environment, as `docker exec` passes it on.
+      NODE_ENV: 'production',
+      BILLING_JWT_SECRET: WORKER_SECRET,
+      BILLING_DATA_DIR: join(workDir, 'cli-data', 'pglite'),
+    };
+    const cli = join(appDir, 'dist', 'cli', 'admin.js');
+    const help = await run(process.execPath, [cli, '--help'], { cwd: appDir, env });
+    expect(help.code).toBe(0);
+    expect(help.output).toContain('Usage: admin <command> [options]');
+    const plans = await run(process.execPath, [cli, '--json', 'plan', 'list'], { cwd: appDir, env });
+    expect(plans.output).toMatch(/^\[/);
+    expect(plans.code).toBe(0);
+    expect((JSON.parse(plans.output) as { plan_id: string }[]).map((plan) => plan.plan_id)).toEqual([
+      'enterprise',
+      'free',
+      'growth',
+    ]);
+  });
+
   it('serves health, readiness and metrics, passes the HEALTHCHECK, and exits 0 on SIGTERM', async () => {
     expect(compiled.code).toBe(0);
     const env = {

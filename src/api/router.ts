@@ -1,5 +1,6 @@
 import { clearOverrides } from './admin/clear-overrides.js';
 import { getTenant } from './admin/get-tenant.js';
+import { listPlans } from './admin/list-plans.js';
 import { listWebhookEvents } from './admin/list-webhook-events.js';
 import { putTenant } from './admin/put-tenant.js';
 import { setPlan } from './admin/set-plan.js';
@@ -12,7 +13,7 @@ import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
   billing: router({ limits, usage: getUsage, reconcileUsage, reserve, release }),
-  admin: router({ setPlan, getTenant, putTenant, clearOverrides, listWebhookEvents }),
+  admin: router({ listPlans, setPlan, getTenant, putTenant, clearOverrides, listWebhookEvents }),
 });
 
 /** The router's type, for typed clients (`createBillingClient`) and `inferProcedureOutput`. */

@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
@@ -9,6 +9,7 @@ import { migrate as migratePglite } from 'drizzle-orm/pglite/migrator';
 import { drizzle as drizzlePostgres } from 'drizzle-orm/postgres-js';
 import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import postgres from 'postgres';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
 import * as schema from './schema.js';
 
 /** Both drivers behind one type: drizzle's PostgreSQL database, whatever carries the SQL. */
@@ -36,6 +37,11 @@ export interface DatabaseOptions {
   url?: string | undefined;
   /** PGlite's data directory; unset keeps the database in memory. */
   dataDir?: string | undefined;
+  /**
+   * The lock on `dataDir` when the caller took it (a server, to publish its URL in it); without
+   * one, opening takes the lock for this process and closing releases it.
+   */
+  dataDirLock?: DataDirLock | undefined;
   /** A PGlite data dump (`dumpDataDir()`) to start from — tests clone a migrated template this way. */
   pgliteTemplate?: Blob | File | undefined;
   /** PostgreSQL pool size. */
@@ -75,15 +81,34 @@ export async function openDatabase(options: DatabaseOptions): Promise<DatabaseHa
   return options.url ? openPostgres(options.url, options.maxConnections ?? 10) : openPglite(options);
 }
 
+/** One process per data directory (see data-dir-lock.ts); the caller's lock, or one of our own. */
+async function ownedDataDir(options: DatabaseOptions): Promise<DataDirLock | undefined> {
+  const { dataDir, dataDirLock } = options;
+  if (!dataDir) return undefined;
+  if (dataDirLock) {
+    if (realpathSync(dataDirLock.dataDir) !== realpathSync(dataDir)) {
+      throw new Error(`the lock given is on ${dataDirLock.dataDir}, not on ${dataDir}`);
+    }
+    return undefined;
+  }
+  return lockDataDir(dataDir, 'process');
+}
+
 async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
-  // PGlite does not create missing parent directories.
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
-  const client = new PGlite(
-    options.dataDir,
-    options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {},
-  );
-  const db = drizzlePglite(client, { schema });
-  await migratePglite(db, { migrationsFolder: MIGRATIONS });
+  const ownLock = await ownedDataDir(options);
+  let client: PGlite;
+  let db: ReturnType<typeof drizzlePglite<typeof schema>>;
+  try {
+    client = new PGlite(
+      options.dataDir,
+      options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {},
+    );
+    db = drizzlePglite(client, { schema });
+    await migratePglite(db, { migrationsFolder: MIGRATIONS });
+  } catch (error) {
+    await ownLock?.release();
+    throw error;
+  }
   return {
     kind: 'pglite',
     db: db as unknown as Database,
@@ -97,6 +122,7 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
     dump: () => client.dumpDataDir('none'),
     async close() {
       if (!client.closed) await client.close();
+      await ownLock?.release();
     },
   };
 }

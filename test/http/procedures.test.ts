@@ -116,6 +116,11 @@ const CASES: Record<string, ProcedureCases> = {
     ],
     refusals: ({ tenant }) => [{ tenantId: tenant, reservationId: randomUUID() }],
   },
+  'admin.listPlans': {
+    credentials: 'admin',
+    success: () => undefined,
+    badInputs: () => ['plans', 42],
+  },
   'admin.setPlan': {
     credentials: 'admin',
     // The catalog's own values: the call changes nothing another test could see.

@@ -11,6 +11,11 @@ declare module 'vitest' {
     /** A migrated, empty PGlite database dumped once; each store test starts from a copy (~0.5 s instead of ~2 s). */
     pgliteTemplate: string;
     /**
+     * The same, as a data directory: a spawned server or CLI starts on a copy (~0.2 s) instead of
+     * creating and migrating its own (~6 s).
+     */
+    pgliteDirTemplate: string;
+    /**
      * With TEST_DATABASE_URL: a migrated, empty PostgreSQL database that each store test copies
      * (`create database … template …`) instead of migrating a database of its own; '' without.
      */
@@ -48,6 +53,9 @@ export default async function setup(project: TestProject) {
   writeFileSync(path, Buffer.from(await (await handle.dump()).arrayBuffer()));
   await handle.close();
   project.provide('pgliteTemplate', path);
+  const templateDir = join(dir, 'pglite-dir');
+  await (await openDatabase({ dataDir: templateDir })).close();
+  project.provide('pgliteDirTemplate', templateDir);
 
   const url = process.env['TEST_DATABASE_URL'];
   const template = url ? await createPostgresTemplate(url) : undefined;

@@ -1,20 +1,40 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { inject } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Each spawned server gets an embedded database of its own unless the test names one. */
-function serverEnv(env: Record<string, string>): Record<string, string> {
-  return {
-    PATH: process.env['PATH'] ?? '',
-    HOST: '127.0.0.1',
-    PORT: '0',
-    BILLING_DATA_DIR: join(mkdtempSync(join(tmpdir(), 'billing-server-')), 'pglite'),
-    ...env,
-  };
+/**
+ * A PGlite data directory of its own, already migrated (a copy of the one global-setup made), in
+ * a fresh temporary directory (with room beside it for the lock and owner files).
+ */
+export function freshPgliteDir(parent = mkdtempSync(join(tmpdir(), 'billing-data-'))): string {
+  const dataDir = join(parent, 'pglite');
+  cpSync(inject('pgliteDirTemplate'), dataDir, { recursive: true });
+  return dataDir;
+}
+
+/**
+ * Starts `src/server.ts` as `npm start` does. Each server gets an embedded database of its own
+ * unless the test names one; that database is removed when the process ends.
+ */
+function spawnServerProcess(env: Record<string, string>): ChildProcessWithoutNullStreams {
+  const ownDataDir = env['BILLING_DATA_DIR'] ? undefined : freshPgliteDir();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+    cwd: root,
+    env: {
+      PATH: process.env['PATH'] ?? '',
+      HOST: '127.0.0.1',
+      PORT: '0',
+      ...(ownDataDir ? { BILLING_DATA_DIR: ownDataDir } : {}),
+      ...env,
+    },
+  });
+  if (ownDataDir) child.once('exit', () => rmSync(dirname(ownDataDir), { recursive: true, force: true }));
+  return child;
 }
 
 export interface RunningServer {
@@ -30,10 +50,7 @@ export async function spawnServer(
   ready: RegExp = /API reference: /,
   timeoutMs = 15_000,
 ): Promise<RunningServer> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: root,
-    env: serverEnv(env),
-  });
+  const child = spawnServerProcess(env);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => {
@@ -44,7 +61,7 @@ export async function spawnServer(
   });
   const stop = () =>
     new Promise<number | null>((resolve) => {
-      if (child.exitCode !== null) return resolve(child.exitCode);
+      if (child.exitCode !== null || child.signalCode !== null) return resolve(child.exitCode);
       child.once('exit', (code) => resolve(code));
       child.kill('SIGTERM');
     });
@@ -71,10 +88,7 @@ export async function spawnServer(
 /** Runs `src/server.ts` expecting it to refuse to start; resolves with its exit code and stderr. */
 export function runServerToExit(env: Record<string, string>, timeoutMs = 15_000) {
   return new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: root,
-      env: serverEnv(env),
-    });
+    const child = spawnServerProcess(env);
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();

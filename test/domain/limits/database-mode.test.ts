@@ -131,6 +131,31 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
         orb_external_plan_id: 'enterprise',
       });
       expect((await own.limits(tenant)).deployments).toBe(500);
+      const catalog = await own.asAdmin('/admin/plans?ignored=1');
+      expect(catalog.status).toBe(200);
+      expect(await catalog.json()).toEqual([
+        {
+          plan_id: 'enterprise',
+          deployments: 500,
+          self_hosted_workers: null,
+          soft_limits: {},
+          orb_external_plan_id: 'enterprise',
+        },
+        {
+          plan_id: 'free',
+          deployments: 1,
+          self_hosted_workers: 5,
+          soft_limits: {},
+          orb_external_plan_id: 'free',
+        },
+        {
+          plan_id: 'growth',
+          deployments: 5,
+          self_hosted_workers: null,
+          soft_limits: {},
+          orb_external_plan_id: 'growth',
+        },
+      ]);
     });
 
     it('shows an unknown tenant as 404', async () => {

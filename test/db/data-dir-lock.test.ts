@@ -1,0 +1,150 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  DataDirInUse,
+  LOCK_STALE_MS,
+  lockDataDir,
+  readDataDirOwner,
+  runningServerOf,
+} from '../../src/db/data-dir-lock.js';
+import { openDatabase } from '../../src/db/database.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const scratch = mkdtempSync(join(tmpdir(), 'billing-lock-'));
+let dirs = 0;
+const freshDir = () => join(scratch, `d${++dirs}`, 'pglite');
+const holders: ChildProcess[] = [];
+
+/** Another process holding `dataDir` (see test/support/hold-data-dir.ts); resolves once it holds it. */
+async function holdInAnotherProcess(dataDir: string, role: string, url?: string): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'test/support/hold-data-dir.ts', dataDir, role, ...(url ? [url] : [])],
+    { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  holders.push(child);
+  await new Promise<void>((resolve, reject) => {
+    child.stdout?.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('locked')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`holder exited with ${code}`)));
+  });
+  return child;
+}
+
+const killed = (child: ChildProcess) =>
+  new Promise<void>((resolve) => {
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
+
+afterEach(() => {
+  for (const child of holders.splice(0)) child.kill('SIGKILL');
+});
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('one owner per data directory', () => {
+  it('describes its owner in a file only the owner may read, and forgets it on release', async () => {
+    const dataDir = freshDir();
+    const lock = await lockDataDir(dataDir, 'server');
+    lock.publish({ url: 'http://127.0.0.1:8000', admin_secret: 's3cret' });
+    const file = `${dataDir}.owner.json`;
+    expect(statSync(file).mode & 0o777).toBe(0o600);
+    expect(readDataDirOwner(dataDir)).toMatchObject({
+      role: 'server',
+      pid: process.pid,
+      url: 'http://127.0.0.1:8000',
+      admin_secret: 's3cret',
+    });
+    await lock.release();
+    expect(existsSync(file)).toBe(false);
+    expect(existsSync(`${dataDir}.lock`)).toBe(false);
+    // Free again: it can be taken at once.
+    await (await lockDataDir(dataDir, 'process', { waitMs: 0 })).release();
+  });
+
+  it('refuses a second holder in this process at once, naming the first', async () => {
+    const dataDir = freshDir();
+    const lock = await lockDataDir(dataDir, 'admin-cli');
+    const started = Date.now();
+    const second = lockDataDir(dataDir, 'server');
+    await expect(second).rejects.toBeInstanceOf(DataDirInUse);
+    await expect(second).rejects.toThrow(
+      `the embedded store at ${dataDir} is in use by the admin CLI (pid ${process.pid})`,
+    );
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await lock.release();
+  });
+
+  it('refuses a live server in another process at once, with its pid and URL', async () => {
+    const dataDir = freshDir();
+    const server = await holdInAnotherProcess(dataDir, 'server', 'http://127.0.0.1:9999');
+    const started = Date.now();
+    await expect(lockDataDir(dataDir, 'admin-cli')).rejects.toThrow(
+      `the embedded store at ${dataDir} is in use by the server (pid ${server.pid}, http://127.0.0.1:9999)`,
+    );
+    expect(Date.now() - started).toBeLessThan(2_000);
+    expect(runningServerOf(dataDir)?.pid).toBe(server.pid);
+  }, 30_000);
+
+  it('waits for an admin CLI to finish, then takes the directory', async () => {
+    const dataDir = freshDir();
+    const cli = await holdInAnotherProcess(dataDir, 'admin-cli');
+    const onWait = vi.fn();
+    const taking = lockDataDir(dataDir, 'server', { onWait });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(onWait).toHaveBeenCalledWith(expect.objectContaining({ role: 'admin-cli', pid: cli.pid }));
+    cli.kill('SIGTERM'); // proper-lockfile frees the lock on the way out
+    const lock = await taking;
+    expect(readDataDirOwner(dataDir)).toMatchObject({ role: 'server', pid: process.pid });
+    await lock.release();
+  }, 30_000);
+
+  it('takes over the lock of a killed owner once it goes stale', async () => {
+    const dataDir = freshDir();
+    const server = await holdInAnotherProcess(dataDir, 'server', 'http://127.0.0.1:9999');
+    const pid = server.pid;
+    await killed(server); // SIGKILL: no exit handler runs, the lock and its description stay
+    expect(existsSync(`${dataDir}.lock`)).toBe(true);
+    expect(runningServerOf(dataDir)).toBeUndefined();
+    const onWait = vi.fn();
+    const started = Date.now();
+    const lock = await lockDataDir(dataDir, 'server', { onWait });
+    expect(onWait).toHaveBeenCalledWith(expect.objectContaining({ pid }));
+    expect(Date.now() - started).toBeLessThan(LOCK_STALE_MS + 3_000);
+    expect(readDataDirOwner(dataDir)).toMatchObject({ pid: process.pid });
+    await lock.release();
+  }, 30_000);
+
+  it('gives up after waitMs on a holder it cannot see die, naming it', async () => {
+    const dataDir = freshDir();
+    const cli = await holdInAnotherProcess(dataDir, 'admin-cli');
+    await expect(lockDataDir(dataDir, 'server', { waitMs: 600 })).rejects.toThrow(
+      `in use by the admin CLI (pid ${cli.pid})`,
+    );
+  }, 30_000);
+
+  it('tells the holder when its lock is lost (here: the lock removed under it)', async () => {
+    const dataDir = freshDir();
+    const onLost = vi.fn();
+    const lock = await lockDataDir(dataDir, 'server', { onLost });
+    rmSync(`${dataDir}.lock`, { recursive: true });
+    await vi.waitFor(() => expect(onLost).toHaveBeenCalledOnce(), { timeout: 8_000, interval: 100 });
+    await lock.release(); // no longer ours: nothing to remove, no error
+  }, 15_000);
+
+  it('is taken by openDatabase on an embedded directory and released by close', async () => {
+    const dataDir = freshDir();
+    const first = await openDatabase({ dataDir });
+    expect(readDataDirOwner(dataDir)).toMatchObject({ role: 'process', pid: process.pid });
+    await expect(openDatabase({ dataDir })).rejects.toThrow(`the embedded store at ${dataDir} is in use`);
+    await first.close();
+    const second = await openDatabase({ dataDir });
+    await second.close();
+    expect(readDataDirOwner(dataDir)).toBeUndefined();
+  }, 60_000);
+});
