@@ -11,11 +11,14 @@
  *   --connections <n>   concurrent connections (64)          --pipelining <n>  requests per connection (1)
  *   --targets a,b       a subset (default: all that can run here)
  *   --json              JSON instead of the markdown table    --out <file>      also write the table there
+ *   --keep              keep the PostgreSQL database `billing_bench` for the next run
  *
  *   npm run bench -- --duration 5 --targets hono,header,trpc --out bench/results/today.md
  *
  * PostgreSQL targets run when DATABASE_URL or TEST_DATABASE_URL is reachable, in a database
- * `billing_bench` that is created once and kept (seeding the cold-cache tenants is the slow part).
+ * `billing_bench` on that server, dropped at the end unless `--keep` is given (a kept database
+ * saves the next run the slow part, seeding the cold-cache tenants; the next run without `--keep`
+ * uses it and drops it).
  * The exit code is non-zero only when the harness fails or a target answers wrongly; a target that
  * misses one of the issue's goals is reported, not failed.
  */
@@ -29,15 +32,15 @@ import { type BenchSettings, benchTarget, type TargetResult } from './bench/run-
 import { TARGETS } from './bench/targets.js';
 
 const USAGE = `usage: npm run bench -- [--duration s] [--warmup s] [--connections n] [--pipelining n]
-  [--targets ${TARGETS.map((t) => t.name).join(',')}] [--json] [--out file] [--help]`;
+  [--targets ${TARGETS.map((t) => t.name).join(',')}] [--json] [--out file] [--keep] [--help]`;
 
-async function postgresForRun(): Promise<{ url: string; close(): Promise<void> } | undefined> {
+/** The run's database, and its end: dropped unless kept. */
+async function postgresForRun(keep: boolean): Promise<{ url: string; close(): Promise<void> } | undefined> {
   const base = process.env['DATABASE_URL'] ?? process.env['TEST_DATABASE_URL'];
   if (!base) return undefined;
   const admin = postgres(base, { max: 1, onnotice: () => {}, connect_timeout: 3 });
   const name = 'billing_bench';
   try {
-    // Kept between runs on purpose: seeding the cold-cache tenants is the slow part.
     const [exists] = await admin`select 1 from pg_database where datname = ${name}`;
     if (!exists) await admin.unsafe(`create database ${name}`);
   } catch (error) {
@@ -47,7 +50,17 @@ async function postgresForRun(): Promise<{ url: string; close(): Promise<void> }
   }
   const url = new URL(base);
   url.pathname = `/${name}`;
-  return { url: url.toString(), close: () => admin.end({ timeout: 1 }) };
+  return {
+    url: url.toString(),
+    async close() {
+      try {
+        if (keep) console.error(`kept the PostgreSQL database ${name} (--keep)`);
+        else await admin.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await admin.end({ timeout: 1 });
+      }
+    },
+  };
 }
 
 const fixed = (value: number, digits = 2) => value.toFixed(digits);
@@ -162,6 +175,7 @@ async function main() {
       targets: { type: 'string' },
       json: { type: 'boolean', default: false },
       out: { type: 'string' },
+      keep: { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
@@ -181,7 +195,7 @@ async function main() {
 
   const secret = randomBytes(36).toString('base64url');
   const token = await signWorkerToken(secret);
-  const database = await postgresForRun();
+  const database = await postgresForRun(values.keep);
   const results: TargetResult[] = [];
   const skipped: string[] = [];
   const failures: string[] = [];

@@ -1,6 +1,7 @@
 import { type Context, Hono } from 'hono';
 import type { BillingServices } from './api/context.js';
-import { ADMIN_AUDIENCE } from './auth/admin-token.js';
+import { domainErrorOf } from './api/errors.js';
+import { ADMIN_AUDIENCE, ADMIN_REQUIRED_CLAIMS } from './auth/admin-token.js';
 import { bearerTokenFrom } from './auth/authorization-header.js';
 import { createTokenVerifier, type TokenClaims } from './auth/token-verifier.js';
 import { WORKER_AUDIENCE, WORKER_TOKEN_VERSION } from './auth/worker-token.js';
@@ -115,9 +116,13 @@ export function createBillingApp({
     else logger.error({ err: error, req_id: c && requestIdOf(c) }, 'unexpected error');
   };
   const storeUnavailable = throttledWarning(logger, 'limits store unavailable', 10_000);
+  const deadlineMissed = throttledWarning(logger, 'request deadline missed', 10_000);
   const onServerError = (error: unknown, status: number, c: Context) => {
     if (status === 500) onUnexpectedError(error, c);
-    else storeUnavailable({ err: error, req_id: requestIdOf(c), status });
+    // A slow request is not an outage: told apart, so an alert on the store's warning stays true.
+    else if (domainErrorOf(error)?.code === 'deadline_exceeded') {
+      deadlineMissed({ req_id: requestIdOf(c), status });
+    } else storeUnavailable({ err: error, req_id: requestIdOf(c), status });
   };
   const warn = hooks.warn ?? ((message, fields) => logger.warn(fields, message));
 
@@ -139,7 +144,12 @@ export function createBillingApp({
   store?.subscribe(apply);
   const bearer = (
     secret: string,
-    token: { audience: string; requiredVersion?: string; cacheSize: number },
+    token: {
+      audience: string;
+      requiredVersion?: string;
+      requiredClaims?: readonly string[];
+      cacheSize: number;
+    },
   ) => {
     const verify = createTokenVerifier({
       secret,
@@ -158,7 +168,11 @@ export function createBillingApp({
           cacheSize: config.tokenCacheSize ?? 10_000,
         }),
     authenticateAdmin: config.adminSecret
-      ? bearer(config.adminSecret, { audience: ADMIN_AUDIENCE, cacheSize: 1_000 })
+      ? bearer(config.adminSecret, {
+          audience: ADMIN_AUDIENCE,
+          requiredClaims: ADMIN_REQUIRED_CLAIMS,
+          cacheSize: 1_000,
+        })
       : undefined,
     limits,
     recordLimitCheck: (plan, status) =>

@@ -1,4 +1,4 @@
-import { createTRPCClient, httpLink } from '@trpc/client';
+import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import type { AppRouter } from './api/router.js';
 
 export interface BillingClientOptions {
@@ -34,3 +34,22 @@ export function createBillingClient(options: BillingClientOptions) {
 }
 
 export type BillingClient = ReturnType<typeof createBillingClient>;
+
+/** A failed call: `data.code` is the tRPC code (`NOT_FOUND`, `CONFLICT`, …), `data.detail` the REST body's detail. */
+export type BillingClientError = TRPCClientError<AppRouter>;
+
+/**
+ * Whether `error` is a failed call of a {@link BillingClient}, typed: `data.code` says what went
+ * wrong as the REST status does (`NOT_FOUND` for 404, `CONFLICT` for 409, `UNPROCESSABLE_CONTENT`
+ * for 422, `SERVICE_UNAVAILABLE` or `TIMEOUT` for 503), `data.httpStatus` is that status.
+ *
+ * @example
+ * try {
+ *   await billing.billing.limits.query({ tenantId: 'org-123' });
+ * } catch (error) {
+ *   if (isBillingClientError(error) && error.data?.code === 'NOT_FOUND') console.log(error.data.detail); // 'Tenant not found'
+ * }
+ */
+export function isBillingClientError(error: unknown): error is BillingClientError {
+  return error instanceof TRPCClientError;
+}

@@ -1,4 +1,7 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
 import { describe, expect, it } from 'vitest';
 import { benchTarget } from '../scripts/bench/run-target.js';
 import { TARGETS } from '../scripts/bench/targets.js';
@@ -20,4 +23,50 @@ describe('bench harness', () => {
     expect(result.p99Ms).toBeGreaterThan(0);
     expect(result.cpuMicrosPerRequest).toBeGreaterThan(0);
   }, 15_000);
+});
+
+const postgresUrl = process.env['TEST_DATABASE_URL'];
+
+/** `npm run bench -- …` in a process of its own. */
+function bench(args: string[]) {
+  return new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { PATH: process.env['PATH'] ?? '', TEST_DATABASE_URL: postgresUrl ?? '' },
+    });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    child.once('exit', (code) => resolve({ code, stderr }));
+  });
+}
+
+describe.runIf(postgresUrl)('npm run bench on PostgreSQL', () => {
+  it('drops its billing_bench database at the end unless --keep is given', async () => {
+    const server = postgres(postgresUrl ?? '', { max: 1, onnotice: () => {} });
+    const benchDatabaseExists = async () =>
+      (await server`select 1 from pg_database where datname = 'billing_bench'`).length === 1;
+    try {
+      const quick = [
+        '--duration',
+        '1',
+        '--warmup',
+        '0',
+        '--connections',
+        '2',
+        '--targets',
+        'database-postgres',
+      ];
+      const kept = await bench([...quick, '--keep']);
+      expect(kept.code, kept.stderr).toBe(0);
+      expect(kept.stderr).toContain('kept the PostgreSQL database billing_bench (--keep)');
+      expect(await benchDatabaseExists()).toBe(true);
+      const dropped = await bench(quick);
+      expect(dropped.code, dropped.stderr).toBe(0);
+      expect(await benchDatabaseExists()).toBe(false);
+    } finally {
+      await server.end();
+    }
+  }, 120_000);
 });

@@ -1,10 +1,14 @@
-import type { AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { statSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signWorkerToken } from '../src/auth/worker-token.js';
 import { createBillingClient } from '../src/client.js';
 import { useHarness, WORKER_SECRET } from './support/harness.js';
-import { runServerToExit, spawnServer } from './support/spawn-server.js';
+import { freshPgliteDir, runServerToExit, spawnServer } from './support/spawn-server.js';
 
 describe('npm start on a fresh machine (no configuration)', () => {
   it('prints a generated secret and a curl line that answers with the limits', async () => {
@@ -27,6 +31,31 @@ describe('npm start on a fresh machine (no configuration)', () => {
       expect(await server.stop()).toBe(0);
     }
   });
+
+  it('keeps its development secrets beside the embedded store: tokens survive a restart', async () => {
+    const dataDir = freshPgliteDir();
+    const secretOf = (output: string) => /BILLING_JWT_SECRET=(\S+)/.exec(output)?.[1];
+    const first = await spawnServer({ BILLING_DATA_DIR: dataDir }, undefined, 60_000);
+    const firstSecret = secretOf(first.output());
+    expect(first.output()).toContain(
+      `using the development secret in ${dataDir}.dev-secrets.json (created now)`,
+    );
+    expect(await first.stop()).toBe(0);
+    expect(statSync(`${dataDir}.dev-secrets.json`).mode & 0o777).toBe(0o600);
+    const second = await spawnServer({ BILLING_DATA_DIR: dataDir }, undefined, 60_000);
+    try {
+      expect(second.output()).toContain(`(kept from an earlier run)`);
+      expect(secretOf(second.output())).toBe(firstSecret);
+      const origin = /listening on (\S+)/.exec(second.output())?.[1];
+      const token = await signWorkerToken(firstSecret ?? '');
+      const res = await fetch(`${origin}/billing/limits`, {
+        headers: { 'tenant-id': 'org-123', authorization: `Bearer ${token}` },
+      });
+      expect(res.status).toBe(200);
+    } finally {
+      await second.stop();
+    }
+  }, 120_000);
 
   it('uses BILLING_JWT_SECRET when given and prints no token', async () => {
     const secret = WORKER_SECRET;
@@ -52,12 +81,54 @@ describe('start-up refusals', () => {
       'Invalid configuration: BILLING_DISABLE_AUTH must not be set in production',
     ],
     [{ PORT: 'eighty' }, 'Invalid configuration: PORT'],
+    [
+      { DATABASE_URL: 'postgres://postgres@127.0.0.1:1/test' },
+      'cannot open PostgreSQL at 127.0.0.1:1/test: ECONNREFUSED (check DATABASE_URL, or unset it for the embedded store)',
+    ],
   ])('%o stops start-up with one clear line', async (env, line) => {
     const { code, stderr } = await runServerToExit(env);
     expect(code).toBe(1);
     expect(stderr.trim().split('\n')).toHaveLength(1);
     expect(stderr).toContain(line);
   });
+});
+
+describe('start-up refusals naming what holds them', () => {
+  it('a port in use: one line naming PORT, exit 1', async () => {
+    const holder = createServer().listen(0, '127.0.0.1');
+    await once(holder, 'listening');
+    const { port } = holder.address() as AddressInfo;
+    try {
+      const { code, stderr } = await runServerToExit({ PORT: String(port) });
+      expect(code).toBe(1);
+      expect(stderr).toBe(
+        `cannot listen on 127.0.0.1:${port}: the port is in use (set PORT to another port, or stop what holds it)\n`,
+      );
+    } finally {
+      holder.close();
+    }
+  });
+});
+
+describe('npm start', () => {
+  it('is one process: SIGTERM to the pid it reports drains and stops the server', async () => {
+    const npm = spawn('npm', ['start', '--silent'], {
+      cwd: fileURLToPath(new URL('..', import.meta.url)),
+      env: { PATH: process.env['PATH'] ?? '', PORT: '0', BILLING_DATA_DIR: freshPgliteDir() },
+    });
+    let stdout = '';
+    npm.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
+    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+    await vi.waitFor(() => expect(stdout).toContain('API reference'), { timeout: 30_000, interval: 100 });
+    const [, origin = '', pid = ''] = /listening on (\S+) \(pid (\d+);/.exec(stdout) ?? [];
+    expect((await fetch(`${origin}/healthz`)).status).toBe(200);
+    npm.kill('SIGTERM'); // the pid a shell's `$!` or a process manager holds: npm's
+    await exited;
+    await vi.waitFor(() => expect(() => process.kill(Number(pid), 0)).toThrow(), { timeout: 10_000 });
+    expect(stdout).toContain('"msg":"stopped"');
+  }, 60_000);
 });
 
 describe('over a real socket', () => {

@@ -15,7 +15,7 @@ export interface BillingServices {
   recordLimitCheck(plan: string, status: number): void;
   administration?: Administration | undefined;
   /** The Orb events received, for operators; absent without a store. */
-  webhookEvents?: Pick<WebhookStore, 'listWebhookEvents'> | undefined;
+  webhookEvents?: Pick<WebhookStore, 'listWebhookEvents' | 'findWebhookEvent' | 'replayOrbEvent'> | undefined;
   /** Reservations and usage; absent without a store. */
   usage?: UsageService | undefined;
 }
@@ -29,5 +29,10 @@ export interface BillingContext {
    * request has a deadline: a write that has not started by then must not start at all.
    */
   deadline: number | undefined;
+  /**
+   * Adds a header to a successful answer (e.g. `Idempotent-Replayed`), where the adapter serving
+   * the call has one per call: REST sets it; an in-process tRPC caller may pass its own.
+   */
+  setResponseHeader?: ((name: string, value: string) => void) | undefined;
   services: BillingServices;
 }

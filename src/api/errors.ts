@@ -1,9 +1,10 @@
 import { TRPCError } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
+import type { TRPC_ERROR_CODE_KEY } from '@trpc/server/rpc';
 import type { z } from 'zod';
 import { AuthenticationError } from '../auth/errors.js';
 import type { ValidationIssue } from '../contract/errors.js';
-import { DomainError } from '../domain/errors.js';
+import { DomainError, type DomainErrorCode } from '../domain/errors.js';
 import { type LocateField, toValidationIssues } from './validation-issues.js';
 
 export const INTERNAL_SERVER_ERROR = 'Internal Server Error';
@@ -46,11 +47,15 @@ function domainFailure(error: DomainError, locate: LocateField): FastApiFailure 
     case 'tenant_not_found':
       return { status: 404, detail: error.message, bearerChallenge: false };
     case 'store_unavailable':
+    case 'deadline_exceeded':
       return { status: 503, detail: error.message, bearerChallenge: false };
     case 'limit_exceeded':
       return { status: 409, detail: { code: 'limit_exceeded', ...error.facts }, bearerChallenge: false };
     case 'reservation_not_found':
+    case 'webhook_event_not_found':
       return { status: 404, detail: error.message, bearerChallenge: false };
+    case 'orb_plan_already_mapped':
+      return { status: 409, detail: error.message, bearerChallenge: false };
     case 'idempotency_key_reused':
       return {
         status: 422,
@@ -79,8 +84,37 @@ export function failureStatusOf(error: unknown): number {
   return toFastApiFailure(error, undefined, () => []).status;
 }
 
+/**
+ * The tRPC code each domain failure is reported with on `/trpc`: the one its REST status means, so a
+ * typed client reads `NOT_FOUND` where REST answers 404 — and `TIMEOUT` for a missed deadline, whose
+ * status stays REST's 503 (tRPC's own 408 would say the client was slow).
+ */
+const TRPC_CODE_OF: Readonly<Record<DomainErrorCode, TRPC_ERROR_CODE_KEY>> = {
+  tenant_not_found: 'NOT_FOUND',
+  reservation_not_found: 'NOT_FOUND',
+  webhook_event_not_found: 'NOT_FOUND',
+  limit_exceeded: 'CONFLICT',
+  orb_plan_already_mapped: 'CONFLICT',
+  idempotency_key_reused: 'UNPROCESSABLE_CONTENT',
+  plan_required: 'UNPROCESSABLE_CONTENT',
+  store_unavailable: 'SERVICE_UNAVAILABLE',
+  deadline_exceeded: 'TIMEOUT',
+};
+
+/** How `/trpc` reports a domain failure — its tRPC code and its REST status — or `undefined` for any other error. */
+/** The domain failure an error is, or wraps (tRPC wraps what a procedure throws), if any. */
+export function domainErrorOf(error: unknown): DomainError | undefined {
+  const cause = error instanceof TRPCError ? error.cause : error;
+  return cause instanceof DomainError ? cause : undefined;
+}
+
+export function trpcFailureOf(error: unknown): { code: TRPC_ERROR_CODE_KEY; httpStatus: number } | undefined {
+  const cause = domainErrorOf(error);
+  if (!cause) return undefined;
+  return { code: TRPC_CODE_OF[cause.code], httpStatus: domainFailure(cause, () => []).status };
+}
+
 /** The HTTP status a domain failure gets on `/trpc` too (tRPC itself would call it a 500). */
 export function domainStatusOf(error: unknown): number | undefined {
-  const cause = error instanceof TRPCError ? error.cause : error;
-  return cause instanceof DomainError ? domainFailure(cause, () => []).status : undefined;
+  return trpcFailureOf(error)?.httpStatus;
 }

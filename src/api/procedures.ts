@@ -21,6 +21,8 @@ export interface ProcedureEntry {
   path: string;
   type: 'query' | 'mutation' | 'subscription';
   meta: ProcedureMeta | undefined;
+  /** The fields of its input object (none when the input is not a zod object). */
+  inputFields: readonly string[];
   run: ProcedureRun;
 }
 
@@ -43,11 +45,26 @@ export function proceduresOf(router: AppRouter = appRouter): readonly ProcedureE
     const procedures = router._def.procedures as unknown as Record<string, { _def: ProcedureDefinition }>;
     for (const [path, procedure] of Object.entries(procedures)) {
       const definition = procedure._def;
-      list.push({ path, type: definition.type, meta: definition.meta, run: runnerOf(definition, path) });
+      list.push({
+        path,
+        type: definition.type,
+        meta: definition.meta,
+        inputFields: inputFieldsOf(definition.inputs?.[0]),
+        run: runnerOf(definition, path),
+      });
     }
     entries.set(router, list);
   }
   return list;
+}
+
+/** The keys of a zod object schema (through `.optional()`), else none. */
+function inputFieldsOf(schema: unknown): string[] {
+  let current = schema as { shape?: Record<string, unknown>; unwrap?: () => unknown } | undefined;
+  while (current && !current.shape && typeof current.unwrap === 'function') {
+    current = current.unwrap() as typeof current;
+  }
+  return current?.shape ? Object.keys(current.shape) : [];
 }
 
 /**

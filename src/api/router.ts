@@ -3,6 +3,7 @@ import { getTenant } from './admin/get-tenant.js';
 import { listPlans } from './admin/list-plans.js';
 import { listWebhookEvents } from './admin/list-webhook-events.js';
 import { putTenant } from './admin/put-tenant.js';
+import { replayWebhookEvent } from './admin/replay-webhook-event.js';
 import { setPlan } from './admin/set-plan.js';
 import { getUsage } from './billing/get-usage.js';
 import { limits } from './billing/limits.js';
@@ -13,7 +14,15 @@ import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
   billing: router({ limits, usage: getUsage, reconcileUsage, reserve, release }),
-  admin: router({ listPlans, setPlan, getTenant, putTenant, clearOverrides, listWebhookEvents }),
+  admin: router({
+    listPlans,
+    setPlan,
+    getTenant,
+    putTenant,
+    clearOverrides,
+    listWebhookEvents,
+    replayWebhookEvent,
+  }),
 });
 
 /** The router's type, for typed clients (`createBillingClient`) and `inferProcedureOutput`. */

@@ -1,7 +1,9 @@
 import { initTRPC, TRPCError } from '@trpc/server';
+import { TRPC_ERROR_CODES_BY_KEY } from '@trpc/server/rpc';
 import type { OpenApiMeta } from 'trpc-to-openapi';
+import { missingClaim } from '../auth/pyjwt-compat.js';
 import type { BillingContext } from './context.js';
-import { domainStatusOf, failureStatusOf, INTERNAL_SERVER_ERROR, toFastApiFailure } from './errors.js';
+import { failureStatusOf, INTERNAL_SERVER_ERROR, toFastApiFailure, trpcFailureOf } from './errors.js';
 
 // A type alias, not an interface: trpc-to-openapi wants meta assignable to an index signature.
 export type BillingMeta = {
@@ -14,6 +16,8 @@ export type BillingMeta = {
   admin?: true;
   /** The REST status of a success when not 200: 201 (created), 204 (no body). */
   successStatus?: 201 | 204;
+  /** A 409 here answers `limit_exceeded` with its facts (documented as `LimitExceeded`), not a plain `{detail}`. */
+  limitExceeded?: true;
 };
 
 const t = initTRPC
@@ -24,11 +28,20 @@ const t = initTRPC
     isDev: false,
     errorFormatter({ shape, error, input }) {
       const { status, detail } = toFastApiFailure(error, input, (path) => ['input', ...path.map(String)]);
+      // A domain failure reaches tRPC as an unknown error (INTERNAL_SERVER_ERROR): it is reported
+      // with its own code and its REST status instead, so typed clients can tell "not found".
+      const domain = trpcFailureOf(error);
+      if (domain) {
+        const { code, httpStatus } = domain;
+        return {
+          ...shape,
+          code: TRPC_ERROR_CODES_BY_KEY[code],
+          data: { ...shape.data, code, httpStatus, detail },
+        };
+      }
       // A 500 tells the caller nothing about its cause, on /trpc as on REST.
-      const domainStatus = domainStatusOf(error);
-      const message = status >= 500 && !domainStatus ? INTERNAL_SERVER_ERROR : shape.message;
-      const httpStatus = domainStatus ?? shape.data.httpStatus;
-      return { ...shape, message, data: { ...shape.data, httpStatus, detail } };
+      const message = status >= 500 ? INTERNAL_SERVER_ERROR : shape.message;
+      return { ...shape, message, data: { ...shape.data, detail } };
     },
   });
 
@@ -89,8 +102,12 @@ const adminAuth = extending(async (ctx) => {
   } catch (cause) {
     throw new TRPCError({ code: 'UNAUTHORIZED', cause });
   }
+  // The verifier requires `sub` (ADMIN_REQUIRED_CLAIMS); the audit log never names a stand-in.
   const subject = claims['sub'];
-  return { administration, webhookEvents, actor: typeof subject === 'string' && subject ? subject : 'admin' };
+  if (typeof subject !== 'string' || subject.trim() === '') {
+    throw new TRPCError({ code: 'UNAUTHORIZED', cause: missingClaim('sub') });
+  }
+  return { administration, webhookEvents, actor: subject };
 });
 
 /** `billing_limit_checks_total`: every limits call's outcome, whichever step ended it (auth, input, store). */

@@ -3,6 +3,9 @@ import { SignJWT } from 'jose';
 /** Operator tokens: HS256 with their own secret and this audience, so a worker token is never an admin one. */
 export const ADMIN_AUDIENCE = 'billing-admin';
 
+/** Every admin write is audited under the token's `sub`: a token must name someone. */
+export const ADMIN_REQUIRED_CLAIMS = ['sub'] as const;
+
 /**
  * Mints an admin token; `subject` is who the audit log names.
  *

@@ -148,9 +148,33 @@ export interface ClaimRules {
   audience: string;
   nowSeconds: number;
   leewaySeconds: number;
+  /** PyJWT's `options={"require": [...]}`: claims a token must carry. */
+  required?: readonly string[];
 }
 
-/** PyJWT's `_validate_claims` order: iat, nbf, exp, audience, sub, jti. `exp` and `iat` are optional. */
+/** PyJWT's `MissingRequiredClaimError`, as it words it. */
+export const missingClaim = (claim: string) => new InvalidTokenError(`Token is missing the "${claim}" claim`);
+
+/**
+ * PyJWT's `_validate_required_claims`: a claim is missing when `payload.get(claim) is None`. A
+ * string of nothing but whitespace names no one either, so it counts as missing too (ours: PyJWT
+ * would accept `""`), worded as PyJWT words a missing claim.
+ */
+function checkRequiredClaims(payload: Record<string, unknown>, required: readonly string[]): void {
+  for (const claim of required) {
+    const value = Object.hasOwn(payload, claim) ? payload[claim] : undefined;
+    if (value === undefined || value === null || (typeof value === 'string' && value.trim() === '')) {
+      throw missingClaim(claim);
+    }
+  }
+}
+
+/**
+ * PyJWT's `_validate_claims` order: iat, nbf, exp, audience, sub, jti. `exp` and `iat` are optional.
+ * Required claims come after the audience, where PyJWT checks them first: a token meant for another
+ * audience (a worker token on an admin route) is told so, not that it lacks a subject it was never
+ * meant to carry. Only admin tokens, which have no original to match, require a claim.
+ */
 export function checkRegisteredClaims(payload: Record<string, unknown>, rules: ClaimRules): void {
   const { nowSeconds: now, leewaySeconds: leeway } = rules;
   if ('iat' in payload) {
@@ -169,6 +193,7 @@ export function checkRegisteredClaims(payload: Record<string, unknown>, rules: C
     if (exp <= now - leeway) throw new InvalidTokenError('Signature has expired');
   }
   checkAudience(payload['aud'], rules.audience);
+  if (rules.required) checkRequiredClaims(payload, rules.required);
   // PyJWT 2.10 on: when present, `sub` and `jti` must be strings.
   if ('sub' in payload && typeof payload['sub'] !== 'string') {
     throw new InvalidTokenError('Subject must be a string');
@@ -179,7 +204,7 @@ export function checkRegisteredClaims(payload: Record<string, unknown>, rules: C
 }
 
 function checkAudience(claim: unknown, audience: string): void {
-  if (isPythonFalsy(claim)) throw new InvalidTokenError('Token is missing the "aud" claim');
+  if (isPythonFalsy(claim)) throw missingClaim('aud');
   const audiences = typeof claim === 'string' ? [claim] : claim;
   if (!Array.isArray(audiences) || audiences.some((entry) => typeof entry !== 'string')) {
     throw new InvalidTokenError('Invalid claim format in token');

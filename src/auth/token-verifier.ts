@@ -19,6 +19,8 @@ export interface TokenVerifierOptions {
   audience: string;
   /** When set, the `ver` claim must equal it exactly (the Engine's worker tokens carry `"1"`). */
   requiredVersion?: string;
+  /** Claims a token must carry (PyJWT's `require`), checked after the audience; a blank string counts as missing. */
+  requiredClaims?: readonly string[];
   /** Leeway for `exp`/`nbf`/`iat`, in seconds. The original had none. */
   clockToleranceSeconds?: number;
   /** How many verified tokens to remember; 0 turns the cache off. */
@@ -50,6 +52,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
   const {
     audience,
     requiredVersion,
+    requiredClaims,
     clockToleranceSeconds = 0,
     cacheSize = 10_000,
     now = () => Date.now(),
@@ -87,7 +90,12 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
       throw error;
     }
     const claims = parsePayload(payloadBytes);
-    checkRegisteredClaims(claims, { audience, nowSeconds, leewaySeconds: clockToleranceSeconds });
+    checkRegisteredClaims(claims, {
+      audience,
+      nowSeconds,
+      leewaySeconds: clockToleranceSeconds,
+      required: requiredClaims,
+    });
     if (requiredVersion !== undefined && claims['ver'] !== requiredVersion) {
       throw new InvalidTokenError(`Unsupported token version: ${pythonStr(claims['ver'])}`);
     }

@@ -9,10 +9,20 @@ import type { z } from 'zod';
 import { signAdminToken } from '../auth/admin-token.js';
 import { signWorkerToken } from '../auth/worker-token.js';
 import { type BillingConfig, ConfigError, loadConfig } from '../config.js';
-import { CustomerId, type LimitOverrides, PlanView, TenantView } from '../contract/admin.js';
+import {
+  CustomerId,
+  type LimitOverrides,
+  OrbExternalPlanId,
+  type PlanUpdate,
+  PlanView,
+  SoftLimit,
+  TenantView,
+} from '../contract/admin.js';
 import { TenantId } from '../contract/limits.js';
-import { Limit, PlanType } from '../contract/plans.js';
+import { Limit, MAX_COUNT, PlanType } from '../contract/plans.js';
+import type { Resource } from '../contract/usage.js';
 import { runningServerOf } from '../db/data-dir-lock.js';
+import { readDevSecrets } from '../dev-secrets.js';
 import { type AdminBackend, AdminFailure, connectAdmin } from './admin-backends.js';
 import { plansTable, tenantTable } from './tables.js';
 
@@ -39,7 +49,7 @@ const planArgument = checkedBy(PlanType, `expected one of ${PlanType.options.joi
  */
 type LimitArgument = number | 'unlimited' | 'inherit';
 function limitArgument(allowInherit: boolean) {
-  const expected = `expected a whole number or "unlimited"${allowInherit ? ' or "inherit"' : ''}`;
+  const expected = `expected a whole number up to ${MAX_COUNT} or "unlimited"${allowInherit ? ' or "inherit"' : ''}`;
   return (value: string): LimitArgument => {
     if (value === 'unlimited' || (value === 'inherit' && allowInherit)) return value;
     const limit = /^\d+$/.test(value) ? Limit.safeParse(Number(value)) : undefined;
@@ -48,6 +58,61 @@ function limitArgument(allowInherit: boolean) {
   };
 }
 const limitOf = (argument: number | 'unlimited') => (argument === 'unlimited' ? null : argument);
+
+/**
+ * A soft limit on the command line: `3` (soft, up to 3 units of overage), `uncapped` (soft, no
+ * cap), `none` (hard); for tenants also `inherit` (the plan's policy).
+ */
+type SoftArgument = number | 'uncapped' | 'none' | 'inherit';
+const SOFT_HELP = 'soft limit: overage cap (a whole number), "uncapped", or "none" (hard)';
+function softArgument(allowInherit: boolean) {
+  const expected = `expected a whole number up to ${MAX_COUNT}, "uncapped" or "none"${allowInherit ? ' or "inherit"' : ''}`;
+  return (value: string): SoftArgument => {
+    if (value === 'uncapped' || value === 'none' || (value === 'inherit' && allowInherit)) return value;
+    const cap = /^\d+$/.test(value) ? SoftLimit.shape.overage_cap.safeParse(Number(value)) : undefined;
+    if (!cap?.success || cap.data === null) throw new InvalidArgumentError(expected);
+    return cap.data;
+  };
+}
+interface SoftOptions {
+  softDeployments?: SoftArgument;
+  softWorkers?: SoftArgument;
+}
+interface PlanSetOptions extends SoftOptions {
+  deployments?: number | 'unlimited';
+  workers?: number | 'unlimited';
+  orbPlanId?: string;
+}
+
+/**
+ * Soft-limit policies with the flags applied. On a plan a resource left out is hard, so `none`
+ * drops it; on a tenant `none` is an explicit `null` (hard whatever the plan says) and `inherit`
+ * drops it (the plan's policy).
+ */
+function withSoftLimits<Policies extends Partial<Record<Resource, SoftLimit | null>>>(
+  current: Policies,
+  options: SoftOptions,
+  hard: 'left out' | 'null',
+): Policies {
+  const next: Partial<Record<Resource, SoftLimit | null>> = { ...current };
+  for (const [value, resource] of [
+    [options.softDeployments, 'deployments'],
+    [options.softWorkers, 'self_hosted_workers'],
+  ] as const) {
+    if (value === undefined) continue;
+    if (value === 'inherit') delete next[resource];
+    else if (value === 'none') {
+      if (hard === 'null') next[resource] = null;
+      else delete next[resource];
+    } else next[resource] = { overage_cap: value === 'uncapped' ? null : value };
+  }
+  return next as Policies;
+}
+
+function subjectArgument(value: string): string {
+  if (value.trim() === '') throw new InvalidArgumentError('expected who you are: the audit log names it');
+  return value;
+}
 
 function secondsArgument(value: string): number {
   if (!/^[1-9]\d{0,8}$/.test(value)) throw new InvalidArgumentError('expected a whole number of seconds');
@@ -111,31 +176,56 @@ function program(io: AdminIo, config: () => BillingConfig): Command {
     .action(() => withBackend(async (admin) => (await admin.listPlans()).map(asPlan), plansTable));
   plan
     .command('set')
-    .description("change a plan's limits (every tenant on it gets them at once)")
+    .description('change a plan (every tenant on it gets it at once); what is not given stays')
     .argument('<plan>', `one of ${PlanType.options.join(', ')}`, planArgument)
-    .requiredOption('--deployments <limit>', 'a whole number or "unlimited"', limitArgument(false))
-    .requiredOption(
-      '--workers <limit>',
-      'self-hosted workers: a whole number or "unlimited"',
-      limitArgument(false),
+    .option('--deployments <limit>', 'a whole number or "unlimited"', limitArgument(false))
+    .option('--workers <limit>', 'self-hosted workers: a whole number or "unlimited"', limitArgument(false))
+    .option('--soft-deployments <cap>', SOFT_HELP, softArgument(false))
+    .option('--soft-workers <cap>', 'the same for self-hosted workers', softArgument(false))
+    .option(
+      '--orb-plan-id <id>',
+      'the Orb plan (its external_plan_id) whose subscriptions put customers on this plan; "none" unmaps it',
+      (value: string) =>
+        value === 'none'
+          ? 'none'
+          : checkedBy(
+              OrbExternalPlanId,
+              'expected an Orb plan id (1-255 characters, no control characters) or "none"',
+            )(value),
     )
     .addHelpText(
       'after',
-      '\nExample:\n  npm run admin -- plan set growth --deployments 10 --workers unlimited',
+      '\nExamples:\n' +
+        '  npm run admin -- plan set growth --deployments 10 --workers unlimited\n' +
+        '  npm run admin -- plan set growth --soft-deployments 3 --orb-plan-id orb-growth',
     )
-    .action(
-      (planId: PlanType, options: { deployments: number | 'unlimited'; workers: number | 'unlimited' }) =>
-        withBackend(
-          async (admin) =>
-            asPlan(
-              await admin.setPlan(planId, {
-                deployments: limitOf(options.deployments),
-                self_hosted_workers: limitOf(options.workers),
-              }),
-            ),
-          (view) => plansTable([view]),
-        ),
-    );
+    .action((planId: PlanType, options: PlanSetOptions, command: Command) => {
+      if (Object.keys(options).length === 0) {
+        command.error(
+          'error: give at least one of --deployments, --workers, --soft-deployments, --soft-workers, --orb-plan-id',
+        );
+      }
+      return withBackend(
+        async (admin) => {
+          const current = (await admin.listPlans()).find((candidate) => candidate.plan_id === planId);
+          if (!current) throw new AdminFailure(`plan ${planId} is missing from the catalog`);
+          const update: PlanUpdate = {
+            deployments:
+              options.deployments === undefined ? current.deployments : limitOf(options.deployments),
+            self_hosted_workers:
+              options.workers === undefined ? current.self_hosted_workers : limitOf(options.workers),
+          };
+          if (options.softDeployments !== undefined || options.softWorkers !== undefined) {
+            update.soft_limits = withSoftLimits(current.soft_limits, options, 'left out');
+          }
+          if (options.orbPlanId !== undefined) {
+            update.orb_external_plan_id = options.orbPlanId === 'none' ? null : options.orbPlanId;
+          }
+          return asPlan(await admin.setPlan(planId, update));
+        },
+        (view) => plansTable([view]),
+      );
+    });
 
   const tenant = root
     .command('tenant')
@@ -170,6 +260,8 @@ function program(io: AdminIo, config: () => BillingConfig): Command {
       limitArgument(true),
     )
     .option('--workers <limit>', 'override of self-hosted workers: likewise', limitArgument(true))
+    .option('--soft-deployments <cap>', `${SOFT_HELP}, or "inherit" (the plan's)`, softArgument(true))
+    .option('--soft-workers <cap>', 'the same for self-hosted workers', softArgument(true))
     .addHelpText(
       'after',
       '\nExamples:\n' +
@@ -179,20 +271,28 @@ function program(io: AdminIo, config: () => BillingConfig): Command {
     .action(
       (
         tenantId: string,
-        options: { plan?: PlanType; customer?: string; deployments?: LimitArgument; workers?: LimitArgument },
+        options: {
+          plan?: PlanType;
+          customer?: string;
+          deployments?: LimitArgument;
+          workers?: LimitArgument;
+        } & SoftOptions,
       ) =>
         withBackend(async (admin) => {
+          const changesOverrides = options.deployments !== undefined || options.workers !== undefined;
+          const changesSoftLimits =
+            options.softDeployments !== undefined || options.softWorkers !== undefined;
+          // The flags change only what they name; the rest stays as it is (a new tenant has nothing yet).
+          const current =
+            changesOverrides || changesSoftLimits
+              ? await admin.showTenant(tenantId).catch((error: unknown) => {
+                  if (error instanceof AdminFailure && error.message === 'Tenant not found') return undefined;
+                  throw error;
+                })
+              : undefined;
           let overrides: LimitOverrides | undefined;
-          if (options.deployments !== undefined || options.workers !== undefined) {
-            // The flags change only the overrides they name; the others stay as they are.
-            const current = await admin.showTenant(tenantId).then(
-              (view) => view.overrides,
-              (error: unknown) => {
-                if (error instanceof AdminFailure && error.message === 'Tenant not found') return {};
-                throw error;
-              },
-            );
-            overrides = { ...current };
+          if (changesOverrides) {
+            overrides = { ...current?.overrides };
             for (const [value, key] of [
               [options.deployments, 'deployments'],
               [options.workers, 'self_hosted_workers'],
@@ -201,7 +301,10 @@ function program(io: AdminIo, config: () => BillingConfig): Command {
               else if (value !== undefined) overrides[key] = limitOf(value);
             }
           }
-          const update = { plan_id: options.plan, customer_id: options.customer, overrides };
+          const soft_limits = changesSoftLimits
+            ? withSoftLimits(current?.soft_limits ?? {}, options, 'null')
+            : undefined;
+          const update = { plan_id: options.plan, customer_id: options.customer, overrides, soft_limits };
           return asTenant(await admin.putTenant(tenantId, update));
         }, tenantTable),
     );
@@ -217,11 +320,15 @@ function program(io: AdminIo, config: () => BillingConfig): Command {
   const ttl = () => new Option('--ttl <seconds>', 'lifetime').default(3600).argParser(secondsArgument);
   const printToken = (value: string) =>
     io.out(`${globals().json ? JSON.stringify({ token: value }) : value}\n`);
-  /** The configured secret, else the one the development server running on the embedded store generated. */
+  /**
+   * The configured secret, else the development one: the running server's (it generated it), or
+   * with none running the one kept beside the embedded store (the next development server uses it).
+   */
   const secretOf = (configured: string | undefined, generated: 'jwt_secret' | 'admin_secret') => {
     const current = config();
     if (configured || current.databaseUrl) return configured;
-    return runningServerOf(current.dataDir)?.[generated];
+    const server = runningServerOf(current.dataDir);
+    return server ? server[generated] : readDevSecrets(current.dataDir)?.[generated];
   };
   token
     .command('worker')
@@ -237,7 +344,12 @@ function program(io: AdminIo, config: () => BillingConfig): Command {
   token
     .command('admin')
     .description("an admin token, signed with BILLING_ADMIN_SECRET or the running development server's")
-    .option('--sub <who>', 'who the audit log names', userInfo().username)
+    .option(
+      '--sub <who>',
+      'who the audit log names (the server refuses a blank one)',
+      subjectArgument,
+      userInfo().username,
+    )
     .addOption(ttl())
     .addHelpText('after', '\nExample:\n  ADMIN=$(npm run -s admin -- token admin --sub alice)')
     .action(async (options: { sub: string; ttl: number }) => {
@@ -247,6 +359,18 @@ function program(io: AdminIo, config: () => BillingConfig): Command {
     });
   return root;
 }
+
+/** The API's field names, as the CLI's flags: a message tells the user what to type. */
+const FLAG_OF_FIELD: Record<string, string> = {
+  plan_id: '--plan',
+  customer_id: '--customer',
+  orb_external_plan_id: '--orb-plan-id',
+};
+const inFlagWords = (message: string) =>
+  message.replace(
+    /\b(plan_id|customer_id|orb_external_plan_id)\b/g,
+    (field) => FLAG_OF_FIELD[field] ?? field,
+  );
 
 /** Runs one command line; resolves with its exit code: 0 done, 1 the command failed (`error: …`), 2 a usage error. */
 export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<number> {
@@ -261,10 +385,9 @@ export async function runAdmin(argv: readonly string[], io: AdminIo): Promise<nu
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
-    const expected = error instanceof AdminFailure || error instanceof ConfigError;
-    io.err(
-      expected ? `error: ${(error as Error).message}\n` : `${(error as Error).stack ?? String(error)}\n`,
-    );
+    if (error instanceof AdminFailure) io.err(`error: ${inFlagWords(error.message)}\n`);
+    else if (error instanceof ConfigError) io.err(`error: ${error.message}\n`);
+    else io.err(`${(error as Error).stack ?? String(error)}\n`);
     return 1;
   }
 }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { BillingLimits, TenantId } from './limits.js';
-import { Limit, PlanLimits, PlanType } from './plans.js';
+import { Count, Limit, PlanLimits, PlanType } from './plans.js';
 
 export const CustomerId = z
   .string()
@@ -23,7 +23,7 @@ export const LimitOverrides = z
 export type LimitOverrides = z.infer<typeof LimitOverrides>;
 
 /** Soft: the limit may be exceeded by up to `overage_cap` units (`null`: no cap), billed as overage. */
-export const SoftLimit = z.strictObject({ overage_cap: z.int().min(0).nullable() }).meta({ id: 'SoftLimit' });
+export const SoftLimit = z.strictObject({ overage_cap: Count.nullable() }).meta({ id: 'SoftLimit' });
 export type SoftLimit = z.infer<typeof SoftLimit>;
 
 /** A plan's soft limits: a resource listed is soft, one left out is hard. */
@@ -43,11 +43,23 @@ export type TenantSoftLimits = z.infer<typeof TenantSoftLimits>;
 
 export const PlanPathInput = z.object({ planId: PlanType });
 
+/** A plan's `external_plan_id` in Orb: Orb's ids follow the same rule as `CustomerId` (itself Orb's external customer id). */
+export const OrbExternalPlanId = z
+  .string()
+  .min(1)
+  .max(255)
+  .regex(/^[^\p{Cc}]*$/u)
+  .meta({ description: "The plan's `external_plan_id` in Orb.", example: 'orb-growth' });
+
 export const PlanUpdate = z.strictObject({
   deployments: PlanLimits.shape.deployments,
   self_hosted_workers: PlanLimits.shape.self_hosted_workers,
   soft_limits: PlanSoftLimits.optional().meta({
     description: 'Replaces the soft limits when present; kept when left out.',
+  }),
+  orb_external_plan_id: OrbExternalPlanId.nullable().optional().meta({
+    description:
+      'The Orb plan whose subscription events put customers on this plan; `null` unmaps it, left out keeps it. One Orb plan id maps to at most one plan (409 otherwise).',
   }),
 });
 export type PlanUpdate = z.output<typeof PlanUpdate>;
@@ -58,7 +70,9 @@ export const PlanView = z
     deployments: Limit,
     self_hosted_workers: Limit,
     soft_limits: PlanSoftLimits,
-    orb_external_plan_id: z.string().nullable(),
+    orb_external_plan_id: z.string().nullable().meta({
+      description: 'The Orb plan mapped to this plan; `null`: none (its Orb events are `unmapped_plan`).',
+    }),
   })
   .meta({ id: 'Plan' });
 export type PlanView = z.infer<typeof PlanView>;

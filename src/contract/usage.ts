@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { TenantId } from './limits.js';
-import { Limit } from './plans.js';
+import { Count, Limit } from './plans.js';
 
 /** What a tenant holds and reserves against a limit. `Resource.options` lists them, in wire order. */
 export const Resource = z.enum(['deployments', 'self_hosted_workers']).meta({ id: 'Resource' });
@@ -54,9 +54,31 @@ export const Reservation = z
     limit: Limit,
     remaining: Limit,
     overage: z.boolean().meta({ description: 'granted past a soft limit: billed as overage' }),
+    released_at: z.iso
+      .datetime()
+      .nullable()
+      .meta({
+        description:
+          'When the reservation was released (RFC 3339, UTC); `null` while it holds. A replay of a released ' +
+          'reservation answers the first answer with this set: the capacity is no longer held.',
+        example: null,
+      }),
   })
   .meta({ id: 'Reservation' });
 export type Reservation = z.infer<typeof Reservation>;
+
+/**
+ * The response header that marks a replayed answer — the first answer to this idempotency key,
+ * answered again (the name and value Stripe's API uses). The body says nothing of it: it is the
+ * first answer's.
+ */
+export const IDEMPOTENT_REPLAYED = 'Idempotent-Replayed';
+export const ReplayHeaders = z.object({
+  [IDEMPOTENT_REPLAYED]: z
+    .literal('true')
+    .optional()
+    .meta({ description: '`true` when this is the first answer to the idempotency key, answered again.' }),
+});
 
 export const LimitExceededBody = z
   .object({
@@ -73,8 +95,8 @@ export const LimitExceededBody = z
 export const ReservationPath = z.object({ reservationId: z.uuid() });
 
 export const UsageUpdate = z.strictObject({
-  deployments: z.int().min(0).optional(),
-  self_hosted_workers: z.int().min(0).optional(),
+  deployments: Count.optional(),
+  self_hosted_workers: Count.optional(),
 });
 /** The Engine's absolute counts; a resource left out is unchanged. */
 export type UsageUpdate = z.output<typeof UsageUpdate>;

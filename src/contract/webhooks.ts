@@ -1,40 +1,71 @@
 import { z } from 'zod';
 
+/** A string field of the event; the message names what was expected (the 400 says which field). */
+const text = (expected: string) =>
+  z.string({ error: (issue) => (issue.input === undefined ? 'required' : `expected ${expected}`) });
+const object = <Shape extends z.core.$ZodLooseShape>(shape: Shape, expected: string) =>
+  z.looseObject(shape, {
+    error: (issue) => (issue.input === undefined ? 'required' : `expected ${expected}`),
+  });
+
 /**
  * The parts of an Orb webhook event we read. Orb sends every event type to every endpoint; only
  * subscription events change a plan. `external_customer_id`, `plan` and `external_plan_id` may
  * be null in Orb's payloads.
+ *
+ * The ids are only required to be strings here: an id that breaks the rule every id of ours
+ * obeys (1–255 characters, no control characters) is an event Orb really sent, so it is recorded
+ * as `rejected` and answered 200 (a 400 would have Orb retry it for days), not refused.
  */
-export const OrbWebhookEvent = z
-  .looseObject({
-    id: z.string().min(1).max(255),
-    type: z.string().min(1).max(255),
-    created_at: z.iso.datetime({ offset: true }),
-    properties: z.unknown().optional(),
-    subscription: z
-      .looseObject({
-        customer: z
-          .looseObject({ external_customer_id: z.string().min(1).max(255).nullable().optional() })
-          .nullable()
-          .optional(),
-        plan: z
-          .looseObject({ external_plan_id: z.string().min(1).max(255).nullable().optional() })
-          .nullable()
-          .optional(),
+export const OrbWebhookEvent = object(
+  {
+    id: text('a string').min(1, 'must not be empty'),
+    type: text('a string').min(1, 'must not be empty'),
+    created_at: z.iso
+      .datetime({
+        offset: true,
+        error: (issue) =>
+          issue.input === undefined
+            ? 'required'
+            : 'expected an ISO 8601 date-time with a UTC offset (e.g. 2026-11-24T12:00:00+00:00)',
       })
+      // Stored as a UTC timestamp: PostgreSQL has no year 0, and a year past 9999 is no ISO string it reads.
+      .refine((value) => {
+        const year = new Date(value).getUTCFullYear();
+        return year >= 1 && year <= 9999;
+      }, 'expected a time between the years 0001 and 9999 UTC'),
+    properties: z.unknown().optional(),
+    subscription: object(
+      {
+        customer: object(
+          { external_customer_id: text('a string or null').nullable().optional() },
+          'an object or null',
+        )
+          .nullable()
+          .optional(),
+        plan: object(
+          { external_plan_id: text('a string or null').nullable().optional() },
+          'an object or null',
+        )
+          .nullable()
+          .optional(),
+      },
+      'an object or null',
+    )
       .nullable()
       .optional(),
-  })
-  .meta({
-    id: 'OrbWebhookEvent',
-    example: {
-      id: 'o4mmewpfNNTnjfZc',
-      created_at: '2026-11-24T12:00:00+00:00',
-      type: 'subscription.plan_changed',
-      properties: { previous_plan_id: 'plan_free' },
-      subscription: { customer: { external_customer_id: 'cus_42' }, plan: { external_plan_id: 'growth' } },
-    },
-  });
+  },
+  'an object',
+).meta({
+  id: 'OrbWebhookEvent',
+  example: {
+    id: 'o4mmewpfNNTnjfZc',
+    created_at: '2026-11-24T12:00:00+00:00',
+    type: 'subscription.plan_changed',
+    properties: { previous_plan_id: 'plan_free' },
+    subscription: { customer: { external_customer_id: 'cus_42' }, plan: { external_plan_id: 'growth' } },
+  },
+});
 export type OrbWebhookEvent = z.infer<typeof OrbWebhookEvent>;
 
 export const WEBHOOK_OUTCOMES = [
@@ -44,13 +75,16 @@ export const WEBHOOK_OUTCOMES = [
   'ignored',
   'unmapped_plan',
   'unmapped_customer',
+  'rejected',
 ] as const;
 export const WebhookOutcome = z.enum(WEBHOOK_OUTCOMES).meta({
   id: 'WebhookOutcome',
   description:
     'applied: the customer now has the plan · duplicate: this event id was seen before, nothing changed · ' +
     'stale: older than the last event applied to the customer · ignored: a type that changes no plan · ' +
-    'unmapped_plan: no catalog plan has this Orb external plan id · unmapped_customer: no external customer id',
+    'unmapped_plan: no catalog plan has this Orb external plan id · unmapped_customer: no external customer id · ' +
+    'rejected: an id (event id, type, external customer or plan id) is empty, over 255 characters, has ' +
+    'control characters or is not well-formed Unicode; nothing was applied',
 });
 
 export type WebhookOutcome = z.infer<typeof WebhookOutcome>;
@@ -82,3 +116,64 @@ export const WebhookEventView = z
   })
   .meta({ id: 'WebhookEvent' });
 export type WebhookEventView = z.infer<typeof WebhookEventView>;
+
+/** Where a page of webhook events ended: its last event's `received_at` to the microsecond (UTC) and id. */
+export const WebhookEventsPosition = z.object({ receivedAt: z.string(), id: z.string() });
+export type WebhookEventsPosition = z.infer<typeof WebhookEventsPosition>;
+
+/** `received_at` as the store writes it into a position: microseconds, UTC. */
+const POSITION_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+
+function positionOf(cursor: string): WebhookEventsPosition | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value) || value.length !== 2) return undefined;
+  const [receivedAt, id] = value as unknown[];
+  if (typeof receivedAt !== 'string' || !POSITION_TIME.test(receivedAt)) return undefined;
+  // Date.parse rolls 02-31 over into March, and PostgreSQL has no year 0: a real time round-trips.
+  const at = Date.parse(receivedAt);
+  if (!(at >= 0) || new Date(at).toISOString().slice(0, 19) !== receivedAt.slice(0, 19)) return undefined;
+  // A NUL can't travel to PostgreSQL; no stored id has one.
+  if (typeof id !== 'string' || id === '' || id.includes('\u0000')) return undefined;
+  return { receivedAt, id };
+}
+
+/**
+ * The opaque `cursor` of `GET /admin/webhook-events`: a position, base64url-encoded. Decoded when
+ * the input is parsed (a cursor that is not one is a 422 on `cursor`); encoded into `next_cursor`.
+ */
+export const WebhookEventsCursor = z.codec(
+  z.string().min(1).max(4096).meta({
+    description: 'Opaque: the `next_cursor` of the previous page.',
+    example: 'WyIyMDI2LTExLTI0VDEyOjAwOjAwLjEyMzQ1NloiLCJldnRfMSJd',
+  }),
+  WebhookEventsPosition,
+  {
+    decode: (cursor, ctx) => {
+      const position = positionOf(cursor);
+      if (position) return position;
+      ctx.issues.push({ code: 'custom', message: 'Invalid cursor', input: cursor });
+      return z.NEVER;
+    },
+    encode: (position) =>
+      Buffer.from(JSON.stringify([position.receivedAt, position.id])).toString('base64url'),
+  },
+);
+
+/**
+ * A recorded event's id, as `POST /admin/webhook-events/{eventId}/replay` takes it: no control
+ * characters (no stored id has one), and long enough for the printable form of a malformed id.
+ */
+export const WebhookEventId = z
+  .string()
+  .min(1)
+  .max(2048)
+  .regex(/^[^\p{Cc}]*$/u)
+  .meta({
+    description: 'The event id as `GET /admin/webhook-events` lists it.',
+    example: 'o4mmewpfNNTnjfZc',
+  });

@@ -1,5 +1,5 @@
 import { and, eq, sql } from 'drizzle-orm';
-import { DomainError } from '../domain/errors.js';
+import { DomainError, orbPlanAlreadyMapped } from '../domain/errors.js';
 import type { LimitsChange } from '../domain/limits/changes.js';
 import type { TenantRecord } from '../domain/limits/effective-limits.js';
 import type { TenantStore, Written } from '../domain/limits/tenant-store.js';
@@ -7,6 +7,7 @@ import type { Database } from './database.js';
 import { announce, audit } from './journal.js';
 import { type Executor, overrideColumns, planOf, readTenant, tenantsOfCustomer } from './rows.js';
 import { auditLog, customer, organizationToAccount, plan } from './schema.js';
+import { inTransaction, serializeOn } from './transactions.js';
 
 const SEED_LOCK = 7_245_002;
 
@@ -39,15 +40,25 @@ export function createTenantStore(db: Database): TenantStore {
     },
 
     async updatePlan(planId, update, actor) {
-      return db.transaction(async (tx) => {
-        const [current] = await tx.select().from(plan).where(eq(plan.id, planId)).for('update');
+      return inTransaction(db, async (tx) => {
+        // The whole catalog (three rows), in id order: plan updates run one at a time, so two
+        // admins mapping one Orb plan id to two plans at once get a 200 and a 409 — never a
+        // UNIQUE violation. `no key update` leaves customers' foreign-key checks unblocked.
+        const catalog = await tx.select().from(plan).orderBy(plan.id).for('no key update');
+        const current = catalog.find((row) => row.id === planId);
         if (!current) return undefined;
+        const orbPlanId = update.orb_external_plan_id;
+        const holder =
+          orbPlanId && catalog.find((row) => row.orbExternalPlanId === orbPlanId && row.id !== planId);
+        if (holder) throw orbPlanAlreadyMapped(holder.id);
         const [updated] = await tx
           .update(plan)
           .set({
             deployments: update.deployments,
             selfHostedWorkers: update.self_hosted_workers,
             ...(update.soft_limits ? { softLimits: update.soft_limits } : {}),
+            // Left out: kept; null: unmapped.
+            ...(orbPlanId === undefined ? {} : { orbExternalPlanId: orbPlanId }),
             updatedAt: sql`now()`,
           })
           .where(eq(plan.id, planId))
@@ -70,7 +81,10 @@ export function createTenantStore(db: Database): TenantStore {
     },
 
     async putTenant(tenantId, update, actor): Promise<Written<TenantRecord>> {
-      return db.transaction(async (tx) => {
+      return inTransaction(db, async (tx) => {
+        // Writers of one tenant take turns from the start: racing first writes (the tenant, then
+        // its new customer) locked the two rows in opposite orders and deadlocked.
+        await serializeOn(tx, 'tenant', tenantId);
         const before = await readTenant(tx, tenantId, true);
         const customerId = update.customer_id ?? before?.customerId ?? tenantId;
         const [existingCustomer] = await tx
@@ -120,7 +134,8 @@ export function createTenantStore(db: Database): TenantStore {
     },
 
     async clearOverrides(tenantId, actor) {
-      return db.transaction(async (tx) => {
+      return inTransaction(db, async (tx) => {
+        await serializeOn(tx, 'tenant', tenantId);
         const before = await readTenant(tx, tenantId, true);
         if (!before) return undefined;
         await tx

@@ -19,12 +19,13 @@ const isResource = (value: unknown): value is Resource => Resource.safeParse(val
 const arg = (name: string, type: string) => sql`${sql.placeholder(name)}::${sql.raw(type)}`;
 
 /**
- * `billing_reserve` (drizzle/0004_reserve_functions.sql): the whole grant — policy, key claim,
- * decision, answer — in one statement, so one round trip. Prepared: drizzle's postgres-js driver
- * asks postgres.js to prepare only a query given a name (`.prepare(name)`); `db.execute` and
- * unnamed builder queries go unprepared, which postgres.js sends as Parse/Describe, waits for the
- * parameter types, then Bind/Execute — two round trips each. Prepared, each pool connection pays
- * that once; from then on a call is Bind/Execute of the statement it already has.
+ * `billing_reserve` (drizzle/0004_reserve_functions.sql, remade by 0006): the whole grant —
+ * policy, key claim, decision, answer — in one statement, so one round trip. Prepared: drizzle's
+ * postgres-js driver asks postgres.js to prepare only a query given a name (`.prepare(name)`);
+ * `db.execute` and unnamed builder queries go unprepared, which postgres.js sends as
+ * Parse/Describe, waits for the parameter types, then Bind/Execute — two round trips each.
+ * Prepared, each pool connection pays that once; from then on a call is Bind/Execute of the
+ * statement it already has.
  */
 function prepareReserve(db: Database) {
   const args = sql.join(
@@ -49,6 +50,8 @@ function prepareReserve(db: Database) {
       limit: sql<number | null>`"limit"`,
       overage: sql<boolean | null>`overage`,
       planId: sql<string | null>`plan_id`,
+      // As ms since the epoch: the drivers disagree on how they hand over a timestamptz.
+      releasedAtMs: sql<number | null>`(extract(epoch from released_at) * 1000)::double precision`,
     })
     .from(sql`billing_reserve(${args})`)
     .prepare('billing_reserve');
@@ -74,7 +77,8 @@ function grantOf(row: ReserveRow): Grant {
     used === null ||
     overage === null
   ) {
-    throw new Error(`billing_reserve answered an incomplete ${row.outcome} row`);
+    // A TypeError: a bug (ours or the migration's), never mistaken for an unreachable store.
+    throw new TypeError(`billing_reserve answered an incomplete ${row.outcome} row`);
   }
   return { reservationId, resource, quantity, used, limit, overage };
 }
@@ -113,27 +117,33 @@ export function createUsageStore(db: Database): UsageStore {
         reference: request.reference ?? null,
         notAfter: request.notAfter ?? null,
       });
-      if (!row) throw new Error('billing_reserve answered no row');
+      if (!row) throw new TypeError('billing_reserve answered no row');
       switch (row.outcome) {
         case 'granted':
           return { kind: 'granted', grant: grantOf(row), planId: PlanType.parse(row.planId) };
-        case 'replayed':
-          return { kind: 'replayed', grant: grantOf(row) };
+        case 'replayed': {
+          const { releasedAtMs } = row;
+          return {
+            kind: 'replayed',
+            grant: grantOf(row),
+            releasedAt: releasedAtMs === null ? null : new Date(releasedAtMs),
+          };
+        }
         case 'refused':
-          if (row.used === null) throw new Error('billing_reserve answered a refusal without usage');
+          if (row.used === null) throw new TypeError('billing_reserve answered a refusal without usage');
           return { kind: 'refused', limit: row.limit, used: row.used, planId: PlanType.parse(row.planId) };
         case 'key_reused':
         case 'tenant_not_found':
         case 'abandoned':
           return { kind: row.outcome };
         default:
-          throw new Error(`billing_reserve answered ${String(row.outcome)}`);
+          throw new TypeError(`billing_reserve answered ${String(row.outcome)}`);
       }
     },
 
     async release(tenantId, reservationId): Promise<ReleaseOutcome> {
       const [row] = await releaseCall.execute({ tenantId, reservationId });
-      if (!row) throw new Error('billing_release answered no row');
+      if (!row) throw new TypeError('billing_release answered no row');
       return row.outcome;
     },
 

@@ -1,3 +1,6 @@
+/** What a caller is told when its answer would come after its deadline (a 503), whoever notices first. */
+export const REQUEST_TIMED_OUT = 'Request timed out';
+
 /** What `within` resolves with when the time ran out first. */
 export const TIMED_OUT = Symbol('timed out');
 

@@ -20,10 +20,14 @@ interface OperationObject {
   responses?: Record<string, { description?: string; content?: unknown }>;
 }
 
-const ERROR_SCHEMAS: Record<string, string> = { '409': 'LimitExceeded', '422': 'HTTPValidationError' };
+/** The body schema of an error status: FastAPI's validation list, a limit's facts, else `{detail}`. */
+function errorSchemaOf(status: string, limitExceeded: boolean): string {
+  if (status === '422') return 'HTTPValidationError';
+  return status === '409' && limitExceeded ? 'LimitExceeded' : 'HTTPError';
+}
 
-function errorResponse(status: string, description: string) {
-  const schema = ERROR_SCHEMAS[status] ?? 'HTTPError';
+function errorResponse(status: string, description: string, limitExceeded: boolean) {
+  const schema = errorSchemaOf(status, limitExceeded);
   const content = { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } };
   if (status !== '401') return { description, content };
   const challenge = { description: 'Always `Bearer`.', schema: { type: 'string', const: 'Bearer' } };
@@ -123,11 +127,15 @@ export function buildOpenApiDocument(): OpenAPIObject {
         ...operation.responses,
       };
     }
+    // trpc-to-openapi keeps one description per status for the whole document; each route's own
+    // words are in its meta.
+    const described = route.meta.openapi?.errorResponses as Record<string, string> | undefined;
     for (const [status, response] of Object.entries(operation.responses ?? {})) {
       if (Number(status) < 300) continue;
+      const description = described?.[status] ?? response.description ?? '';
       operation.responses = {
         ...operation.responses,
-        [status]: errorResponse(status, response.description ?? ''),
+        [status]: errorResponse(status, description, route.meta.limitExceeded === true),
       };
     }
   }

@@ -1,6 +1,8 @@
 import type { Context } from 'hono';
+import type { z } from 'zod';
 import { toFastApiFailure } from '../api/errors.js';
 import { OrbWebhookEvent, type WebhookReceipt } from '../contract/webhooks.js';
+import { printable } from '../domain/webhooks/orb-events.js';
 import { verifyOrbSignature, WebhookSignatureError } from '../domain/webhooks/orb-signature.js';
 import { withBodyLimit } from './body-limit.js';
 import type { ObservedRoutes } from './request-observer.js';
@@ -21,6 +23,19 @@ export interface OrbWebhookRouteOptions {
   onDelivery(delivery: { type: string; outcome: string }): void;
   onServerError(error: unknown, status: number, context: Context): void;
   now(): number;
+}
+
+/**
+ * The 400 `detail` of a body that is JSON but not an event: the first offending field and why,
+ * e.g. `Invalid webhook payload: created_at: expected an ISO 8601 date-time with a UTC offset (…)`.
+ * The schema's messages name what was expected, never the value sent (it is logged too).
+ */
+function invalidPayloadDetail(error: z.ZodError): string {
+  const [issue] = error.issues;
+  const field = (issue?.path ?? [])
+    .map((key, index) => (typeof key === 'number' ? `[${key}]` : `${index > 0 ? '.' : ''}${String(key)}`))
+    .join('');
+  return `Invalid webhook payload: ${field || 'body'}: ${issue?.message ?? 'invalid'}`;
 }
 
 /**
@@ -60,8 +75,9 @@ export function mountOrbWebhook(routes: ObservedRoutes, options: OrbWebhookRoute
           return refuse('Invalid JSON payload');
         }
         const event = OrbWebhookEvent.safeParse(payload);
-        if (!event.success) return refuse('Invalid webhook payload');
-        const { type } = event.data;
+        if (!event.success) return refuse(invalidPayloadDetail(event.error));
+        // A metric label, like the record, carries no control characters.
+        const type = printable(event.data.type);
         try {
           const receipt = await options.handle(event.data, rawBody);
           options.onDelivery({ type, outcome: receipt.outcome });

@@ -1,11 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { HttpBindings } from '@hono/node-server';
 import type { Context, Hono } from 'hono';
-import { TIMED_OUT, within } from '../domain/deadline.js';
+import { REQUEST_TIMED_OUT, TIMED_OUT, within } from '../domain/deadline.js';
 import type { Logger } from '../telemetry/logger.js';
 import type { BillingMetrics } from '../telemetry/metrics.js';
 import type { RequestTracer } from '../telemetry/tracing.js';
-import { firstHeaderValue } from './request-headers.js';
+import { firstHeaderValue, headerText } from './request-headers.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -47,7 +47,11 @@ export interface RequestObserverOptions {
  * the router.
  */
 export interface ObservedRoutes {
-  on(method: string | string[], path: string, handler: RouteHandler): void;
+  /**
+   * `timedOut` answers a request still unanswered at its deadline, in the route's own shape
+   * (default: 503 `{"detail":"Request timed out"}`, FastAPI's shape).
+   */
+  on(method: string | string[], path: string, handler: RouteHandler, timedOut?: RouteHandler): void;
   notFound(handler: RouteHandler): void;
 }
 
@@ -69,19 +73,23 @@ export function deadlineOf(c: Context): number | undefined {
 export function observedRoutes(app: Hono, options: RequestObserverOptions): ObservedRoutes {
   const { logger, metrics, tracer, requestTimeoutMs, onError } = options;
 
-  /** The handler's answer; 503 past the request's deadline (the handler goes on, its answer discarded). */
-  async function answer(c: Context, handler: RouteHandler): Promise<Response> {
+  /** The handler's answer; `timedOut`'s past the request's deadline (the handler goes on, its answer discarded). */
+  async function answer(c: Context, handler: RouteHandler, timedOut: RouteHandler): Promise<Response> {
     try {
       const answering = handler(c);
       if (requestTimeoutMs <= 0) return await answering;
       const answered = await within(answering, requestTimeoutMs);
-      return answered === TIMED_OUT ? c.json({ detail: 'Request timed out' }, 503) : answered;
+      return answered === TIMED_OUT ? await timedOut(c) : answered;
     } catch (error) {
       return onError(error, c);
     }
   }
 
-  function observe(route: string | undefined, handler: RouteHandler): RouteHandler {
+  function observe(
+    route: string | undefined,
+    handler: RouteHandler,
+    timedOut: RouteHandler = requestTimedOut,
+  ): RouteHandler {
     return async function observed(c) {
       const started = performance.now();
       const given = firstHeaderValue(c, REQUEST_ID_HEADER);
@@ -94,7 +102,9 @@ export function observedRoutes(app: Hono, options: RequestObserverOptions): Obse
       outgoing?.setHeader(REQUEST_ID_HEADER, requestId);
 
       const span = tracer?.startRequestSpan(c.req.method, (name) => c.req.header(name));
-      const response = await (span ? span.run(() => answer(c, handler)) : answer(c, handler));
+      const response = await (span
+        ? span.run(() => answer(c, handler, timedOut))
+        : answer(c, handler, timedOut));
 
       const { status } = response;
       if (!outgoing) response.headers.set(REQUEST_ID_HEADER, requestId);
@@ -110,7 +120,7 @@ export function observedRoutes(app: Hono, options: RequestObserverOptions): Obse
           route,
           status,
           duration_ms: Math.round(seconds * 1e6) / 1e3,
-          tenant_id: firstHeaderValue(c, 'tenant-id')?.slice(0, 255),
+          tenant_id: tenantIdOf(c)?.slice(0, 255),
         });
       }
       return response;
@@ -118,13 +128,24 @@ export function observedRoutes(app: Hono, options: RequestObserverOptions): Obse
   }
 
   return {
-    on(method, path, handler) {
-      app.on(method as string, path, observe(path, handler));
+    on(method, path, handler, timedOut) {
+      app.on(method as string, path, observe(path, handler, timedOut));
     },
     notFound(handler) {
       app.notFound(observe(undefined, handler));
     },
   };
+}
+
+/** The `tenant-id` a request names, read as the routes read it (UTF-8 when it is). */
+function tenantIdOf(c: Context): string | undefined {
+  const value = firstHeaderValue(c, 'tenant-id');
+  return value === undefined ? undefined : headerText(value);
+}
+
+/** A request still unanswered at its deadline, as FastAPI-shaped routes answer it. */
+function requestTimedOut(c: Context): Response {
+  return c.json({ detail: REQUEST_TIMED_OUT }, 503);
 }
 
 function schemeOf(c: Context): string {

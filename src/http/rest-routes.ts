@@ -6,7 +6,7 @@ import type { LocateField } from '../api/validation-issues.js';
 import type { ValidationIssue } from '../contract/errors.js';
 import { withBodyLimit } from './body-limit.js';
 import { exceedsJsonDepth } from './json-depth.js';
-import { firstHeaderValue, hasQueryString } from './request-headers.js';
+import { firstHeaderValue, hasQueryString, headerText } from './request-headers.js';
 import type { ObservedRoutes, RouteHandler } from './request-observer.js';
 import { jsonBodyOf } from './response-bytes.js';
 
@@ -101,7 +101,13 @@ export function mountRestRoutes(routes: ObservedRoutes, options: EdgeOptions): v
     const pathParameters = pathParametersOf(path);
     const headerFields = Object.entries(meta.inputHeaders ?? {});
     const headerOf = new Map(headerFields);
-    const readsBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
+    // As FastAPI: a route reads a body when its input has fields a body carries; a POST that only
+    // names path parameters (a replay) needs none, and whatever is sent is not read.
+    const bodyFields = procedure.inputFields.filter(
+      (field) => !pathParameters.includes(field) && !headerOf.has(field),
+    );
+    const takesBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
+    const readsBody = takesBody && bodyFields.length > 0;
     const locate: LocateField = ([field, ...rest]) => {
       const name = String(field);
       const header = headerOf.get(name);
@@ -110,6 +116,7 @@ export function mountRestRoutes(routes: ObservedRoutes, options: EdgeOptions): v
       return [readsBody ? 'body' : 'query', name, ...rest.map(String)];
     };
     const successStatus = meta.successStatus ?? 200;
+    const setsHeaders = meta.openapi?.responseHeaders !== undefined;
     const honoPath = path.replace(PATH_PARAMETER, ':$1');
 
     const handler: RouteHandler = async (c) => {
@@ -119,22 +126,41 @@ export function mountRestRoutes(routes: ObservedRoutes, options: EdgeOptions): v
         const read = await readJsonObject(c);
         if (read.ok) input = read.body;
         else unreadableBody = read.issue;
+      } else if (takesBody) {
+        await c.req.arrayBuffer(); // drained (within the body limit), not read
       } else if (hasQueryString(c)) {
         input = { ...c.req.query() };
       }
       // A header-bound field comes from its header only, as in the original; never from the query string.
+      // Its bytes are read as UTF-8 when they are UTF-8, so that every tenant id is reachable.
       for (const [field, header] of headerFields) {
         const value = firstHeaderValue(c, header);
         if (value === undefined) delete input[field];
-        else input[field] = value;
+        else input[field] = headerText(value);
       }
       for (const name of pathParameters) input[name] = c.req.param(name);
+      // Headers a procedure adds to its answer (`Idempotent-Replayed`), sent with a success only —
+      // offered to the routes that document response headers, the others' context left as it is.
+      let added: Record<string, string> | undefined;
+      const context = options.createContext(c);
+      const ctx: BillingContext = setsHeaders
+        ? {
+            ...context,
+            setResponseHeader(name, value) {
+              added = { ...added, [name]: value };
+            },
+          }
+        : context;
       try {
         // An unreadable body still goes through the procedure, as `undefined`, so that authentication
         // is checked first; the input validator then refuses it and the body's own issue is reported.
-        const output = await procedure.run(options.createContext(c), unreadableBody ? undefined : input);
-        if (successStatus === 204) return c.body(null, 204);
-        return c.body(jsonBodyOf(output), successStatus, JSON_CONTENT);
+        const output = await procedure.run(ctx, unreadableBody ? undefined : input);
+        if (successStatus === 204) return c.body(null, 204, added);
+        return c.body(
+          jsonBodyOf(output),
+          successStatus,
+          added ? { ...added, ...JSON_CONTENT } : JSON_CONTENT,
+        );
       } catch (error) {
         const failure = toFastApiFailure(error, input, locate);
         if (unreadableBody && failure.status === 422) failure.detail = [unreadableBody];
@@ -142,7 +168,7 @@ export function mountRestRoutes(routes: ObservedRoutes, options: EdgeOptions): v
         return failureResponse(c, failure);
       }
     };
-    routes.on(method, honoPath, readsBody ? withBodyLimit(handler) : handler);
+    routes.on(method, honoPath, takesBody ? withBodyLimit(handler) : handler);
   }
 }
 

@@ -5,6 +5,7 @@ import type { Context } from 'hono';
 import { domainStatusOf } from '../api/errors.js';
 import { errorShapeOf, type ProcedureRun, proceduresOf, trpcErrorOf } from '../api/procedures.js';
 import { appRouter } from '../api/router.js';
+import { deadlineExceeded } from '../domain/errors.js';
 import { withBodyLimit } from './body-limit.js';
 import { exceedsJsonDepth, MAX_JSON_DEPTH } from './json-depth.js';
 import type { ObservedRoutes } from './request-observer.js';
@@ -64,14 +65,33 @@ export function mountTrpcEndpoint(
     return fullHandler(c, new Request(c.req.raw, { body }));
   });
   // One route, so that a request runs one handler (Hono composes several into a slower chain).
-  routes.on('ALL', `${TRPC_ENDPOINT}/*`, async (c) => {
-    const input = c.req.query('input');
-    if (input !== undefined && exceedsJsonDepth(input)) return tooDeep(c);
-    const answered = await answerQuery?.(c, input);
-    if (answered) return answered;
-    if (c.req.method === 'POST') return post(c);
-    return fullHandler(c, c.req.raw);
+  routes.on(
+    'ALL',
+    `${TRPC_ENDPOINT}/*`,
+    async (c) => {
+      const input = c.req.query('input');
+      if (input !== undefined && exceedsJsonDepth(input)) return tooDeep(c);
+      const answered = await answerQuery?.(c, input);
+      if (answered) return answered;
+      if (c.req.method === 'POST') return post(c);
+      return fullHandler(c, c.req.raw);
+    },
+    timedOut,
+  );
+}
+
+/**
+ * A request unanswered at its deadline: each call it carries failed as a missed deadline does
+ * (`deadline_exceeded`: TIMEOUT, 503 `Request timed out`), in tRPC's envelope — one per call of a batch.
+ */
+function timedOut(c: Context): Response {
+  const error = trpcErrorOf(deadlineExceeded());
+  const paths = c.req.path.slice(TRPC_ENDPOINT.length + 1);
+  const envelope = (path: string) => ({
+    error: errorShapeOf(error, { type: 'unknown', path, input: undefined, ctx: undefined }),
   });
+  const body = c.req.query('batch') === undefined ? envelope(paths) : paths.split(',').map(envelope);
+  return c.json(body, statusOf(error) as 503, TRPC_HEADERS);
 }
 
 /** tRPC's answer to input nested past `MAX_JSON_DEPTH`: a 400 in its own envelope. */

@@ -206,3 +206,42 @@ describe('the verified-token cache', () => {
     expect(await reasonOf(verify(token))).toBe('Signature has expired');
   });
 });
+
+describe('required claims (admin tokens: the audit log names their subject)', () => {
+  const verify = createTokenVerifier({
+    secret: SECRET,
+    audience: 'billing-admin',
+    requiredClaims: ['sub'],
+    now: () => NOW * 1000,
+  });
+  const MISSING_SUB = 'Token is missing the "sub" claim';
+
+  it.each([
+    ['no sub', { aud: 'billing-admin' }, MISSING_SUB],
+    ['sub null (PyJWT: `payload.get(claim) is None`)', { aud: 'billing-admin', sub: null }, MISSING_SUB],
+    ['an empty sub', { aud: 'billing-admin', sub: '' }, MISSING_SUB],
+    ['a sub of spaces', { aud: 'billing-admin', sub: '   ' }, MISSING_SUB],
+    ['a sub of other whitespace', { aud: 'billing-admin', sub: '\t\n\u00a0\u2003' }, MISSING_SUB],
+    // After iat, nbf, exp and the audience (PyJWT checks `require` first): a worker token is told
+    // its audience is wrong, not that it has no subject.
+    ['no sub, expired', { aud: 'billing-admin', exp: NOW - 1 }, 'Signature has expired'],
+    ['no sub, another audience', { aud: 'worker', ver: '1' }, "Audience doesn't match"],
+    ['no sub, no audience', {}, 'Token is missing the "aud" claim'],
+    // A present sub of another type is PyJWT's own refusal, after the audience.
+    ['a sub that is a number', { aud: 'billing-admin', sub: 42 }, 'Subject must be a string'],
+    [
+      'a sub that is a number, expired',
+      { aud: 'billing-admin', sub: 42, exp: NOW - 1 },
+      'Signature has expired',
+    ],
+    ['a subject', { aud: 'billing-admin', sub: 'alice' }, 'accepted'],
+    ['a subject with spaces inside', { aud: 'billing-admin', sub: ' alice smith ' }, 'accepted'],
+  ])('%s → %s', async (_, claims, expected) => {
+    expect(await reasonOf(verify(await sign(claims)))).toBe(expected);
+  });
+
+  it('requires nothing unless told: a worker token has no subject', async () => {
+    const worker = verifierAt({ seconds: NOW });
+    expect(await reasonOf(worker(await sign({ aud: 'worker', ver: '1' })))).toBe('accepted');
+  });
+});

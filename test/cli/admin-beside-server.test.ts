@@ -55,6 +55,8 @@ describe('npm run admin beside a running server on the embedded store', () => {
     const commands = [
       ['plan', 'list'],
       ['plan', 'set', 'free', '--deployments', '3', '--workers', 'unlimited'],
+      ['plan', 'set', 'growth', '--soft-deployments', '2', '--orb-plan-id', 'orb-growth-2'],
+      ['plan', 'set', 'free', '--orb-plan-id', 'orb-growth-2'],
       ['tenant', 'show', 'org-456'],
       ['tenant', 'set', 'org-456', '--workers', '4', '--deployments', 'unlimited'],
       ['--json', 'tenant', 'set', 'org-new', '--plan', 'free', '--customer', 'cus_new', '--deployments', '2'],

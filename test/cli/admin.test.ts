@@ -101,21 +101,95 @@ describe('npm run admin on an embedded store of its own', () => {
     );
     const negative = await run(env, 'tenant', 'set', 'org-cli', '--deployments', '-3');
     expect(negative.code).toBe(2);
+    const tooMany = await run(env, 'plan', 'set', 'free', '--deployments', '2147483648');
+    expect(tooMany.code).toBe(2);
+    expect(tooMany.stderr).toContain('expected a whole number up to 1000000000 or "unlimited"');
     const notANumber = await run(env, 'tenant', 'set', 'org-cli', '--workers', 'lots');
     expect(notANumber.code).toBe(2);
     expect(notANumber.stderr).toContain(
-      `argument 'lots' is invalid. expected a whole number or "unlimited" or "inherit"`,
+      `argument 'lots' is invalid. expected a whole number up to 1000000000 or "unlimited" or "inherit"`,
     );
-    const missing = await run(env, 'plan', 'set', 'free', '--deployments', '2');
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toContain("error: required option '--workers <limit>' not specified");
+    const nothing = await run(env, 'plan', 'set', 'free');
+    expect(nothing).toMatchObject({ code: 2, stdout: '' });
+    expect(nothing.stderr).toMatch(
+      /^error: give at least one of --deployments, --workers, --soft-deployments, --soft-workers, --orb-plan-id\n/,
+    );
+    const badCap = await run(env, 'plan', 'set', 'free', '--soft-deployments', 'inherit');
+    expect(badCap.code).toBe(2);
+    expect(badCap.stderr).toContain(
+      `argument 'inherit' is invalid. expected a whole number up to 1000000000, "uncapped" or "none"`,
+    );
+    const controlCharacter = await run(env, 'plan', 'set', 'free', '--orb-plan-id', 'orb\u0001');
+    expect(controlCharacter.code).toBe(2);
+  }, 60_000);
+
+  it('sets what it is given and keeps the rest: soft limits and the Orb plan id too', async () => {
+    const json = async (...args: string[]) => {
+      const result = await run(env, '--json', ...args);
+      expect(result.stderr).toBe('');
+      return JSON.parse(result.stdout);
+    };
+    expect(
+      await json('plan', 'set', 'enterprise', '--soft-workers', '4', '--orb-plan-id', 'orb-ent-2026'),
+    ).toEqual({
+      plan_id: 'enterprise',
+      deployments: null,
+      self_hosted_workers: null,
+      soft_limits: { self_hosted_workers: { overage_cap: 4 } },
+      orb_external_plan_id: 'orb-ent-2026',
+    });
+    expect(
+      await json('plan', 'set', 'enterprise', '--deployments', '50', '--soft-deployments', 'uncapped'),
+    ).toEqual({
+      plan_id: 'enterprise',
+      deployments: 50,
+      self_hosted_workers: null,
+      soft_limits: { deployments: { overage_cap: null }, self_hosted_workers: { overage_cap: 4 } },
+      orb_external_plan_id: 'orb-ent-2026',
+    });
+    const unmapped = await json(
+      'plan',
+      'set',
+      'enterprise',
+      '--soft-workers',
+      'none',
+      '--orb-plan-id',
+      'none',
+    );
+    expect(unmapped).toMatchObject({
+      soft_limits: { deployments: { overage_cap: null } },
+      orb_external_plan_id: null,
+    });
+
+    await json(
+      'tenant',
+      'set',
+      'org-soft',
+      '--plan',
+      'growth',
+      '--soft-deployments',
+      '2',
+      '--soft-workers',
+      'none',
+    );
+    const inherited = await json('tenant', 'set', 'org-soft', '--soft-deployments', 'inherit');
+    expect(inherited.soft_limits).toEqual({ self_hosted_workers: null });
+
+    const taken = await run(env, 'plan', 'set', 'free', '--orb-plan-id', 'orb-growth-x');
+    expect(taken.code).toBe(0);
+    const clash = await run(env, 'plan', 'set', 'growth', '--orb-plan-id', 'orb-growth-x');
+    expect(clash).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'error: Orb plan id already mapped to free\n',
+    });
   }, 60_000);
 
   it('answers a failed command with `error: …` and exit code 1, writing nothing', async () => {
     const newCustomerWithoutPlan = await run(env, 'tenant', 'set', 'org-nobody');
     expect(newCustomerWithoutPlan).toMatchObject({ code: 1, stdout: '' });
     expect(newCustomerWithoutPlan.stderr).toBe(
-      'error: Customer org-nobody does not exist: plan_id is required\n',
+      'error: Customer org-nobody does not exist: --plan is required\n',
     );
     expect(await run(env, 'tenant', 'show', 'org-nobody')).toMatchObject({
       code: 1,
@@ -138,6 +212,9 @@ describe('npm run admin on an embedded store of its own', () => {
     });
     expect(verified.payload.sub).toBe('carol');
     expect((verified.payload.exp ?? 0) - (verified.payload.iat ?? 0)).toBe(60);
+    const blankSubject = await run(env, 'token', 'admin', '--sub', ' ');
+    expect(blankSubject.code).toBe(2);
+    expect(blankSubject.stderr).toContain('expected who you are: the audit log names it');
     const json = await run(env, '--json', 'token', 'worker');
     expect(Object.keys(JSON.parse(json.stdout))).toEqual(['token']);
     const noSecret = await run({ BILLING_DATA_DIR: env.BILLING_DATA_DIR }, 'token', 'admin');

@@ -34,6 +34,25 @@ import {
 
 const h = useHarness();
 
+/**
+ * How the service reads a header value's bytes (README, "The API"): as UTF-8 when they are valid
+ * UTF-8, otherwise as Latin-1 — the original's (Starlette's) reading of every value. A header
+ * value here is a byte string, one character per byte, as fetch's `Headers` and Node's parser
+ * hold it. Python's strict UTF-8 codec keeps a leading BOM, hence `ignoreBOM`. The only place
+ * the oracle departs from the original: it read every value as Latin-1.
+ */
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+function asText(bytes: string): string {
+  try {
+    return STRICT_UTF8.decode(Buffer.from(bytes, 'latin1'));
+  } catch {
+    return bytes;
+  }
+}
+
+/** A value's UTF-8 bytes as a header value (one character per byte). */
+const utf8Bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+
 /** The Engine's token, minted once (valid for an hour). */
 let token = '';
 beforeAll(async () => {
@@ -133,6 +152,21 @@ const planValue: fc.Arbitrary<string | undefined> = fc.option(
   { nil: undefined, freq: 3 },
 );
 
+/**
+ * Unicode text a header can carry as UTF-8 (any code point but NUL, CR and LF, which `Headers`
+ * refuses): printable graphemes, often several bytes each, and raw code points, controls included.
+ */
+const unicodeText: fc.Arbitrary<string> = fc
+  .oneof(
+    fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 }),
+    fc.string({ unit: 'grapheme', minLength: 120, maxLength: 300 }),
+    fc.string({ unit: 'binary', minLength: 1, maxLength: 40 }),
+    fc
+      .tuple(optionalWhitespace, fc.string({ unit: 'grapheme-composite', minLength: 1, maxLength: 20 }))
+      .map(([padding, id]) => `${padding}${id}${padding}`),
+  )
+  .filter((text) => !/[\0\r\n]/.test(text));
+
 const requestIdValue: fc.Arbitrary<string | undefined> = fc.option(
   fc.oneof(
     fc.string({ unit: fc.constantFrom(...'AZaz09_.:@/+=-'), minLength: 1, maxLength: 130 }),
@@ -153,9 +187,9 @@ describe('tenant-id and x-plan-type: any value HTTP allows, with a valid token (
         if (requestId !== undefined) list.push(['x-request-id', requestId]);
         const res = await limits(h.app, list);
 
-        // The oracle sees what HTTP delivers: values without their leading/trailing SP/HTAB.
-        const seenTenant = tenant === undefined ? undefined : httpTrim(tenant);
-        const seenPlan = plan === undefined ? undefined : httpTrim(plan);
+        // The oracle sees what HTTP delivers: values without their leading/trailing SP/HTAB, read as text.
+        const seenTenant = tenant === undefined ? undefined : asText(httpTrim(tenant));
+        const seenPlan = plan === undefined ? undefined : asText(httpTrim(plan));
         // Every byte is exact: statuses, entry order, one entry per failing header, types, locs,
         // messages (the pattern as declared), inputs, ctx.
         await expectAnswer(res, expectedLimitsAnswer(seenTenant, seenPlan));
@@ -183,6 +217,37 @@ describe('tenant-id and x-plan-type: any value HTTP allows, with a valid token (
         limits: { deployments: 5, self_hosted_workers: null, plan_type: 'growth' },
       },
     });
+  });
+
+  // The original read these bytes as Latin-1 (`org-Ã¼` for `org-ü`), so a tenant created as `org-ü`
+  // could not be named; the service reads them as the UTF-8 they are. Lengths count characters
+  // (code points), as pydantic does: 255 characters may be up to 1020 bytes.
+  it('reads any Unicode tenant id sent as its UTF-8 bytes as the id itself', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        unicodeText,
+        fc.option(fc.constantFrom(...PLANS), { nil: undefined }),
+        async (id, plan) => {
+          const list: HeaderList = [
+            ['authorization', `Bearer ${token}`],
+            ['tenant-id', utf8Bytes(id)],
+          ];
+          if (plan !== undefined) list.push(['x-plan-type', plan]);
+          const res = await limits(h.app, list);
+          await expectAnswer(res, expectedLimitsAnswer(httpTrim(id), plan));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('echoes a Unicode x-plan-type it refuses as the text sent', async () => {
+    const res = await limits(h.app, [
+      ['authorization', `Bearer ${token}`],
+      ['tenant-id', 'org-1'],
+      ['x-plan-type', utf8Bytes('gröwth')],
+    ]);
+    await expectAnswer(res, expectedLimitsAnswer('org-1', 'gröwth'));
   });
 
   // pydantic reports ONE entry per failing field: pydantic-core's constrained-str validator returns
@@ -397,6 +462,12 @@ function read(values: readonly string[], reading: Reading): string | undefined {
   return httpTrim(values[0] ?? '');
 }
 
+/** {@link read}, then as the service reads the bytes as text (tenant-id, x-plan-type; never Authorization). */
+const readText = (values: readonly string[], reading: Reading): string | undefined => {
+  const value = read(values, reading);
+  return value === undefined ? undefined : asText(value);
+};
+
 /** The exact answer (status and body text) for repeated headers, every header read alike. */
 function expectedRepeated(
   reading: Reading,
@@ -416,7 +487,7 @@ function expectedRepeated(
     });
     if (!verdict.ok) return refusal(`${INVALID}${verdict.reason}`);
   }
-  const answer = expectedLimitsAnswer(read(tenants, reading), read(plans, reading));
+  const answer = expectedLimitsAnswer(readText(tenants, reading), readText(plans, reading));
   return { status: answer.status, text: JSON.stringify(answer.body) };
 }
 
@@ -482,6 +553,38 @@ describe('database mode (PGlite): valid tenant ids that do not exist', () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+
+  it('reach every id the admin API accepts with its UTF-8 bytes in tenant-id', async () => {
+    const admin = await withDatabase.adminToken();
+    await fc.assert(
+      fc.asyncProperty(unicodeText, async (id) => {
+        const put = await withDatabase.request(`/admin/tenants/${encodeURIComponent(id)}`, {
+          method: 'PUT',
+          headers: { authorization: `Bearer ${admin}` },
+          body: JSON.stringify({ plan_id: 'growth' }),
+        });
+        if (put.status !== 200) {
+          // Refused by the contract: too long, a control character, or padding HTTP would strip.
+          expect(put.status).toBe(422);
+          return;
+        }
+        const { tenant_id: created } = (await put.json()) as { tenant_id: string };
+        expect(created).toBe(id);
+        const res = await limits(withDatabase.app, [
+          ['authorization', `Bearer ${token}`],
+          ['tenant-id', utf8Bytes(created)],
+        ]);
+        await expectAnswer(res, {
+          status: 200,
+          body: {
+            tenant_id: created,
+            limits: { deployments: 5, self_hosted_workers: null, plan_type: 'growth' },
+          },
+        });
+      }),
+      { numRuns: 100 },
     );
   });
 });
@@ -577,6 +680,20 @@ describe('over a real socket, with header bytes fetch cannot send', () => {
     // bytes 0x80–0xFF in a header line: latin-1 characters of the tenant id
     const latin1 = 'org-\u0080\u00a0\u00e9\u00ff';
     expectRaw(await send([auth, `tenant-id: ${latin1}`]), expectedLimitsAnswer(latin1, undefined));
+
+    // bytes that are valid UTF-8 are read as UTF-8; one invalid sequence makes the whole value Latin-1
+    const unicode = 'org-ü-日本-🚀';
+    expectRaw(
+      await send([auth, `tenant-id: ${utf8Bytes(unicode)}`]),
+      expectedLimitsAnswer(unicode, undefined),
+    );
+    const broken = `${utf8Bytes('org-ü')}\u00c3`; // a lead byte with nothing after it
+    expectRaw(await send([auth, `tenant-id: ${broken}`]), expectedLimitsAnswer(broken, undefined));
+    const plan = utf8Bytes('frée');
+    expectRaw(
+      await send([auth, 'tenant-id: org-1', `x-plan-type: ${plan}`]),
+      expectedLimitsAnswer('org-1', 'frée'),
+    );
 
     // an empty value is a present, empty tenant-id (string_too_short), not a missing one
     expectRaw(await send([auth, 'tenant-id:']), expectedLimitsAnswer('', undefined));

@@ -61,6 +61,26 @@ describe('openapi.json', () => {
     });
     expect(Object.keys(components).filter((name) => name.startsWith('error.'))).toEqual([]);
   });
+
+  it("describes each route's errors in its own words, and a 409 by what it answers", () => {
+    const responsesOf = (path: string, method: 'get' | 'put' | 'post') =>
+      (document.paths?.[path]?.[method]?.responses ?? {}) as Record<
+        string,
+        { description?: string; content?: Record<string, { schema?: unknown }> }
+      >;
+    const reserve = responsesOf('/billing/reservations', 'post');
+    expect(reserve['409']).toMatchObject({
+      description: 'Limit exceeded',
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/LimitExceeded' } } },
+    });
+    const setPlan = responsesOf('/admin/plans/{planId}', 'put');
+    expect(setPlan['409']).toMatchObject({
+      description: 'Orb plan id already mapped to another plan',
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/HTTPError' } } },
+    });
+    expect(setPlan['404']?.description).toBe('Admin API off');
+    expect(responsesOf('/admin/tenants/{tenantId}', 'get')['404']?.description).toBe('Tenant not found');
+  });
 });
 
 describe('served documentation', () => {

@@ -87,6 +87,7 @@ const CASES: Record<string, ProcedureCases> = {
     badInputs: ({ tenant }) => [
       { tenantId: tenant, deployments: -1 },
       { tenantId: tenant, extra: 1 },
+      { tenantId: tenant, self_hosted_workers: 1_000_000_001 },
     ],
     refusals: () => [{ tenantId: unique('nobody'), deployments: 1 }],
   },
@@ -129,6 +130,14 @@ const CASES: Record<string, ProcedureCases> = {
       { planId: 'pro', deployments: 1, self_hosted_workers: 1 },
       { planId: 'free', deployments: -1, self_hosted_workers: 1 },
       { planId: 'free', deployments: 1 },
+      // Past what the store holds: never written, whatever the catalog held before.
+      { planId: 'free', deployments: 2_147_483_648, self_hosted_workers: 1 },
+      {
+        planId: 'free',
+        deployments: 1,
+        self_hosted_workers: 1,
+        soft_limits: { deployments: { overage_cap: 2_147_483_648 } },
+      },
     ],
   },
   'admin.getTenant': {
@@ -144,6 +153,8 @@ const CASES: Record<string, ProcedureCases> = {
       { tenantId: tenant, plan_id: 'gold' },
       { tenantId: tenant, overrides: { deployments: -2 } },
       { tenantId: tenant, extra: 1 },
+      { tenantId: tenant, overrides: { deployments: 1_000_000_001 } },
+      { tenantId: tenant, soft_limits: { deployments: { overage_cap: 1_000_000_001 } } },
     ],
     // A new customer needs a plan.
     refusals: () => [{ tenantId: unique('nobody') }],
@@ -157,9 +168,19 @@ const CASES: Record<string, ProcedureCases> = {
   'admin.listWebhookEvents': {
     credentials: 'admin',
     success: ({ customer }) => ({ customer_id: customer, limit: 10 }),
-    badInputs: () => [{ limit: 0 }, { limit: 501 }, { customer_id: '' }],
+    badInputs: () => [{ limit: 0 }, { limit: 501 }, { customer_id: '' }, { cursor: 'not-a-cursor' }],
+  },
+  'admin.replayWebhookEvent': {
+    credentials: 'admin',
+    // An ignored event: every replay answers it as recorded.
+    success: () => ({ eventId: RECORDED_EVENT }),
+    badInputs: () => [{ eventId: '' }, { eventId: 'evt\u0001' }, {}, { eventId: RECORDED_EVENT, extra: 1 }],
+    refusals: () => [{ eventId: unique('evt-nobody') }],
   },
 };
+
+/** An Orb event recorded before the tests run, for the procedures that read one. */
+const RECORDED_EVENT = unique('evt');
 
 /** What a call came to: its output, or its error's code, message and cause, as a caller can tell them. */
 async function outcome(call: () => Promise<unknown>) {
@@ -199,6 +220,10 @@ describe('every procedure, run by our runner and by tRPC’s own caller', () => 
   const tokens: Record<Credentials, string | undefined> = { worker: '', admin: '', none: undefined };
   beforeAll(async () => {
     services = servicesOver(h.store, checks);
+    await h.store.webhooks.recordOrbEvent(
+      { id: RECORDED_EVENT, type: 'invoice.issued', createdAt: new Date(), customerId: null, rawBody: '{}' },
+      { kind: 'record', outcome: 'ignored' },
+    );
     tokens.worker = `Bearer ${await h.workerToken()}`;
     tokens.admin = `Bearer ${await h.adminToken()}`;
   });
@@ -241,7 +266,11 @@ describe('every procedure, run by our runner and by tRPC’s own caller', () => 
       quantity: 1,
       idempotency_key: 'fixture',
     });
-    const fixture: Fixture = { tenant, customer, reservationId: reservation?.reservation_id ?? '' };
+    const fixture: Fixture = {
+      tenant,
+      customer,
+      reservationId: reservation?.reservation.reservation_id ?? '',
+    };
     const other: Credentials = cases.credentials === 'worker' ? 'admin' : 'worker';
 
     const succeeded = await bothWays(entry, cases.credentials, cases.success(fixture));

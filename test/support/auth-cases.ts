@@ -236,6 +236,7 @@ const SAMPLE_VALUES: Readonly<Record<string, string>> = {
   tenantId: 'org-auth-cases',
   planId: 'free',
   reservationId: '00000000-0000-4000-8000-000000000000',
+  eventId: 'evt-auth-cases',
   planType: 'free',
 };
 

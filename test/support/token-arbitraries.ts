@@ -125,7 +125,9 @@ const CONTROL_CHARACTER = /[\u0000-\u001f\u007f]/;
 export function tenantIdEntries(value: string | undefined): ValidationEntry[] {
   const loc: [string, string] = ['header', 'tenant-id'];
   if (value === undefined) return [{ type: 'missing', loc, msg: 'Field required', input: null }];
-  if (value.length < 1) {
+  // Python's len(): code points (a character past U+FFFF counts one, where `.length` counts two).
+  const length = [...value].length;
+  if (length < 1) {
     return [
       {
         type: 'string_too_short',
@@ -136,7 +138,7 @@ export function tenantIdEntries(value: string | undefined): ValidationEntry[] {
       },
     ];
   }
-  if (value.length > 255) {
+  if (length > 255) {
     return [
       {
         type: 'string_too_long',

@@ -1,8 +1,9 @@
 import { z } from 'zod';
 import { CustomerId } from '../../contract/admin.js';
-import { WebhookEventView } from '../../contract/webhooks.js';
+import { WebhookEventsCursor, WebhookEventView } from '../../contract/webhooks.js';
 import { adminProcedure } from '../trpc.js';
 import { adminErrorResponses } from './views.js';
+import { webhookEventView } from './webhook-event-view.js';
 
 export const listWebhookEvents = adminProcedure
   .meta({
@@ -11,6 +12,10 @@ export const listWebhookEvents = adminProcedure
       path: '/admin/webhook-events',
       operationId: 'listWebhookEvents',
       summary: 'Orb webhook events: what arrived and what was done, newest first',
+      description:
+        'Newest first (by `received_at`, then `event_id`), at most `limit` per page. `next_cursor` is null on ' +
+        'the last page; otherwise pass it as `cursor` (with the same `customer_id`) for the next page. The ' +
+        'cursor is opaque; one that is not a `next_cursor` is a 422.',
       tags: ['admin'],
       errorResponses: adminErrorResponses('Admin API off'),
     },
@@ -20,23 +25,26 @@ export const listWebhookEvents = adminProcedure
     z.object({
       customer_id: CustomerId.optional(),
       limit: z.coerce.number().int().min(1).max(500).default(50),
+      cursor: WebhookEventsCursor.optional(),
     }),
   )
-  .output(z.object({ events: z.array(WebhookEventView) }))
+  .output(
+    z.object({
+      events: z.array(WebhookEventView),
+      next_cursor: z
+        .string()
+        .nullable()
+        .meta({ description: 'The `cursor` of the next page; null on the last page.' }),
+    }),
+  )
   .query(async ({ input, ctx }) => {
-    const events = await ctx.webhookEvents.listWebhookEvents({
+    const page = await ctx.webhookEvents.listWebhookEvents({
       customerId: input.customer_id,
       limit: input.limit,
+      after: input.cursor,
     });
     return {
-      events: events.map((event) => ({
-        event_id: event.id,
-        type: event.type,
-        created_at: event.createdAt.toISOString(),
-        received_at: event.receivedAt.toISOString(),
-        customer_id: event.customerId,
-        outcome: event.outcome,
-        detail: event.detail,
-      })),
+      events: page.events.map(webhookEventView),
+      next_cursor: page.next && WebhookEventsCursor.encode(page.next),
     };
   });

@@ -16,6 +16,7 @@ export const getUsage = workerProcedure
         401: 'Unauthorized',
         404: 'Tenant not found',
         422: 'Validation Error',
+        500: 'Internal Server Error',
         503: 'Store unavailable',
       },
     },

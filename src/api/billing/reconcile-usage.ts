@@ -20,6 +20,7 @@ export const reconcileUsage = workerProcedure
         404: 'Tenant not found',
         413: 'Request body larger than 64 KiB',
         422: 'Validation Error',
+        500: 'Internal Server Error',
         503: 'Store unavailable',
       },
     },

@@ -18,6 +18,7 @@ export const release = workerProcedure
         401: 'Unauthorized',
         404: 'No such reservation for this tenant',
         422: 'Validation Error',
+        500: 'Internal Server Error',
         503: 'Store unavailable',
       },
     },

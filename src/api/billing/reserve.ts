@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { Reservation, ReservationRequest, TENANT_HEADER, TenantInput } from '../../contract/usage.js';
+import {
+  IDEMPOTENT_REPLAYED,
+  ReplayHeaders,
+  Reservation,
+  ReservationRequest,
+  TENANT_HEADER,
+  TenantInput,
+} from '../../contract/usage.js';
 import { headerParameters } from '../header-input.js';
 import { workerProcedure } from '../trpc.js';
 import { usageServiceOf } from './usage-service.js';
@@ -14,24 +21,31 @@ export const reserve = workerProcedure
       description:
         'Granted atomically against the limit (safe across replicas). Past a soft limit the grant is marked ' +
         '`overage`; past a hard limit, or a soft limit’s overage cap, 409 and nothing is recorded. The same ' +
-        '`idempotency_key` again answers the first answer.',
+        '`idempotency_key` again answers the first answer, with `Idempotent-Replayed: true` and the ' +
+        'reservation’s `released_at` as it is now.',
       tags: ['usage'],
       requestHeaders: headerParameters(TenantInput, TENANT_HEADER),
-      successDescription: 'Granted',
+      responseHeaders: ReplayHeaders,
+      successDescription: 'Granted (or the first grant for this idempotency key, replayed)',
       errorResponses: {
         401: 'Unauthorized',
         404: 'Tenant not found',
         409: 'Limit exceeded',
         413: 'Request body larger than 64 KiB',
         422: 'Validation Error, or the idempotency key reused for another request',
-        503: 'Store unavailable',
+        500: 'Internal Server Error',
+        503: 'Store unavailable, or the request timed out (nothing granted)',
       },
     },
     inputHeaders: TENANT_HEADER,
     successStatus: 201,
+    limitExceeded: true,
   })
   .input(z.strictObject({ ...TenantInput.shape, ...ReservationRequest.shape }))
   .output(Reservation)
-  .mutation(({ input: { tenantId, ...request }, ctx }) =>
-    usageServiceOf(ctx).reserve(tenantId, request, { notAfter: ctx.deadline }),
-  );
+  .mutation(async ({ input: { tenantId, ...request }, ctx }) => {
+    const answer = await usageServiceOf(ctx).reserve(tenantId, request, { notAfter: ctx.deadline });
+    // The body is the first answer's; that it is given again is said beside it.
+    if (answer.replayed) ctx.setResponseHeader?.(IDEMPOTENT_REPLAYED, 'true');
+    return answer.reservation;
+  });

@@ -30,10 +30,12 @@ export interface Grant {
 }
 export type ReserveOutcome =
   | { kind: 'granted'; grant: Grant; planId: PlanType }
-  | { kind: 'replayed'; grant: Grant }
+  /** The first answer's facts, and when the reservation was released since (`null`: it holds). */
+  | { kind: 'replayed'; grant: Grant; releasedAt: Date | null }
   | { kind: 'refused'; limit: number | null; used: number; planId: PlanType }
   | { kind: 'key_reused' }
   | { kind: 'tenant_not_found' }
+  /** Not decided before the request's `notAfter`: nothing recorded. */
   | { kind: 'abandoned' };
 
 export type ReleaseOutcome = 'released' | 'already_released' | 'not_found';

@@ -1,20 +1,29 @@
 import { createHash } from 'node:crypto';
 import type { PlanType } from '../../contract/plans.js';
 import type { Reservation, ReservationRequest, Resource, UsageResponse } from '../../contract/usage.js';
-import { DomainError, orUnavailable, storeUnavailable, tenantNotFound } from '../errors.js';
+import { DomainError, deadlineExceeded, orUnavailable, tenantNotFound } from '../errors.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
 import { remainingOf } from '../limits/usage-policy.js';
 import type { Grant, UsageCounts, UsageStore } from './usage-store.js';
 
+/** A reservation's answer, and whether it is the first answer to its idempotency key given again. */
+export interface ReservationAnswer {
+  reservation: Reservation;
+  replayed: boolean;
+}
+
 /** Usage against limits: what a tenant holds, atomic reservations, and the Engine's reconciliation. */
 export interface UsageService {
   usage(tenantId: string): Promise<UsageResponse>;
-  /** `notAfter`: the caller's deadline; a grant that would start later is not made (it was answered 503). */
+  /**
+   * `notAfter`: the caller's deadline; a grant that would start later is not made, and the caller
+   * is told it timed out (`deadline_exceeded`).
+   */
   reserve(
     tenantId: string,
     input: ReservationRequest,
     options?: { notAfter?: number | undefined },
-  ): Promise<Reservation>;
+  ): Promise<ReservationAnswer>;
   release(tenantId: string, reservationId: string): Promise<void>;
   reconcile(tenantId: string, counts: Partial<UsageCounts>, actor: string): Promise<UsageResponse>;
 }
@@ -40,9 +49,10 @@ function usageView(tenantId: string, record: TenantRecord, used: UsageCounts): U
 
 /**
  * The 201 body of a grant. A replay makes it of the stored facts of the first answer: the same
- * JSON, byte for byte (the key order here is the wire's).
+ * JSON, byte for byte (the key order here is the wire's), but for `released_at` — what became of
+ * the reservation since, so that a released one does not look held.
  */
-function reservationOf(grant: Grant): Reservation {
+function reservationOf(grant: Grant, releasedAt: Date | null = null): Reservation {
   return {
     reservation_id: grant.reservationId,
     resource: grant.resource,
@@ -51,6 +61,7 @@ function reservationOf(grant: Grant): Reservation {
     limit: grant.limit,
     remaining: remainingOf(grant.limit, grant.used),
     overage: grant.overage,
+    released_at: releasedAt ? releasedAt.toISOString() : null,
   };
 }
 
@@ -98,14 +109,15 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
           if (outcome.grant.overage) {
             onViolation?.({ resource: input.resource, plan: outcome.planId, kind: 'soft' });
           }
-          return reservationOf(outcome.grant);
+          return { reservation: reservationOf(outcome.grant), replayed: false };
         case 'replayed':
-          return reservationOf(outcome.grant);
+          return { reservation: reservationOf(outcome.grant, outcome.releasedAt), replayed: true };
         case 'tenant_not_found':
           throw tenantNotFound();
         case 'abandoned':
-          // The store answered too late: the caller has had its 503, and nothing was granted.
-          throw storeUnavailable(new Error('the reservation reached the store after its deadline'));
+          // Reached or decided after the deadline, so nothing was granted. The request observer's
+          // timer may not have run yet (a busy event loop): the caller is told the same either way.
+          throw deadlineExceeded();
         case 'key_reused':
           throw new DomainError(
             'idempotency_key_reused',

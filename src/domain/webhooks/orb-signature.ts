@@ -6,6 +6,9 @@ export const TIMESTAMP_TOLERANCE_MS = 5 * 60 * 1000;
 /** Orb sends UTC without a zone, with up to microseconds: `2026-11-24T12:00:00.123456`. */
 const ORB_TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/;
 
+/** A `v1=` entry's value: HMAC-SHA256 in lower-case hex, as Orb writes it. */
+const V1_DIGEST = /^[0-9a-f]{64}$/;
+
 export class WebhookSignatureError extends Error {
   override readonly name = 'WebhookSignatureError';
 }
@@ -48,13 +51,15 @@ export function verifyOrbSignature(secret: string, delivery: SignedDelivery, now
   if (sentAt - now > TIMESTAMP_TOLERANCE_MS) throw new WebhookSignatureError('Webhook timestamp too new');
 
   const expected = createHmac('sha256', secret).update(`v1:${timestamp}:`).update(body).digest();
+  // Only the exact form Orb writes is decoded: Buffer.from(…, 'hex') stops quietly at the first
+  // non-hex character and drops an odd last digit, so `<digest>zz` or `<digest>0` would decode to
+  // the digest itself.
   const candidates = signature
     .split(' ')
     .filter((entry) => entry.startsWith('v1='))
-    .map((entry) => Buffer.from(entry.slice(3), 'hex'));
-  // timingSafeEqual needs equal lengths; a wrong-length entry can't match anyway.
-  const matches = candidates.some(
-    (candidate) => candidate.length === expected.length && timingSafeEqual(candidate, expected),
-  );
+    .map((entry) => entry.slice(3))
+    .filter((hex) => V1_DIGEST.test(hex))
+    .map((hex) => Buffer.from(hex, 'hex'));
+  const matches = candidates.some((candidate) => timingSafeEqual(candidate, expected));
   if (!matches) throw new WebhookSignatureError('No matching signature');
 }

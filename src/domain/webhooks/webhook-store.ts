@@ -1,5 +1,5 @@
 import type { PlanType } from '../../contract/plans.js';
-import type { WebhookOutcome } from '../../contract/webhooks.js';
+import type { WebhookEventsPosition, WebhookOutcome } from '../../contract/webhooks.js';
 import type { LimitsChange } from '../limits/changes.js';
 
 /** One verified delivery, as the store records it. */
@@ -34,6 +34,18 @@ export interface WebhookEventRecord extends ReceivedEvent {
   detail: Record<string, unknown> | null;
 }
 
+/** One page of recorded events, newest first; `next` is where the following page starts, if any. */
+export interface WebhookEventsPage {
+  events: WebhookEventRecord[];
+  next: WebhookEventsPosition | null;
+}
+
+/** A replay's result: the event as recorded now, and what changed for the cache, if anything. */
+export interface ReplayedEvent {
+  record: WebhookEventRecord;
+  change?: LimitsChange | undefined;
+}
+
 export interface WebhookStore {
   /**
    * Records the event once and does what it asks, in one transaction with the audit entry and
@@ -41,8 +53,17 @@ export interface WebhookStore {
    * applied to its customer is `stale`, an unknown Orb plan id is `unmapped_plan`.
    */
   recordOrbEvent(event: ReceivedEvent, action: EventAction): Promise<EventResult>;
+  /** Newest first (by `received_at`, then id), after `after` when given. */
   listWebhookEvents(filter: {
     customerId?: string | undefined;
     limit: number;
-  }): Promise<WebhookEventRecord[]>;
+    after?: WebhookEventsPosition | undefined;
+  }): Promise<WebhookEventsPage>;
+  findWebhookEvent(id: string): Promise<WebhookEventRecord | undefined>;
+  /**
+   * Does what a recorded `unmapped_plan` event asks, as its delivery would have now: the same
+   * ordering rule and transaction, audited as `actor`. An event recorded otherwise (meanwhile
+   * too: the row is locked first) is answered as it is. Undefined: no event has this id.
+   */
+  replayOrbEvent(id: string, action: EventAction, actor: string): Promise<ReplayedEvent | undefined>;
 }

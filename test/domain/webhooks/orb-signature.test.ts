@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { verifyOrbSignature } from '../../../src/domain/webhooks/orb-signature.js';
 import { ORB_SECRET as SECRET } from '../../support/harness.js';
@@ -54,6 +55,41 @@ describe('verifyOrbSignature', () => {
       const signature = orbSignature(SECRET, timestamp, '{}');
       expect(() => verifyOrbSignature(SECRET, { timestamp, signature, body: body('{}') }, now)).not.toThrow();
     }
+  });
+
+  describe('a v1 entry matches only as exactly 64 lowercase hex digits', () => {
+    const timestamp = at(0);
+    const valid = orbSignature(SECRET, timestamp, '{}').slice(3);
+    const refusesEntry = (entry: string) => {
+      expect(() =>
+        verifyOrbSignature(SECRET, { timestamp, signature: `v1=${entry}`, body: body('{}') }, now),
+      ).toThrow('No matching signature');
+    };
+
+    it.each([
+      ['the valid digest followed by non-hex characters', `${valid}zz`],
+      ['the valid digest plus one more hex digit', `${valid}0`],
+      ['the valid digest plus one more byte', `${valid}00`],
+      ['the valid digest in upper case', valid.toUpperCase()],
+      ['the valid digest without its last digit', valid.slice(0, -1)],
+      ['the valid digest with a character inside replaced', `${valid.slice(0, 10)}g${valid.slice(11)}`],
+      ['the valid digest after a plus sign', `+${valid}`],
+    ])('refuses %s', (_, entry) => refusesEntry(entry));
+
+    it('refuses the valid digest with anything appended (property)', () => {
+      fc.assert(
+        fc.property(
+          fc.string({ minLength: 1, maxLength: 8 }).filter((suffix) => !suffix.includes(' ')),
+          (suffix) => refusesEntry(`${valid}${suffix}`),
+        ),
+      );
+    });
+
+    it('still accepts the valid digest itself', () => {
+      expect(() =>
+        verifyOrbSignature(SECRET, { timestamp, signature: `v1=${valid}`, body: body('{}') }, now),
+      ).not.toThrow();
+    });
   });
 
   it('refuses a tampered body and another secret', () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { desc, eq } from 'drizzle-orm';
+import { desc, eq, like } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
-import { auditLog, plan, webhookEvent } from '../../../src/db/schema.js';
+import { auditLog, customer as customerTable, plan, webhookEvent } from '../../../src/db/schema.js';
 import type { BillingStore } from '../../../src/domain/store.js';
 import {
   createHarness,
@@ -202,6 +202,162 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind: StoreKind) => {
     });
   });
 
+  describe('malformed Orb ids: recorded as rejected, answered 200 (Orb stops retrying), nothing applied', () => {
+    const customersLike = (prefix: string) =>
+      h.db
+        .select()
+        .from(customerTable)
+        .where(like(customerTable.id, `${prefix}%`));
+    const auditOf = (subjectId: string) =>
+      h.db.select().from(auditLog).where(eq(auditLog.subjectId, subjectId));
+
+    it.each([
+      ['a NUL in external_customer_id', '\u0000', 'contains a control character'],
+      ['a control character in external_customer_id', '\u0001', 'contains a control character'],
+      ['a DEL in external_customer_id', '\u007f', 'contains a control character'],
+      ['a C1 control character in external_customer_id', '\u0085', 'contains a control character'],
+      ['an external_customer_id over 255 characters', 'x'.repeat(250), 'is longer than 255 characters'],
+      ['a lone UTF-16 surrogate in external_customer_id', '\ud800', 'is not well-formed Unicode'],
+    ])('%s: no customer is created', async (_, suffix, reason) => {
+      const prefix = unique('cus');
+      const id = unique('evt');
+      const before = warnings.length;
+      const res = await deliver(
+        subscriptionEvent({
+          id,
+          type: 'subscription.created',
+          customer: `${prefix}${suffix}`,
+          plan: 'growth',
+        }),
+      );
+      expect(await receipt(res)).toEqual({ event_id: id, outcome: 'rejected' });
+      const field = 'subscription.customer.external_customer_id';
+      expect(await recorded(id)).toMatchObject([
+        { outcome: 'rejected', customerId: null, detail: { field, reason } },
+      ]);
+      expect(await customersLike(prefix)).toEqual([]);
+      expect(warnings.slice(before)).toEqual([
+        {
+          message: 'orb webhook: rejected, nothing applied',
+          fields: { event_id: id, type: 'subscription.created', field, reason },
+        },
+      ]);
+      // Orb's redelivery of it changes nothing either.
+      expect(
+        await receipt(
+          await deliver(
+            subscriptionEvent({
+              id,
+              type: 'subscription.created',
+              customer: `${prefix}${suffix}`,
+              plan: 'growth',
+            }),
+          ),
+        ),
+      ).toEqual({ event_id: id, outcome: 'duplicate' });
+    });
+
+    it('an empty external_customer_id', async () => {
+      const id = unique('evt');
+      const res = await deliver(
+        subscriptionEvent({ id, type: 'subscription.created', customer: '', plan: 'growth' }),
+      );
+      expect(await receipt(res)).toEqual({ event_id: id, outcome: 'rejected' });
+      expect(await recorded(id)).toMatchObject([
+        {
+          outcome: 'rejected',
+          detail: { field: 'subscription.customer.external_customer_id', reason: 'is empty' },
+        },
+      ]);
+    });
+
+    it.each([
+      ['a NUL', '\u0000', 'contains a control character'],
+      ['a control character', '\u0001', 'contains a control character'],
+      ['a lone UTF-16 surrogate', '\udc00', 'is not well-formed Unicode'],
+    ])('%s in external_plan_id: the plan is left as it was', async (_, suffix, reason) => {
+      const { customer, tenant } = await tenantOn('free');
+      const id = unique('evt');
+      const res = await deliver(
+        subscriptionEvent({ id, type: 'subscription.plan_changed', customer, plan: `growth${suffix}` }),
+      );
+      expect(await receipt(res)).toEqual({ event_id: id, outcome: 'rejected' });
+      expect(await recorded(id)).toMatchObject([
+        {
+          outcome: 'rejected',
+          customerId: customer,
+          detail: { field: 'subscription.plan.external_plan_id', reason },
+        },
+      ]);
+      expect(await planOf(tenant)).toBe('free');
+      expect(await auditOf(customer)).toHaveLength(0);
+    });
+
+    it('a NUL in the event id: recorded under its printable form, a redelivery is a duplicate', async () => {
+      const { customer, tenant } = await tenantOn('free');
+      const id = `${unique('evt')}\u0000x`;
+      const key = id.replace('\u0000', '\\u0000');
+      const body = subscriptionEvent({ id, type: 'subscription.plan_changed', customer, plan: 'growth' });
+      const before = warnings.length;
+      expect(await receipt(await deliver(body))).toEqual({ event_id: key, outcome: 'rejected' });
+      expect(await recorded(key)).toMatchObject([
+        {
+          outcome: 'rejected',
+          customerId: customer,
+          detail: { field: 'id', reason: 'contains a control character' },
+        },
+      ]);
+      expect(warnings.slice(before)).toMatchObject([
+        { message: 'orb webhook: rejected, nothing applied', fields: { event_id: key, field: 'id' } },
+      ]);
+      expect(await planOf(tenant)).toBe('free');
+      expect(await receipt(await deliver(body))).toEqual({ event_id: key, outcome: 'duplicate' });
+      const listed = await h.asAdmin(`/admin/webhook-events?customer_id=${customer}`);
+      expect(((await listed.json()) as { events: unknown[] }).events).toMatchObject([
+        { event_id: key, outcome: 'rejected', detail: { field: 'id' } },
+      ]);
+    });
+
+    it('a lone UTF-16 surrogate in the event id: recorded under its printable form', async () => {
+      const id = `${unique('evt')}\ud800`;
+      const key = id.replace('\ud800', '\\ud800');
+      const body = subscriptionEvent({ id, type: 'subscription.started', customer: 'c', plan: 'growth' });
+      expect(await receipt(await deliver(body))).toEqual({ event_id: key, outcome: 'rejected' });
+      expect(await recorded(key)).toMatchObject([
+        { outcome: 'rejected', detail: { field: 'id', reason: 'is not well-formed Unicode' } },
+      ]);
+      expect(await receipt(await deliver(body))).toEqual({ event_id: key, outcome: 'duplicate' });
+    });
+
+    it('an event id over 255 characters', async () => {
+      const id = `${unique('evt')}${'x'.repeat(260)}`;
+      const res = await deliver(
+        subscriptionEvent({ id, type: 'subscription.started', customer: 'c', plan: 'growth' }),
+      );
+      expect(await receipt(res)).toEqual({ event_id: id, outcome: 'rejected' });
+      expect(await recorded(id)).toMatchObject([
+        { outcome: 'rejected', detail: { field: 'id', reason: 'is longer than 255 characters' } },
+      ]);
+    });
+
+    it('a NUL in the event type: recorded with its printable form', async () => {
+      const { customer, tenant } = await tenantOn('free');
+      const id = unique('evt');
+      const res = await deliver(
+        subscriptionEvent({ id, type: 'subscription.plan_changed\u0000', customer, plan: 'growth' }),
+      );
+      expect(await receipt(res)).toEqual({ event_id: id, outcome: 'rejected' });
+      expect(await recorded(id)).toMatchObject([
+        {
+          outcome: 'rejected',
+          type: 'subscription.plan_changed\\u0000',
+          detail: { field: 'type', reason: 'contains a control character' },
+        },
+      ]);
+      expect(await planOf(tenant)).toBe('free');
+    });
+  });
+
   describe('refused deliveries: 400 with the reason, nothing recorded, the body never logged', () => {
     const body = () =>
       subscriptionEvent({
@@ -265,7 +421,61 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind: StoreKind) => {
 
     it('refuses signed bodies that are not JSON or not an event', async () => {
       expect(await (await deliver('not json')).json()).toEqual({ detail: 'Invalid JSON payload' });
-      expect(await (await deliver('{"type":"x"}')).json()).toEqual({ detail: 'Invalid webhook payload' });
+      expect(await (await deliver('{"type":"x"}')).json()).toEqual({
+        detail: 'Invalid webhook payload: id: required',
+      });
+    });
+
+    const event = (fields: Record<string, unknown>) =>
+      JSON.stringify({
+        id: unique('evt'),
+        type: 'subscription.started',
+        created_at: '2026-11-24T12:00:00Z',
+        ...fields,
+      });
+    it.each([
+      [
+        'created_at without a UTC offset',
+        event({ created_at: '2026-11-24T12:00:00' }),
+        'created_at: expected an ISO 8601 date-time with a UTC offset (e.g. 2026-11-24T12:00:00+00:00)',
+      ],
+      [
+        'created_at that is no date',
+        event({ created_at: 'yesterday' }),
+        'created_at: expected an ISO 8601 date-time with a UTC offset (e.g. 2026-11-24T12:00:00+00:00)',
+      ],
+      ['no created_at', event({ created_at: undefined }), 'created_at: required'],
+      [
+        'created_at in year 0 (PostgreSQL has none)',
+        event({ created_at: '0000-01-01T00:00:00Z' }),
+        'created_at: expected a time between the years 0001 and 9999 UTC',
+      ],
+      [
+        'created_at past 9999 in UTC',
+        event({ created_at: '9999-12-31T23:00:00-02:00' }),
+        'created_at: expected a time between the years 0001 and 9999 UTC',
+      ],
+      ['an id that is a number', event({ id: 42 }), 'id: expected a string'],
+      ['an empty type', event({ type: '' }), 'type: must not be empty'],
+      [
+        'an external customer id that is a number',
+        event({ subscription: { customer: { external_customer_id: 7 } } }),
+        'subscription.customer.external_customer_id: expected a string or null',
+      ],
+      [
+        'a subscription that is a list',
+        event({ subscription: [] }),
+        'subscription: expected an object or null',
+      ],
+      ['a body that is a list', '[]', 'body: expected an object'],
+    ])('names the offending field and the reason: %s', async (_, payload, reason) => {
+      const before = warnings.length;
+      const res = await deliver(payload);
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ detail: `Invalid webhook payload: ${reason}` });
+      expect(warnings.slice(before)).toEqual([
+        { message: 'orb webhook refused', fields: { reason: `Invalid webhook payload: ${reason}` } },
+      ]);
     });
 
     it('refuses a body over 256 KiB with 413 before reading it', async () => {

@@ -1,0 +1,18 @@
+/**
+ * Logs one line through the service's logger, then idles or crashes:
+ * `node --import tsx test/support/log-then.ts idle|crash|exit`.
+ */
+import { createLogger } from '../../src/telemetry/logger.js';
+
+const logger = createLogger();
+logger.info({ event: 'before' }, 'a line written before');
+const how = process.argv[2];
+if (how === 'crash') {
+  setTimeout(() => {
+    throw new Error('an uncaught exception');
+  }, 50);
+} else if (how === 'exit') {
+  process.exit(3);
+} else {
+  setTimeout(() => {}, 5_000);
+}
