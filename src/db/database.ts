@@ -99,8 +99,9 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
   let client: PGlite;
   let db: ReturnType<typeof drizzlePglite<typeof schema>>;
   try {
+    // In memory as `memory://`: given no data directory at all, PGlite ignores `loadDataDir`.
     client = new PGlite(
-      options.dataDir,
+      options.dataDir ?? 'memory://',
       options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {},
     );
     db = drizzlePglite(client, { schema });
