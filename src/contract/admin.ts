@@ -2,12 +2,17 @@ import { z } from 'zod';
 import { BillingLimits, TenantId } from './limits.js';
 import { Count, Limit, PlanLimits, PlanType } from './plans.js';
 
-export const CustomerId = z
+/** Orb's ids as ours: 1–255 characters, no control characters. */
+const OrbId = z
   .string()
   .min(1)
   .max(255)
-  .regex(/^[^\p{Cc}]*$/u)
-  .meta({ description: 'The billing account — also the Orb external customer id.', example: 'cus_42' });
+  .regex(/^[^\p{Cc}]*$/u);
+
+export const CustomerId = OrbId.meta({
+  description: 'The billing account — also the Orb external customer id.',
+  example: 'cus_42',
+});
 
 /** Per-tenant overrides: a key left out inherits the plan; `null` means unlimited. */
 export const LimitOverrides = z
@@ -43,13 +48,11 @@ export type TenantSoftLimits = z.infer<typeof TenantSoftLimits>;
 
 export const PlanPathInput = z.object({ planId: PlanType });
 
-/** A plan's `external_plan_id` in Orb: Orb's ids follow the same rule as `CustomerId` (itself Orb's external customer id). */
-export const OrbExternalPlanId = z
-  .string()
-  .min(1)
-  .max(255)
-  .regex(/^[^\p{Cc}]*$/u)
-  .meta({ description: "The plan's `external_plan_id` in Orb.", example: 'orb-growth' });
+/** A plan's `external_plan_id` in Orb. */
+export const OrbExternalPlanId = OrbId.meta({
+  description: "The plan's `external_plan_id` in Orb.",
+  example: 'orb-growth',
+});
 
 export const PlanUpdate = z.strictObject({
   deployments: PlanLimits.shape.deployments,

@@ -41,7 +41,6 @@ const heldHere = new Set<string>();
 
 export interface DataDirLock {
   readonly dataDir: string;
-  readonly owner: Readonly<DataDirOwner>;
   /** Adds what others may need to reach the owner (a server's URL, generated secrets). */
   publish(details: Pick<DataDirOwner, 'url' | 'admin_secret' | 'jwt_secret'>): void;
   release(): Promise<void>;
@@ -190,9 +189,6 @@ function holding(dataDir: string, role: OwnerRole, unlock: () => Promise<void>):
   let released = false;
   return {
     dataDir,
-    get owner() {
-      return owner;
-    },
     publish(details) {
       owner = { ...owner, ...details };
       write();

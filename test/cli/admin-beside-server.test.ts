@@ -40,12 +40,23 @@ describe('npm run admin beside a running server on the embedded store', () => {
 
     const shown = await run(env, '--json', 'tenant', 'show', 'org-456'); // no server: the store itself
     expect(JSON.parse(shown.stdout)).toMatchObject({ overrides: { deployments: 9 } });
+    // No server running: `token worker` signs with the development secret kept beside the store,
+    // the one the next server uses.
+    const mintedWhileStopped = await run(env, 'token', 'worker');
+    expect(mintedWhileStopped.code).toBe(0);
     const restarted = await startServer(env);
-    const restartedToken = (await run(env, 'token', 'worker')).stdout.trim(); // a new run, a new secret
+    const restartedToken = (await run(env, 'token', 'worker')).stdout.trim();
     const response = await fetch(`${restarted.origin}/billing/limits`, {
       headers: { 'tenant-id': 'org-456', authorization: `Bearer ${restartedToken}` },
     });
     expect(((await response.json()) as { limits: { deployments: number } }).limits.deployments).toBe(9);
+    // Tokens minted before the restart, with or without a server, are still good.
+    for (const earlier of [token, mintedWhileStopped.stdout.trim()]) {
+      const again = await fetch(`${restarted.origin}/billing/limits`, {
+        headers: { 'tenant-id': 'org-456', authorization: `Bearer ${earlier}` },
+      });
+      expect(again.status).toBe(200);
+    }
   }, 180_000);
 
   it('prints the same output through the server as on the store itself, errors included', async () => {
