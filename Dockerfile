@@ -1,4 +1,5 @@
-# Billing limits service: the compiled server (`node dist/server.js`) on Node.js 20, as a non-root user.
+# Billing limits service: the compiled server (`node dist/server.js`) on Node.js 24 (the current LTS
+# line; the service also runs on 20.11+ and 22, all three tested in CI), as a non-root user.
 #
 #   docker build -t billing-limits-service .
 #   docker run --rm -p 8000:8000 --stop-timeout 30 \
@@ -14,7 +15,7 @@
 # Plain Dockerfile syntax: no BuildKit-only features, so any builder can build it.
 
 # ---- build: compile src/ to dist/ with the dev dependencies (TypeScript) --------------------------
-FROM node:20.20-bookworm-slim AS build
+FROM node:24.21-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY patches ./patches
@@ -24,7 +25,7 @@ COPY src ./src
 RUN npm run build
 
 # ---- runtime: production dependencies, the compiled server and the migrations -------------------
-FROM node:20.20-bookworm-slim AS runtime
+FROM node:24.21-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./

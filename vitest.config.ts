@@ -5,7 +5,9 @@ export default defineConfig({
     include: ['test/**/*.test.ts'],
     environment: 'node',
     globalSetup: ['test/support/global-setup.ts'],
-    testTimeout: 20_000,
+    // Room for a spawned server's start-up (test/support/spawn-server.ts waits up to 30 s for it) while
+    // other test files run on the same two cores; a test that hangs still fails.
+    testTimeout: 45_000,
     hookTimeout: 60_000,
   },
 });

@@ -11,6 +11,7 @@ import type { PlanCatalog } from './domain/limits/catalog.js';
 import { createLimitsSource } from './domain/limits/limits-source.js';
 import type { CacheEvent } from './domain/limits/read-through-cache.js';
 import type { BillingStore } from './domain/store.js';
+import { createStoreHealth, createStoreReadiness } from './domain/store-health.js';
 import { createUsageService } from './domain/usage/usage.js';
 import { createOrbEventHandler } from './domain/webhooks/orb-events.js';
 import { mountDocsRoutes } from './http/docs-routes.js';
@@ -40,6 +41,7 @@ export type BillingAppConfig = Partial<
     | 'cacheTtlMs'
     | 'cacheMaxEntries'
     | 'storeTimeoutMs'
+    | 'staleMaxMs'
     | 'clockToleranceSeconds'
     | 'tokenCacheSize'
     | 'requestTimeoutMs'
@@ -86,6 +88,15 @@ export interface BillingAppOptions {
 const AUTH_DISABLED: TokenClaims = Object.freeze({ sub: 'auth-disabled' });
 
 /**
+ * How long `/readyz` waits for the store: the limits reads' patience, but never so long that the
+ * probe itself times out (Kubernetes' default is 1 s) — a probe that times out counts as a
+ * failure, which is what a degraded answer (200) is there to avoid.
+ */
+const READINESS_STORE_WAIT_MAX_MS = 500;
+const readinessTimeoutOf = (storeTimeoutMs: number) =>
+  storeTimeoutMs > 0 ? Math.min(storeTimeoutMs, READINESS_STORE_WAIT_MAX_MS) : READINESS_STORE_WAIT_MAX_MS;
+
+/**
  * The billing limits service as a Hono app: REST routes derived from the procedures' OpenAPI
  * meta, tRPC at `/trpc`, the Orb webhook, health, metrics and docs. It wires the services once
  * and steps aside: a request passes only the request observer and the route that answers it.
@@ -126,6 +137,22 @@ export function createBillingApp({
   };
   const warn = hooks.warn ?? ((message, fields) => logger.warn(fields, message));
 
+  const staleMaxMs = config.staleMaxMs ?? 900_000;
+  // Whether the store answers: the limits reads and readiness report to it; readiness and the gauges read it.
+  const storeHealth = store && createStoreHealth({ now });
+  const storeReadiness =
+    store &&
+    storeHealth &&
+    createStoreReadiness({
+      store,
+      health: storeHealth,
+      now,
+      staleMaxMs,
+      timeoutMs: readinessTimeoutOf(config.storeTimeoutMs ?? 2_000),
+    });
+  if (storeHealth) metrics.observeStore(() => storeHealth.state());
+  // Asked once now, so that readiness and the gauges know the store before the first probe comes.
+  void storeReadiness?.();
   const limits = createLimitsSource({
     mode: config.planSource ?? (store ? 'database' : 'header'),
     store: store?.tenants,
@@ -133,6 +160,8 @@ export function createBillingApp({
     cacheTtlMs: config.cacheTtlMs,
     cacheMaxEntries: config.cacheMaxEntries,
     storeTimeoutMs: config.storeTimeoutMs,
+    staleMaxMs,
+    storeHealth,
     now,
     onCacheEvent(event) {
       metrics.cacheEvent(event);
@@ -142,6 +171,7 @@ export function createBillingApp({
   // Other replicas' writes arrive through the store; this replica's own are applied as they commit.
   const apply = limits.apply;
   store?.subscribe(apply);
+  if (store) metrics.invalidationMode(store.invalidation);
   const bearer = (
     secret: string,
     token: {
@@ -218,7 +248,7 @@ export function createBillingApp({
     });
   }
   mountTrpcEndpoint(routes, edge);
-  mountHealthRoutes(routes, { store, isShuttingDown: hooks.isShuttingDown ?? (() => false) });
+  mountHealthRoutes(routes, { storeReadiness, isShuttingDown: hooks.isShuttingDown ?? (() => false) });
   // With a port of their own (`BILLING_METRICS_PORT`), metrics are not served on the API's.
   if (config.metricsPort === undefined) routes.on('GET', '/metrics', metricsRoute(metrics));
   mountDocsRoutes(routes);

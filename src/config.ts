@@ -13,6 +13,12 @@ const flag = unsetIfEmpty(
     .default('false')
     .transform((value) => value === 'true' || value === '1'),
 );
+const postgresUrl = unsetIfEmpty(
+  z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
+    .optional(),
+);
 const integer = (fallback: number, min: number, max: number) =>
   unsetIfEmpty(z.coerce.number().int().min(min).max(max).default(fallback));
 
@@ -27,11 +33,13 @@ const EnvSchema = z
     BILLING_JWT_SECRET: optionalString,
     BILLING_DISABLE_AUTH: flag,
     BILLING_PLAN_SOURCE: unsetIfEmpty(z.enum(['database', 'header']).default('database')),
-    DATABASE_URL: unsetIfEmpty(
+    DATABASE_URL: postgresUrl,
+    BILLING_LISTEN_DATABASE_URL: postgresUrl,
+    BILLING_DATABASE_PREPARE: unsetIfEmpty(
       z
-        .string()
-        .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// URL')
-        .optional(),
+        .enum(['true', 'false', '1', '0'])
+        .default('true')
+        .transform((value) => value === 'true' || value === '1'),
     ),
     BILLING_DATA_DIR: optionalString.transform((value) => value ?? './.data/pglite'),
     BILLING_SEED_DEMO: unsetIfEmpty(z.enum(['true', 'false', '1', '0']).optional()),
@@ -54,6 +62,7 @@ const EnvSchema = z
     OTEL_SERVICE_NAME: optionalString.transform((value) => value ?? 'billing-limits-service'),
     BILLING_REQUEST_TIMEOUT_MS: integer(10_000, 0, 600_000),
     BILLING_STORE_TIMEOUT_MS: integer(2_000, 0, 600_000),
+    BILLING_STALE_MAX_MS: integer(900_000, 0, 86_400_000),
     BILLING_MAX_HEADER_BYTES: integer(16_384, 1_024, 1_048_576),
     BILLING_SHUTDOWN_DELAY_MS: integer(0, 0, 300_000),
     BILLING_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
@@ -82,6 +91,10 @@ const EnvSchema = z
     planSource: e.BILLING_PLAN_SOURCE,
     /** PostgreSQL; unset = embedded PGlite under `dataDir`. */
     databaseUrl: e.DATABASE_URL,
+    /** A direct (session) connection used only for `LISTEN`, when `databaseUrl` goes through a transaction pooler. */
+    listenDatabaseUrl: e.BILLING_LISTEN_DATABASE_URL,
+    /** Prepared statements on PostgreSQL; off behind PgBouncer < 1.21 in transaction mode. */
+    databasePrepare: e.BILLING_DATABASE_PREPARE,
     dataDir: e.BILLING_DATA_DIR,
     /** Seed the demo tenants once; defaults to on for PGlite, off for PostgreSQL. */
     seedDemo:
@@ -107,6 +120,11 @@ const EnvSchema = z
     requestTimeoutMs: e.BILLING_REQUEST_TIMEOUT_MS,
     /** A limits read waits this long for the store before answering from memory (stale) or 503; 0 = no limit. */
     storeTimeoutMs: e.BILLING_STORE_TIMEOUT_MS,
+    /**
+     * During a store outage: how old (since read from the store) a cached answer may be and still be
+     * served, and how long after the store last answered `/readyz` stays 200 degraded; 0 = no limit.
+     */
+    staleMaxMs: e.BILLING_STALE_MAX_MS,
     /** Request line and headers together; larger requests get 431. */
     maxHeaderBytes: e.BILLING_MAX_HEADER_BYTES,
     /** On SIGTERM: how long to keep serving while `/readyz` says 503, before closing the listener. */

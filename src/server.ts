@@ -5,6 +5,7 @@ import { createBillingApp } from './app.js';
 import { signWorkerToken } from './auth/worker-token.js';
 import { type BillingConfig, ConfigError, loadConfig } from './config.js';
 import { DataDirInUse, type DataDirLock, lockDataDir } from './db/data-dir-lock.js';
+import { ListenConnectionError } from './db/database.js';
 import { openBillingStore } from './db/store.js';
 import { devSecretsFor } from './dev-secrets.js';
 import { createShutdown } from './graceful-shutdown.js';
@@ -23,6 +24,28 @@ function describeStore(config: BillingConfig): string {
   if (!config.databaseUrl) return `PGlite at ${config.dataDir}`;
   const url = new URL(config.databaseUrl);
   return `PostgreSQL at ${url.host}${url.pathname}`; // never the password
+}
+
+/** How cached limits learn of other replicas' writes, for the start-up lines. */
+function describeInvalidation(config: BillingConfig, mode: 'notify' | 'ttl'): string {
+  if (mode === 'ttl') return `TTL only (${config.cacheTtlMs} ms): LISTEN hears nothing, see the warning`;
+  if (!config.databaseUrl) return 'notify';
+  return config.listenDatabaseUrl
+    ? 'notify (LISTEN on BILLING_LISTEN_DATABASE_URL)'
+    : 'notify (LISTEN on DATABASE_URL)';
+}
+
+/** The warning when a LISTEN did not hear its own NOTIFY: what it means and what to set. */
+function notificationsLost(config: BillingConfig): string {
+  const setting = config.listenDatabaseUrl ? 'BILLING_LISTEN_DATABASE_URL' : 'DATABASE_URL';
+  const remedy = config.listenDatabaseUrl
+    ? 'point BILLING_LISTEN_DATABASE_URL at PostgreSQL directly or at a session-mode pool'
+    : 'set BILLING_LISTEN_DATABASE_URL to a direct (or session-mode) connection';
+  return (
+    `LISTEN on ${setting} did not hear its own NOTIFY within 1 s (a transaction-mode pooler such as PgBouncer?): ` +
+    `cache invalidation falls back to TTL only — other replicas' writes show here once cached limits expire ` +
+    `(BILLING_CACHE_TTL_MS=${config.cacheTtlMs}); ${remedy}`
+  );
 }
 
 /**
@@ -79,14 +102,22 @@ async function main(): Promise<void> {
   const secrets = secretsOf(config, dataDirLock);
   const openedStore = await openBillingStore({
     url: config.databaseUrl,
+    listenUrl: config.listenDatabaseUrl,
+    prepare: config.databasePrepare,
     dataDir: config.dataDir,
     dataDirLock,
     seedDemo: config.seedDemo,
   }).catch((error: unknown) => {
+    if (error instanceof ListenConnectionError && isUnreachable(error)) {
+      throw new StartupError(
+        `cannot open PostgreSQL at ${error.url} to LISTEN: ${String(error.code)} (check BILLING_LISTEN_DATABASE_URL)`,
+      );
+    }
     throw config.databaseUrl && isUnreachable(error)
       ? new StartupError(unreachableDatabase(config.databaseUrl, error))
       : error;
   });
+  if (openedStore.invalidation === 'ttl') logger.warn(notificationsLost(config));
   const store = tracing ? tracing.traceStore(openedStore) : openedStore;
 
   let shutdown: ReturnType<typeof createShutdown> | undefined;
@@ -141,6 +172,7 @@ async function main(): Promise<void> {
     `${secrets.keptIn.file} (${secrets.keptIn.created ? 'created now' : 'kept from an earlier run'})`;
   const lines = [
     `billing limits service listening on ${server.origin} (pid ${process.pid}; plan source: ${config.planSource}; store: ${describeStore(config)})`,
+    `Cache invalidation: ${describeInvalidation(config, store.invalidation)}`,
   ];
   if (config.disableAuth) lines.push('WARNING: authentication is disabled (BILLING_DISABLE_AUTH)');
   if (secrets.generatedAdminSecret) {

@@ -12,6 +12,8 @@ describe('loadConfig', () => {
       disableAuth: false,
       planSource: 'database',
       databaseUrl: undefined,
+      listenDatabaseUrl: undefined,
+      databasePrepare: true,
       dataDir: './.data/pglite',
       seedDemo: true,
       adminSecret: undefined,
@@ -28,6 +30,7 @@ describe('loadConfig', () => {
       serviceName: 'billing-limits-service',
       requestTimeoutMs: 10_000,
       storeTimeoutMs: 2_000,
+      staleMaxMs: 900_000,
       maxHeaderBytes: 16_384,
       shutdownDelayMs: 0,
       shutdownTimeoutMs: 10_000,
@@ -40,6 +43,22 @@ describe('loadConfig', () => {
       true,
     );
     expect(loadConfig({ BILLING_SEED_DEMO: '0' }).seedDemo).toBe(false);
+  });
+
+  it('reads the connection-pooler variables: a LISTEN URL of its own, prepared statements on by default', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgres://pgbouncer:6432/billing' })).toMatchObject({
+      listenDatabaseUrl: undefined,
+      databasePrepare: true,
+    });
+    expect(
+      loadConfig({
+        DATABASE_URL: 'postgres://pgbouncer:6432/billing',
+        BILLING_LISTEN_DATABASE_URL: 'postgresql://db:5432/billing',
+        BILLING_DATABASE_PREPARE: 'false',
+      }),
+    ).toMatchObject({ listenDatabaseUrl: 'postgresql://db:5432/billing', databasePrepare: false });
+    expect(loadConfig({ BILLING_DATABASE_PREPARE: '0' }).databasePrepare).toBe(false);
+    expect(loadConfig({ BILLING_DATABASE_PREPARE: '' }).databasePrepare).toBe(true);
   });
 
   it('accepts header mode and a PostgreSQL URL', () => {
@@ -82,6 +101,7 @@ describe('loadConfig', () => {
         OTEL_SERVICE_NAME: 'billing-eu',
         BILLING_REQUEST_TIMEOUT_MS: '2500',
         BILLING_STORE_TIMEOUT_MS: '750',
+        BILLING_STALE_MAX_MS: '60000',
         BILLING_MAX_HEADER_BYTES: '8192',
         BILLING_SHUTDOWN_DELAY_MS: '5000',
         BILLING_SHUTDOWN_TIMEOUT_MS: '20000',
@@ -95,6 +115,7 @@ describe('loadConfig', () => {
       serviceName: 'billing-eu',
       requestTimeoutMs: 2500,
       storeTimeoutMs: 750,
+      staleMaxMs: 60_000,
       maxHeaderBytes: 8192,
       shutdownDelayMs: 5000,
       shutdownTimeoutMs: 20_000,
@@ -132,6 +153,10 @@ describe('loadConfig', () => {
     [{ BILLING_CLOCK_TOLERANCE_SECONDS: '-1' }, 'BILLING_CLOCK_TOLERANCE_SECONDS'],
     [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
     [{ DATABASE_URL: 'mysql://db' }, 'DATABASE_URL'],
+    [{ BILLING_LISTEN_DATABASE_URL: 'db:5432' }, 'BILLING_LISTEN_DATABASE_URL'],
+    [{ BILLING_DATABASE_PREPARE: 'off' }, 'BILLING_DATABASE_PREPARE'],
+    [{ BILLING_STALE_MAX_MS: '-1' }, 'BILLING_STALE_MAX_MS'],
+    [{ BILLING_STALE_MAX_MS: '86400001' }, 'BILLING_STALE_MAX_MS'],
     [{ BILLING_CACHE_TTL_MS: 'soon' }, 'BILLING_CACHE_TTL_MS'],
     [{ BILLING_CACHE_MAX_ENTRIES: '0' }, 'BILLING_CACHE_MAX_ENTRIES'],
     [{ BILLING_CACHE_MAX_ENTRIES: '10000001' }, 'BILLING_CACHE_MAX_ENTRIES'],

@@ -177,7 +177,12 @@ describe('Dockerfile', () => {
   it('builds in one stage and runs in another, both on the same pinned Node.js slim image', () => {
     expect(stages.length).toBeGreaterThanOrEqual(2);
     const images = stages.map((stage) => stage[0]?.args.split(/\s+/)[0]);
-    for (const image of images) expect(image).toMatch(/^node:20\.\d+(\.\d+)?-bookworm-slim$/);
+    // The current LTS line (24), at the version CI runs every test on (.ci/run).
+    const ciLines = /OTHER_NODE_LINES=\(([^)]*)\)/.exec(read('.ci/run'))?.[1]?.split(/\s+/) ?? [];
+    const tested = ciLines.find((version) => version.startsWith('24.'));
+    expect(tested).toBeDefined();
+    const [major, minor] = (tested ?? '').split('.');
+    for (const image of images) expect(image).toBe(`node:${major}.${minor}-bookworm-slim`);
     expect(new Set(images).size).toBe(1);
     const build = stages.slice(0, -1).flat();
     expect(build.some(({ keyword, args }) => keyword === 'RUN' && /\bnpm ci\b/.test(args))).toBe(true);

@@ -122,6 +122,8 @@ const NO_METRICS: PrometheusMetrics = {
   cacheEvent() {},
   webhookEvent() {},
   httpRequest() {},
+  observeStore() {},
+  invalidationMode() {},
   scrape: async () => '',
   shutdown: async () => {},
 };

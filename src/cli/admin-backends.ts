@@ -92,6 +92,8 @@ async function directBackend(
 ): Promise<AdminBackend> {
   const store = await openBillingStore({
     url: config.databaseUrl,
+    listenUrl: config.listenDatabaseUrl,
+    prepare: config.databasePrepare,
     dataDir: config.dataDir,
     dataDirLock: lock,
     seedDemo: config.seedDemo,

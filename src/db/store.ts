@@ -13,11 +13,12 @@ export interface OpenStoreOptions extends DatabaseOptions {
 
 /**
  * The store over an open database: one store per aggregate, and the replicas' committed changes
- * handed to every subscriber. Closing the store closes the database.
+ * handed to every subscriber — when they reach this process (`invalidation`: see the
+ * BillingStore). Closing the store closes the database.
  */
 export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
   const listeners = new Set<Parameters<BillingStore['subscribe']>[0]>();
-  await handle.listen(LIMITS_CHANNEL, (payload) => {
+  const notified = await handle.listen(LIMITS_CHANNEL, (payload) => {
     const change = changeOf(payload);
     for (const listener of listeners) listener(change);
   });
@@ -26,6 +27,7 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
     tenants: createTenantStore(db),
     usage: createUsageStore(db),
     webhooks: createWebhookStore(db),
+    invalidation: notified ? 'notify' : 'ttl',
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);

@@ -11,7 +11,16 @@ export interface BillingStore {
   readonly tenants: TenantStore;
   readonly usage: UsageStore;
   readonly webhooks: WebhookStore;
-  /** Calls `listener` for changes committed by any replica (this one included); returns the unsubscribe. */
+  /**
+   * How cached limits learn of other replicas' writes: `notify` = their committed changes reach
+   * `subscribe`'s listeners; `ttl` = no notification reaches this process (a LISTEN did not hear
+   * its own NOTIFY: a transaction-mode pooler in between), so cached limits only expire.
+   */
+  readonly invalidation: 'notify' | 'ttl';
+  /**
+   * Calls `listener` for changes committed by any replica (this one included); returns the
+   * unsubscribe. Never called when `invalidation` is `ttl`.
+   */
   subscribe(listener: (change: LimitsChange) => void): () => void;
   ping(): Promise<void>;
   /** Checked-in migrations this database lacks: a replica should not take traffic while any are. */

@@ -1,6 +1,8 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { type AddressInfo, Server as NetServer } from 'node:net';
 import { serve } from '@hono/node-server';
+import { answerClientErrors } from './client-errors.js';
+import { DEFAULT_LINGER } from './lingering-close.js';
 
 type Fetch = (request: Request, env: { incoming: IncomingMessage; outgoing: ServerResponse }) => unknown;
 
@@ -11,6 +13,13 @@ export interface ListenOptions {
   maxHeaderBytes?: number;
   /** Receiving a whole request (headers and body) may take this long; Node answers 408 past it. 0 = no limit. */
   requestTimeoutMs?: number;
+  /**
+   * A refused client (431, 400, 408, 413) may go on sending this long after its answer before its
+   * connection is closed — so it gets to read the answer instead of a reset. Default 2 s.
+   */
+  lingerMs?: number;
+  /** …and this much, read and discarded. Default 1 MiB. */
+  lingerBytes?: number;
 }
 
 /** A listening HTTP server that can be drained: closed without failing a request it accepted. */
@@ -23,8 +32,8 @@ export interface DrainableServer {
   startDraining(): void;
   /**
    * Stops accepting connections and waits for in-flight requests to finish and keep-alive
-   * connections to end; after `timeoutMs` the connections still open are cut. Resolves `true`
-   * when no request had to be cut.
+   * connections to end; after `timeoutMs` the connections still open are cut. A refused client's
+   * connection ends within its linger bounds. Resolves `true` when no request had to be cut.
    */
   close(timeoutMs: number): Promise<boolean>;
   /** Requests being answered right now. */
@@ -93,6 +102,10 @@ export function listen(fetch: Fetch, options: ListenOptions): Promise<DrainableS
         connectionsCheckingInterval: checkingIntervalOf(requestTimeout),
       },
     }) as Server;
+    answerClientErrors(server, {
+      timeMs: options.lingerMs ?? DEFAULT_LINGER.timeMs,
+      bytes: options.lingerBytes ?? DEFAULT_LINGER.bytes,
+    });
     server.once('error', reject);
     server.once('listening', () => {
       server.off('error', reject);

@@ -30,7 +30,8 @@ interface Series {
 }
 
 type HrTime = [number, number];
-const hrTimeOf = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
+/** OpenTelemetry's `[seconds, nanoseconds]` of a time in milliseconds. */
+export const hrTimeOf = (ms: number): HrTime => [Math.floor(ms / 1000), Math.round((ms % 1000) * 1e6)];
 
 /**
  * `http.server.request.duration` as a cumulative histogram counted here, per series, and handed to
@@ -57,28 +58,26 @@ export function createRequestDurations(description: string) {
         scopeMetrics: [
           {
             scope: { name: 'billing-limits-service' },
-            metrics:
-              series.size === 0
-                ? []
-                : [
-                    {
-                      descriptor,
-                      aggregationTemporality: AggregationTemporality.CUMULATIVE,
-                      dataPointType: DataPointType.HISTOGRAM,
-                      dataPoints: [...series.values()].map((s) => ({
-                        attributes: s.attributes,
-                        startTime,
-                        endTime,
-                        value: {
-                          buckets: { boundaries: HTTP_DURATION_BUCKETS, counts: [...s.counts] },
-                          sum: s.sum,
-                          count: s.count,
-                          min: s.min,
-                          max: s.max,
-                        },
-                      })),
-                    },
-                  ],
+            // Declared (HELP, TYPE) before the first request too, with no series until then.
+            metrics: [
+              {
+                descriptor,
+                aggregationTemporality: AggregationTemporality.CUMULATIVE,
+                dataPointType: DataPointType.HISTOGRAM,
+                dataPoints: [...series.values()].map((s) => ({
+                  attributes: s.attributes,
+                  startTime,
+                  endTime,
+                  value: {
+                    buckets: { boundaries: HTTP_DURATION_BUCKETS, counts: [...s.counts] },
+                    sum: s.sum,
+                    count: s.count,
+                    min: s.min,
+                    max: s.max,
+                  },
+                })),
+              },
+            ],
           },
         ],
       };

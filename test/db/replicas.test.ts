@@ -3,22 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openBillingStore } from '../../src/db/store.js';
+import { withinASecond } from '../support/eventually.js';
 import { createHarness, STORE_KINDS, unique, useHarness } from '../support/harness.js';
 
 describe.runIf(STORE_KINDS.includes('postgres'))('two replicas on one PostgreSQL database', () => {
   const h = useHarness({ store: 'postgres' });
-
-  /** Polls `read` until it answers `expected`, for at most a second: what "within a second" means. */
-  async function withinASecond<T>(read: () => Promise<T>, expected: T) {
-    const started = Date.now();
-    let seen = await read();
-    while (seen !== expected && Date.now() - started < 1_000) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-      seen = await read();
-    }
-    expect(seen).toBe(expected);
-    expect(Date.now() - started).toBeLessThan(1_000);
-  }
 
   it('serves a write made on replica A from replica B within a second, not after the TTL', async () => {
     const b = h.withApp({

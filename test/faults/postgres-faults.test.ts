@@ -8,6 +8,7 @@ import type { BillingStore } from '../../src/domain/store.js';
 import { eventually } from '../support/eventually.js';
 import { type Harness, STORE_KINDS, useHarness } from '../support/harness.js';
 import { orbDelivery, subscriptionEvent } from '../support/orb.js';
+import { parsePrometheus, sampleSum } from '../support/prometheus.js';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.js';
 
 interface Granted {
@@ -56,7 +57,13 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
     });
   const release = (tenant: string, id: string) =>
     app.asWorker(`/billing/reservations/${id}`, { method: 'DELETE', headers: headersFor(tenant) });
-  const storeIsBack = () => eventually(async () => (await app.request('/readyz')).status === 200);
+  /** `/readyz` answers 200 during an outage too (degraded): back means `ok`. */
+  const readyzOf = async (replica: Pick<Harness, 'request'>) => {
+    const res = await replica.request('/readyz');
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const storeIsBack = (replica: Pick<Harness, 'request'> = app) =>
+    eventually(async () => (await readyzOf(replica)).body['status'] === 'ok');
   const usedOf = async (tenant: string) => {
     const [row] = await h.db
       .select({ used: usageCounter.used })
@@ -176,6 +183,77 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
     expect((await askStale(uncached)).status).toBe(200);
   });
 
+  it('stays ready (degraded) while PostgreSQL is away, until the stale limit; the gauges follow', async () => {
+    const cached = await h.tenant('growth');
+    const uncached = await h.tenant('growth');
+    const STALE_MAX_MS = 180_000;
+    const replica = h.withApp({
+      dependencies: { store },
+      config: { cacheTtlMs: 60_000, storeTimeoutMs: 300, staleMaxMs: STALE_MAX_MS },
+    });
+    const gauges = async () => {
+      const samples = parsePrometheus(await (await replica.request('/metrics')).text());
+      return {
+        up: sampleSum(samples, 'billing_store_up'),
+        unreachableSeconds: sampleSum(samples, 'billing_store_unreachable_seconds'),
+        stale: sampleSum(samples, 'billing_cache_events_total', { result: 'stale' }),
+      };
+    };
+    expect(await readyzOf(replica)).toEqual({ status: 200, body: { status: 'ok' } });
+    expect((await replica.limitsOf(cached)).status).toBe(200);
+    expect(await gauges()).toEqual({ up: 1, unreachableSeconds: 0, stale: 0 });
+
+    await proxy.cut();
+    try {
+      await replica.clock.advance(60_001); // past the TTL: every answer is asked of the store first
+      // More tenants than the pool has connections: their reads, and the probe's ping behind them,
+      // wait in the pool's queue for connections that can't be made (tens of seconds, measured).
+      const queued = Promise.all(Array.from({ length: 20 }, (_, i) => replica.limitsOf(`${uncached}-${i}`)));
+      const outageNoticedAfter = replica.clock.now();
+      const started = Date.now();
+      const degraded = await readyzOf(replica);
+      // Within a probe's timeout (Kubernetes' default: 1 s), however long the pool's queue.
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect(degraded).toEqual({
+        status: 200,
+        body: { status: 'degraded', store: 'unreachable', since: expect.any(String) },
+      });
+      const since = Date.parse(String(degraded.body['since']));
+      expect(new Date(since).toISOString()).toBe(degraded.body['since']); // RFC 3339, UTC
+      expect(since).toBeGreaterThanOrEqual(outageNoticedAfter);
+      expect(since).toBeLessThanOrEqual(replica.clock.now());
+
+      const stale = await replica.limitsOf(cached);
+      expect(stale.status).toBe(200);
+      expect(((await stale.json()) as { limits: { plan_type: string } }).limits.plan_type).toBe('growth');
+      expect((await queued).map((res) => res.status)).toEqual(Array(20).fill(503));
+      const uncachedAnswer = await replica.limitsOf(uncached);
+      expect(uncachedAnswer.status).toBe(503);
+      expect(await uncachedAnswer.json()).toEqual({ detail: 'Limits store unavailable' });
+
+      await replica.clock.advance(60_000);
+      const during = await gauges();
+      expect(during.up).toBe(0);
+      expect(during.unreachableSeconds).toBeGreaterThanOrEqual(60);
+      expect(during.stale).toBe(1);
+      expect((await readyzOf(replica)).status).toBe(200);
+
+      // Past the stale limit since PostgreSQL last answered (a margin: the clock is real time plus the moves).
+      await replica.clock.advance(STALE_MAX_MS - 120_000 + 10_000);
+      expect(await readyzOf(replica)).toEqual({ status: 503, body: { detail: 'Limits store unavailable' } });
+      const tooOld = await replica.limitsOf(cached);
+      expect(tooOld.status).toBe(503);
+      expect(await tooOld.json()).toEqual({ detail: 'Limits store unavailable' });
+      expect((await gauges()).unreachableSeconds).toBeGreaterThanOrEqual(130);
+    } finally {
+      await proxy.restore();
+    }
+    await storeIsBack(replica);
+    expect(await gauges()).toMatchObject({ up: 1, unreachableSeconds: 0 });
+    expect((await replica.limitsOf(cached)).status).toBe(200);
+    expect((await replica.limitsOf(uncached)).status).toBe(200);
+  });
+
   it('reconnects by itself when PostgreSQL ends its connections, cross-replica invalidation included', async () => {
     const tenant = await h.tenant('free');
     const planOf = async () => {
@@ -202,7 +280,7 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
       );
       return written && (await planOf()) === 'growth';
     }, 15_000);
-    expect((await app.request('/readyz')).status).toBe(200);
+    expect(await readyzOf(app)).toEqual({ status: 200, body: { status: 'ok' } });
     const other = await h.tenant('enterprise');
     expect((await app.limits(other)).plan_type).toBe('enterprise');
   });

@@ -716,7 +716,7 @@ describe('over a real socket, with header bytes fetch cannot send', () => {
     const emptyFirst = await send(['tenant-id: org-1', 'Authorization:', auth]);
     expectRaw(emptyFirst, { status: 401, body: { detail: MISSING_AUTHORIZATION } });
 
-    // a 10 KB header under the cap is served; a 20 KB one is Node's 431
+    // a 10 KB header under the cap is served; a 20 KB one is a 431 `Request header fields too large`
     const tenKb = `org-${'k'.repeat(10_240)}`;
     expectRaw(await send([auth, `tenant-id: ${tenKb}`]), expectedLimitsAnswer(tenKb, undefined));
     expectRaw(
@@ -726,7 +726,7 @@ describe('over a real socket, with header bytes fetch cannot send', () => {
     const tooBig = await send([auth, 'tenant-id: org-1', `x-padding: ${'p'.repeat(2 * MAX_HEADER_BYTES)}`]);
     expect(tooBig.status).toBe(431);
 
-    // Bytes HTTP does not allow in a value (CTLs, DEL) never reach the app: Node answers its own 400.
+    // Bytes HTTP does not allow in a value (CTLs, DEL) never reach the app: a 400 `Invalid HTTP request`.
     for (const ctl of ['\u0001', '\u007f']) {
       const refused = await send([auth, `tenant-id: a${ctl}b`]);
       expect(refused.status).toBe(400);

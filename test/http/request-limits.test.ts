@@ -27,6 +27,12 @@ function rawExchange(port: number, bytes: string, timeoutMs = 10_000): Promise<s
   });
 }
 
+/** A refusal made before the app sees the request, byte for byte as the client reads it. */
+function refusal(status: string, detail: string): string {
+  const body = JSON.stringify({ detail });
+  return `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+}
+
 describe('request size and time limits over a real socket', () => {
   const h = useHarness({ config: { disableAuth: true } });
   let server: DrainableServer;
@@ -45,13 +51,15 @@ describe('request size and time limits over a real socket', () => {
       headers: { 'tenant-id': 'org-1', 'x-padding': 'p'.repeat(8_192) },
     });
     expect(res.status).toBe(431);
+    expect(res.headers.get('connection')).toBe('close');
+    expect(await res.json()).toEqual({ detail: 'Request header fields too large' });
     const ok = await fetch(`${server.origin}/billing/limits`, { headers: { 'tenant-id': 'org-1' } });
     expect(ok.status).toBe(200);
   });
 
   it('answers 408 to a client that never finishes its headers', async () => {
     const answer = await rawExchange(server.address.port, 'GET /billing/limits HTTP/1.1\r\nHost: x\r\n');
-    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toBe(refusal('408 Request Timeout', 'Request not received in time'));
   });
 
   it('answers 408 to a client that never finishes its body', async () => {
@@ -59,7 +67,27 @@ describe('request size and time limits over a real socket', () => {
       server.address.port,
       'POST /billing/reservations HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"a":',
     );
-    expect(answer).toMatch(/^HTTP\/1\.1 408 /);
+    expect(answer).toBe(refusal('408 Request Timeout', 'Request not received in time'));
+  });
+
+  it.each([
+    ['an unknown method', 'NOT-A-METHOD / HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['a space in a header name', 'GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: v\r\n\r\n'],
+    [
+      'a broken chunk size',
+      'POST /trpc/billing.limits HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n',
+    ],
+  ])('answers 400 to a malformed request (%s)', async (_what, request) => {
+    const answer = await rawExchange(server.address.port, request);
+    expect(answer).toBe(refusal('400 Bad Request', 'Invalid HTTP request'));
+  });
+
+  it('answers 413 to chunk extensions over Node’s 16 KiB', async () => {
+    const answer = await rawExchange(
+      server.address.port,
+      `POST /trpc/billing.limits HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=${'x'.repeat(20_000)}\r\na\r\n0\r\n\r\n`,
+    );
+    expect(answer).toBe(refusal('413 Payload Too Large', 'Chunk extensions too large'));
   });
 
   it('answers 413 to a tRPC body over the cap', async () => {
@@ -69,6 +97,7 @@ describe('request size and time limits over a real socket', () => {
       body: JSON.stringify({ padding: 'p'.repeat(MAX_BODY_BYTES) }),
     });
     expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBe('close');
     expect(await res.json()).toEqual({ detail: `Request body larger than ${MAX_BODY_BYTES} bytes` });
   });
 
@@ -90,6 +119,7 @@ describe('request size and time limits over a real socket', () => {
       duplex: 'half',
     } as RequestInit);
     expect(res.status).toBe(413);
+    expect(res.headers.get('connection')).toBe('close');
   });
 });
 

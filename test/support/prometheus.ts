@@ -33,3 +33,22 @@ export function sampleSum(
     .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))
     .reduce((sum, s) => sum + s.value, 0);
 }
+
+/** A metric family as the exposition text declares it: its `# HELP` text and `# TYPE`. */
+export interface Family {
+  help: string | undefined;
+  type: string | undefined;
+}
+
+/** The families the text declares, by name (a family with no sample is still declared). */
+export function parseFamilies(text: string): Map<string, Family> {
+  const families = new Map<string, Family>();
+  for (const match of text.matchAll(/^# (HELP|TYPE) ([a-zA-Z_:][\w:]*) (.*)$/gm)) {
+    const [, kind, name = '', rest = ''] = match;
+    const family = families.get(name) ?? { help: undefined, type: undefined };
+    if (kind === 'HELP') family.help = rest;
+    else family.type = rest;
+    families.set(name, family);
+  }
+  return families;
+}

@@ -8,6 +8,12 @@ import { inject } from 'vitest';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
+ * A server starts in about 5 s on 2 idle cores; this is how long a test waits before giving up —
+ * generous, because the suite runs test files in parallel and a start-up competes with them.
+ */
+const START_TIMEOUT_MS = 30_000;
+
+/**
  * A PGlite data directory of its own, already migrated (a copy of the one global-setup made), in
  * a fresh temporary directory (with room beside it for the lock and owner files).
  */
@@ -48,7 +54,7 @@ export interface RunningServer {
 export async function spawnServer(
   env: Record<string, string>,
   ready: RegExp = /API reference: /,
-  timeoutMs = 15_000,
+  timeoutMs = START_TIMEOUT_MS,
 ): Promise<RunningServer> {
   const child = spawnServerProcess(env);
   let stdout = '';
@@ -66,10 +72,10 @@ export async function spawnServer(
       child.kill('SIGTERM');
     });
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`server not ready in ${timeoutMs} ms:\n${stdout}${stderr}`)),
-      timeoutMs,
-    );
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL'); // not left running after the test gave up on it
+      reject(new Error(`server not ready in ${timeoutMs} ms:\n${stdout}${stderr}`));
+    }, timeoutMs);
     const check = () => {
       if (ready.test(stdout)) {
         clearTimeout(timer);
@@ -86,7 +92,7 @@ export async function spawnServer(
 }
 
 /** Runs `src/server.ts` expecting it to refuse to start; resolves with its exit code and stderr. */
-export function runServerToExit(env: Record<string, string>, timeoutMs = 15_000) {
+export function runServerToExit(env: Record<string, string>, timeoutMs = START_TIMEOUT_MS) {
   return new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
     const child = spawnServerProcess(env);
     let stderr = '';

@@ -49,14 +49,17 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   const { port } = server.address() as AddressInfo;
   return {
     port,
-    through(url) {
-      const parsed = new URL(url);
-      parsed.hostname = '127.0.0.1';
-      parsed.port = String(port);
-      return parsed.toString();
-    },
+    through: (url) => pointedAt(url, port),
     cut: stopListening,
     restore: () => listenOn(port),
     close: stopListening,
   };
+}
+
+/** `url` with its host and port replaced by a local stand-in's (a TCP proxy, a pooler) on `port`. */
+export function pointedAt(url: string, port: number): string {
+  const parsed = new URL(url);
+  parsed.hostname = '127.0.0.1';
+  parsed.port = String(port);
+  return parsed.toString();
 }

@@ -1,9 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { PLAN_TYPES } from '../../src/contract/plans.js';
+import { Resource } from '../../src/contract/usage.js';
+import { WEBHOOK_OUTCOMES } from '../../src/contract/webhooks.js';
+import { PLAN_SOURCES } from '../../src/domain/limits/limits-source.js';
+import { CACHE_EVENTS } from '../../src/domain/limits/read-through-cache.js';
 import type { BillingStore } from '../../src/domain/store.js';
+import { VIOLATION_KINDS } from '../../src/domain/usage/usage.js';
+import { END_EVENT, PLAN_EVENT_TYPES } from '../../src/domain/webhooks/orb-events.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
+import { createPrometheusMetrics, LIMIT_CHECK_OUTCOMES } from '../../src/telemetry/metrics.js';
 import { type Harness, trpcPath, unique, useHarness } from '../support/harness.js';
 import { orbDelivery, subscriptionEvent } from '../support/orb.js';
-import { parsePrometheus, type Sample, sampleSum } from '../support/prometheus.js';
+import { parseFamilies, parsePrometheus, type Sample, sampleSum } from '../support/prometheus.js';
 
 /** The store, with a switch that makes it fail as an unreachable database would. */
 function switchableStore(store: BillingStore) {
@@ -298,5 +306,190 @@ describe('where metrics are served', () => {
         outcome: 'ok',
       }),
     ).toBe(1);
+  });
+});
+
+/** Every family the service exports, and its Prometheus type. */
+const FAMILIES = {
+  billing_limit_checks_total: 'counter',
+  billing_limit_violations_total: 'counter',
+  billing_cache_events_total: 'counter',
+  billing_webhook_events_total: 'counter',
+  http_server_request_duration: 'histogram',
+  billing_store_up: 'gauge',
+  billing_store_unreachable_seconds: 'gauge',
+  billing_invalidation_mode: 'gauge',
+};
+
+/**
+ * How many series each counter exports before anything happened: every combination known in
+ * advance, counted from the lists the service takes its labels from. Limit checks: each plan and
+ * `none` × each source × each outcome. Webhooks: each event type that can change a plan × each
+ * outcome but `refused` (a refused delivery is never read), and `unknown` × `refused`.
+ */
+const DECLARED_COUNTS = {
+  billing_limit_checks_total: (PLAN_TYPES.length + 1) * PLAN_SOURCES.length * LIMIT_CHECK_OUTCOMES.length,
+  billing_limit_violations_total: Resource.options.length * PLAN_TYPES.length * VIOLATION_KINDS.length,
+  billing_cache_events_total: CACHE_EVENTS.length,
+  billing_webhook_events_total: [...PLAN_EVENT_TYPES, END_EVENT].length * (WEBHOOK_OUTCOMES.length + 2) + 1,
+};
+
+/** One declared series of each counter, spelled out, so the counts above can't pass on their own. */
+const DECLARED_EXAMPLES = [
+  'billing_limit_checks_total{plan="none",source="database",outcome="unavailable"} 0',
+  'billing_limit_checks_total{plan="enterprise",source="header",outcome="ok"} 0',
+  'billing_limit_violations_total{resource="self_hosted_workers",plan="growth",kind="soft"} 0',
+  'billing_cache_events_total{result="stale"} 0',
+  'billing_webhook_events_total{type="subscription.plan_changed",outcome="unmapped_plan"} 0',
+  'billing_webhook_events_total{type="unknown",outcome="refused"} 0',
+];
+
+/** The gauges an app has values for only once it has a store. */
+const STORE_GAUGES = ['billing_store_up', 'billing_store_unreachable_seconds', 'billing_invalidation_mode'];
+
+const countOf = (samples: readonly Sample[], name: string) => samples.filter((s) => s.name === name).length;
+
+/** The samples of `name` whose labels include `labels`. */
+const seriesOf = (samples: readonly Sample[], name: string, labels: Record<string, string> = {}) =>
+  samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+
+/** The value of the one sample of `name` with `labels`; fails when there is none, or more. */
+function onlyValue(samples: readonly Sample[], name: string, labels: Record<string, string> = {}) {
+  const found = seriesOf(samples, name, labels);
+  expect(found, `${name} ${JSON.stringify(labels)}`).toHaveLength(1);
+  return found[0]?.value;
+}
+
+describe.each(['pglite', 'none'] as const)('the first scrape of a fresh app (store: %s)', (store) => {
+  const h = useHarness({ store });
+
+  it('declares every family with HELP and TYPE, and every counter series known in advance at 0', async () => {
+    const text = await (await h.withApp({}).request('/metrics')).text();
+    const families = parseFamilies(text);
+    for (const [name, type] of Object.entries(FAMILIES)) {
+      expect(families.get(name)?.type, name).toBe(type);
+      expect(families.get(name)?.help, name).toMatch(/\S/);
+    }
+    const samples = parsePrometheus(text);
+    for (const [name, count] of Object.entries(DECLARED_COUNTS)) {
+      expect(countOf(samples, name), name).toBe(count);
+      const labelSets = new Set(samples.filter((s) => s.name === name).map((s) => JSON.stringify(s.labels)));
+      expect(labelSets.size, `${name}: no label set twice`).toBe(count);
+      expect(sampleSum(samples, name), name).toBe(0);
+    }
+    for (const line of DECLARED_EXAMPLES) expect(text.split('\n')).toContain(line);
+    // The scrape records its own duration once it has answered.
+    expect(countOf(samples, 'http_server_request_duration_count')).toBe(0);
+  });
+});
+
+describe('an app without a store', () => {
+  const h = useHarness({ store: 'none' });
+
+  it('exports no store or invalidation-mode series: there is no store to be up or down', async () => {
+    const samples = parsePrometheus(await (await h.withApp({}).request('/metrics')).text());
+    for (const name of STORE_GAUGES) expect(countOf(samples, name), name).toBe(0);
+  });
+});
+
+describe('the store and invalidation-mode gauges', () => {
+  /** Metrics of the test's own, shut down when it ends. */
+  function freshMetrics() {
+    const metrics = createPrometheusMetrics();
+    onTestFinished(() => metrics.shutdown());
+    return { metrics, scrape: async () => parsePrometheus(await metrics.scrape()) };
+  }
+
+  it('exports no store or mode series before they are set, the families still declared', async () => {
+    const text = await freshMetrics().metrics.scrape();
+    const samples = parsePrometheus(text);
+    for (const name of STORE_GAUGES) {
+      expect(countOf(samples, name), name).toBe(0);
+      expect(parseFamilies(text).get(name)?.type, name).toBe('gauge');
+    }
+  });
+
+  it("reads the store's state once per scrape and follows it", async () => {
+    const { metrics, scrape } = freshMetrics();
+    const state = { up: true, unreachableSeconds: 0 };
+    let reads = 0;
+    metrics.observeStore(() => {
+      reads++;
+      return { ...state };
+    });
+    let samples = await scrape();
+    expect(reads).toBe(1);
+    expect(onlyValue(samples, 'billing_store_up')).toBe(1);
+    expect(onlyValue(samples, 'billing_store_unreachable_seconds')).toBe(0);
+
+    Object.assign(state, { up: false, unreachableSeconds: 12.5 });
+    samples = await scrape();
+    expect(reads).toBe(2);
+    expect(onlyValue(samples, 'billing_store_up')).toBe(0);
+    expect(onlyValue(samples, 'billing_store_unreachable_seconds')).toBe(12.5);
+
+    Object.assign(state, { up: true, unreachableSeconds: 0 });
+    samples = await scrape();
+    expect(onlyValue(samples, 'billing_store_up')).toBe(1);
+    expect(onlyValue(samples, 'billing_store_unreachable_seconds')).toBe(0);
+    expect(await metrics.scrape()).toContain('\nbilling_store_up 1\n');
+  });
+
+  it('exports 1 for the invalidation mode in force and 0 for the other, as last set', async () => {
+    const { metrics, scrape } = freshMetrics();
+    metrics.invalidationMode('notify');
+    let samples = await scrape();
+    expect(countOf(samples, 'billing_invalidation_mode')).toBe(2);
+    expect(onlyValue(samples, 'billing_invalidation_mode', { mode: 'notify' })).toBe(1);
+    expect(onlyValue(samples, 'billing_invalidation_mode', { mode: 'ttl' })).toBe(0);
+
+    metrics.invalidationMode('ttl');
+    const text = await metrics.scrape();
+    samples = parsePrometheus(text);
+    expect(onlyValue(samples, 'billing_invalidation_mode', { mode: 'notify' })).toBe(0);
+    expect(onlyValue(samples, 'billing_invalidation_mode', { mode: 'ttl' })).toBe(1);
+    expect(text.split('\n')).toContain('billing_invalidation_mode{mode="ttl"} 1');
+  });
+});
+
+describe('a declared series counts its first event', () => {
+  const h = useHarness({ store: 'pglite' });
+
+  it('moves from 0 to 1 at the first violation and the first webhook deliveries, no series added', async () => {
+    const app = h.withApp({});
+    const customer = unique('cus');
+    const tenant = await h.tenant('growth', { customer_id: customer, overrides: { deployments: 0 } });
+    const before = parsePrometheus(await (await app.request('/metrics')).text());
+    const hard = { resource: 'deployments', plan: 'growth', kind: 'hard' };
+    const applied = { type: 'subscription.plan_changed', outcome: 'applied' };
+    const refused = { type: 'unknown', outcome: 'refused' };
+    expect(onlyValue(before, 'billing_limit_violations_total', hard)).toBe(0);
+    expect(onlyValue(before, 'billing_webhook_events_total', applied)).toBe(0);
+    expect(onlyValue(before, 'billing_webhook_events_total', refused)).toBe(0);
+
+    const reserved = await app.asWorker('/billing/reservations', {
+      method: 'POST',
+      headers: { 'tenant-id': tenant, 'content-type': 'application/json' },
+      body: JSON.stringify({ resource: 'deployments', idempotency_key: 'd-1' }),
+    });
+    expect(reserved.status).toBe(409);
+    const changed = subscriptionEvent({
+      id: unique('evt'),
+      type: 'subscription.plan_changed',
+      customer,
+      plan: 'free',
+    });
+    expect((await app.request('/webhooks/orb', orbDelivery(changed))).status).toBe(200);
+    expect((await app.request('/webhooks/orb', orbDelivery(changed, { signature: 'v1=00' }))).status).toBe(
+      400,
+    );
+
+    const after = parsePrometheus(await (await app.request('/metrics')).text());
+    expect(onlyValue(after, 'billing_limit_violations_total', hard)).toBe(1);
+    expect(onlyValue(after, 'billing_webhook_events_total', applied)).toBe(1);
+    expect(onlyValue(after, 'billing_webhook_events_total', refused)).toBe(1);
+    for (const name of ['billing_limit_violations_total', 'billing_webhook_events_total'] as const) {
+      expect(countOf(after, name), name).toBe(DECLARED_COUNTS[name]);
+    }
   });
 });

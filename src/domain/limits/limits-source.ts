@@ -3,6 +3,7 @@ import type { PlanView } from '../../contract/admin.js';
 import type { BillingLimits } from '../../contract/limits.js';
 import type { PlanLimits, PlanType } from '../../contract/plans.js';
 import { orUnavailable, tenantNotFound } from '../errors.js';
+import type { StoreHealth } from '../store-health.js';
 import { DEFAULT_PLAN_CATALOG, type PlanCatalog } from './catalog.js';
 import type { LimitsChange } from './changes.js';
 import { effectiveLimits } from './effective-limits.js';
@@ -18,7 +19,8 @@ export interface LimitsQuery {
 /** A tenant's answer: frozen, and the same object for as long as it is cached (its bytes can be reused). */
 export type LimitsAnswer = Readonly<{ tenant_id: string; limits: Readonly<BillingLimits> }>;
 
-export type PlanSource = 'header' | 'database';
+export const PLAN_SOURCES = ['header', 'database'] as const;
+export type PlanSource = (typeof PLAN_SOURCES)[number];
 
 /**
  * Where a tenant's limits come from. `header`: the caller's plan, looked up in the catalog (the
@@ -41,6 +43,10 @@ export interface LimitsSourceOptions {
   cacheMaxEntries?: number | undefined;
   /** How long a store read may take before a cached answer is served, stale, or 503 (0 = no limit). */
   storeTimeoutMs?: number | undefined;
+  /** The oldest a cached answer may be to be served when the store fails (ms; 0 = any age). */
+  staleMaxMs?: number | undefined;
+  /** Told of every store read: an answer is contact, a lost connection an outage. */
+  storeHealth?: Pick<StoreHealth, 'watch'> | undefined;
   /** The clock the cache's TTL runs on (ms); default `performance.now`. */
   now?: (() => number) | undefined;
   onCacheEvent?: (event: CacheEvent) => void;
@@ -61,11 +67,21 @@ const answerOf = (tenantId: string, limits: BillingLimits): LimitsAnswer =>
   Object.freeze({ tenant_id: tenantId, limits: Object.freeze(limits) });
 
 export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
-  const { mode, store, cacheTtlMs = 300_000, cacheMaxEntries = 100_000, storeTimeoutMs = 2_000 } = options;
+  const {
+    mode,
+    store,
+    cacheTtlMs = 300_000,
+    cacheMaxEntries = 100_000,
+    storeTimeoutMs = 2_000,
+    staleMaxMs = 900_000,
+  } = options;
   if (mode === 'database' && !store) throw new Error('the database plan source needs a store');
+  const watched = <T>(read: () => Promise<T>) =>
+    options.storeHealth ? options.storeHealth.watch(read) : read();
   const cacheOptions = {
     ttlMs: cacheTtlMs,
     loadTimeoutMs: storeTimeoutMs,
+    staleMaxMs,
     now: options.now,
     onEvent: options.onCacheEvent,
   };
@@ -75,7 +91,7 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
     store &&
     createReadThroughCache({
       ...cacheOptions,
-      load: async () => catalogFrom(await store.listPlans()),
+      load: async () => catalogFrom(await watched(() => store.listPlans())),
       maxEntries: 1,
     });
   // What the cache holds is the answer itself, built once per load: a hit allocates nothing.
@@ -84,7 +100,7 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
     createReadThroughCache<LimitsAnswer | undefined>({
       ...cacheOptions,
       load: async (tenantId) => {
-        const record = await store.findTenant(tenantId);
+        const record = await watched(() => store.findTenant(tenantId));
         return record && answerOf(tenantId, effectiveLimits(record));
       },
       maxEntries: cacheMaxEntries,

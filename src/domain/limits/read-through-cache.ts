@@ -1,7 +1,8 @@
 import { LRUCache } from 'lru-cache';
 import { TIMED_OUT, within } from '../deadline.js';
 
-export type CacheEvent = 'hit' | 'miss' | 'stale' | 'invalidated';
+export const CACHE_EVENTS = ['hit', 'miss', 'stale', 'invalidated'] as const;
+export type CacheEvent = (typeof CACHE_EVENTS)[number];
 
 export interface ReadThroughCacheOptions<V> {
   /** Reads one key from the store; rejects when the store is unreachable. */
@@ -13,13 +14,22 @@ export interface ReadThroughCacheOptions<V> {
    * value is answered (stale), or the read fails — the read itself goes on and fills the cache.
    */
   loadTimeoutMs?: number;
+  /**
+   * The oldest a value may be (ms since it was read from the store) to be served when the store
+   * fails (0 = any age). A shorter `ttlMs` than this stays; a longer one is cut to it, so that no
+   * answer older than this is ever served without the store having confirmed it.
+   */
+  staleMaxMs?: number;
   /** The clock TTLs are measured on (ms); default `performance.now`. Tests pass their own. */
   now?: (() => number) | undefined;
   onEvent?: ((event: CacheEvent) => void) | undefined;
 }
 
 export interface ReadThroughCache<V> {
-  /** The value, from memory while fresh; rejects only when the store fails and nothing was ever known. */
+  /**
+   * The value, from memory while fresh; rejects only when the store fails and nothing was known,
+   * or what was known is older than `staleMaxMs`.
+   */
   get(key: string): Promise<V>;
   /** The value while fresh (a hit, counted as one), without a promise; `undefined` otherwise. */
   fresh(key: string): { value: V } | undefined;
@@ -27,9 +37,11 @@ export interface ReadThroughCache<V> {
   invalidateAll(): void;
 }
 
-/** lru-cache can't hold `undefined` (e.g. "no such tenant"), so values travel boxed. */
+/** lru-cache can't hold `undefined` (e.g. "no such tenant"), so values travel boxed, with their age. */
 interface Box<V> {
   value: V;
+  /** When the store answered it, on the cache's clock. */
+  readAt: number;
 }
 
 /** A read cut short by an invalidation resolves empty; asking again starts a fresh read. */
@@ -53,20 +65,27 @@ function isAbortedByCache(error: unknown): boolean {
  * Values read from the store, kept in a bounded LRU with a TTL. Concurrent misses for one key
  * share a single store read (lru-cache's `fetch`). When the store fails, the last known value
  * is served even past its TTL (stale-if-error), and so it is when the store is too slow to
- * answer (`loadTimeoutMs`): a database outage or stall doesn't stop the Engine's deployments. An
+ * answer (`loadTimeoutMs`): a database outage or stall doesn't stop the Engine's deployments —
+ * up to `staleMaxMs` after the value was read: past that, a plan changed during the outage
+ * would be wrong for too long, and the caller is better told the store is away. An
  * invalidation aborts a read already in flight, so a write is never overwritten by an answer
  * read before it.
  */
 export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): ReadThroughCache<V> {
-  const { onEvent = () => {}, loadTimeoutMs = 0 } = options;
+  const { onEvent = () => {}, loadTimeoutMs = 0, staleMaxMs = 0, now = () => performance.now() } = options;
   const bounded = <T>(read: Promise<T>) => (loadTimeoutMs > 0 ? within(read, loadTimeoutMs) : read);
+  // lru-cache's ttl 0 means "never expires": the smaller of the two limits that are set.
+  const ttl = Math.min(options.ttlMs || Number.POSITIVE_INFINITY, staleMaxMs || Number.POSITIVE_INFINITY);
   const cache = new LRUCache<string, Box<V>>({
     max: options.maxEntries,
-    ttl: options.ttlMs,
+    ttl: Number.isFinite(ttl) ? ttl : 0,
     // lru-cache reads its clock at most once per millisecond of real time by default; an injected
     // clock is read on every lookup, so an entry expires the moment that clock passes its TTL.
     ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
-    fetchMethod: async (key) => ({ value: await options.load(key) }),
+    fetchMethod: async (key) => {
+      const value = await options.load(key);
+      return { value, readAt: now() };
+    },
     // A failed read keeps the last known value in place (`lastKnown` answers it), and fails the read.
     noDeleteOnFetchRejection: true,
     // A stale entry must survive a plain `get`: it is the answer of last resort when the store fails.
@@ -76,7 +95,7 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
   /** The store failed or was too slow: answer what was known last, even past its TTL, or fail. */
   function lastKnown(key: string, failure: unknown): V {
     const stale = cache.peek(key, { allowStale: true });
-    if (!stale) throw failure;
+    if (!stale || (staleMaxMs > 0 && now() - stale.readAt > staleMaxMs)) throw failure;
     onEvent('stale');
     return stale.value;
   }

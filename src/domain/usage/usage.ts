@@ -72,11 +72,14 @@ function fingerprintOf({ resource, quantity, reference }: ReservationRequest): s
     .digest('hex');
 }
 
+/** hard: a reservation refused at its limit · soft: granted past it, into overage. */
+export const VIOLATION_KINDS = ['hard', 'soft'] as const;
+
 /** A reservation refused at a hard limit, or granted past a soft one: what operators watch. */
 export interface LimitViolation {
   resource: Resource;
   plan: PlanType;
-  kind: 'hard' | 'soft';
+  kind: (typeof VIOLATION_KINDS)[number];
 }
 
 export interface UsageServiceOptions {

@@ -6,9 +6,14 @@ import type { LimitsChange } from '../limits/changes.js';
 import type { EventAction, WebhookEventRecord, WebhookStore } from './webhook-store.js';
 
 /** Subscription events that put the customer on the subscription's plan. */
-const PLAN_EVENTS = new Set(['subscription.created', 'subscription.started', 'subscription.plan_changed']);
+export const PLAN_EVENT_TYPES = [
+  'subscription.created',
+  'subscription.started',
+  'subscription.plan_changed',
+] as const;
+const PLAN_EVENTS = new Set<string>(PLAN_EVENT_TYPES);
 /** A subscription that ends leaves the customer on the default plan. */
-const END_EVENT = 'subscription.ended';
+export const END_EVENT = 'subscription.ended';
 
 export interface OrbEventsOptions {
   store: WebhookStore;

@@ -117,6 +117,75 @@ describe('the read-through cache', () => {
     expect(events.at(-1)).toBe('miss');
   });
 
+  it('serves a last known value only up to staleMaxMs after the store answered it', async () => {
+    const clock = clockAt();
+    let storeUp = true;
+    const events: CacheEvent[] = [];
+    const cache = createReadThroughCache({
+      load: async (key) => {
+        if (!storeUp) throw new Error('connection refused');
+        return `${key} as read`;
+      },
+      ttlMs: 60_000,
+      maxEntries: 10,
+      staleMaxMs: 600_000,
+      now: clock.now,
+      onEvent: (event) => events.push(event),
+    });
+    expect(await cache.get('old')).toBe('old as read');
+    await clock.advance(300_000);
+    expect(await cache.get('young')).toBe('young as read');
+    storeUp = false;
+    await clock.advance(300_000); // 'old' was read 600 s ago, 'young' 300 s ago: both still served
+    expect(await cache.get('old')).toBe('old as read');
+    await clock.advance(1);
+    await expect(cache.get('old')).rejects.toThrow('connection refused');
+    expect(await cache.get('young')).toBe('young as read');
+    await clock.advance(300_000);
+    await expect(cache.get('young')).rejects.toThrow('connection refused');
+    // Only what was served counts as stale.
+    expect(events).toEqual(['miss', 'miss', 'stale', 'stale']);
+    storeUp = true;
+    expect(await cache.get('old')).toBe('old as read');
+  });
+
+  it('refuses a value older than staleMaxMs when the store is too slow, too', async () => {
+    const clock = clockAt();
+    const never = deferred<string>();
+    let loads = 0;
+    const cache = createReadThroughCache<string>({
+      load: async () => (++loads === 1 ? 'first' : never.promise),
+      ttlMs: 60_000,
+      maxEntries: 10,
+      loadTimeoutMs: 20,
+      staleMaxMs: 120_000,
+      now: clock.now,
+    });
+    expect(await cache.get('k')).toBe('first');
+    await clock.advance(120_000);
+    expect(await cache.get('k')).toBe('first');
+    await clock.advance(1);
+    await expect(cache.get('k')).rejects.toBeInstanceOf(StoreReadTimeout);
+  });
+
+  it('asks the store again once an entry is staleMaxMs old, even within a longer TTL', async () => {
+    const clock = clockAt();
+    let loads = 0;
+    const cache = createReadThroughCache({
+      load: async () => ++loads,
+      ttlMs: 300_000,
+      maxEntries: 10,
+      staleMaxMs: 60_000,
+      now: clock.now,
+    });
+    expect(await cache.get('k')).toBe(1);
+    await clock.advance(60_000);
+    expect(cache.fresh('k')?.value).toBe(1);
+    await clock.advance(1);
+    expect(cache.fresh('k')).toBeUndefined();
+    expect(await cache.get('k')).toBe(2);
+  });
+
   it('never keeps an answer read before an invalidation', async () => {
     let version = 1;
     const slowFirstRead = deferred<void>();

@@ -25,20 +25,22 @@ function faultyStore(store: BillingStore) {
 describe('when the store is unreachable', () => {
   const h = useHarness({ store: 'pglite' });
 
-  it('serves cached tenants (stale), answers others 503, reports not ready, and recovers', async () => {
+  it('serves cached tenants (stale), answers others 503, stays ready (degraded), and recovers', async () => {
     const { store, state } = faultyStore(h.store);
     const events: CacheEvent[] = [];
     const app = h.withApp({
       dependencies: { store },
-      config: { cacheTtlMs: 60_000 },
+      config: { cacheTtlMs: 60_000, staleMaxMs: 600_000 },
       hooks: { onCacheEvent: (e) => events.push(e) },
     });
     const known = await h.tenant('growth');
     const unknownToCache = await h.tenant('growth');
 
+    expect(await (await app.request('/readyz')).json()).toEqual({ status: 'ok' });
     expect((await app.limitsOf(known)).status).toBe(200);
     state.down = true;
     await app.clock.advance(60_001); // past the TTL
+    const outageNoticedAfter = app.clock.now();
 
     const stale = await app.limitsOf(known);
     expect(stale.status).toBe(200);
@@ -50,13 +52,60 @@ describe('when the store is unreachable', () => {
     expect(await uncached.text()).toBe('{"detail":"Limits store unavailable"}');
 
     const ready = await app.request('/readyz');
-    expect(ready.status).toBe(503);
-    expect(await ready.json()).toEqual({ detail: 'Limits store unavailable' });
+    expect(ready.status).toBe(200);
+    const body = (await ready.json()) as { since: string };
+    expect(body).toEqual({ status: 'degraded', store: 'unreachable', since: expect.any(String) });
+    expect(body.since).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    // The outage began at the first failed read, on the app's clock.
+    expect(Date.parse(body.since)).toBeGreaterThanOrEqual(outageNoticedAfter);
+    expect(Date.parse(body.since)).toBeLessThanOrEqual(app.clock.now());
     expect((await app.request('/healthz')).status).toBe(200);
 
     state.down = false;
     expect((await app.limitsOf(unknownToCache)).status).toBe(200);
+    expect(await (await app.request('/readyz')).json()).toEqual({ status: 'ok' });
+  });
+
+  it('stops serving a cached tenant, and turns unready, once the outage outlasts the stale limit', async () => {
+    const { store, state } = faultyStore(h.store);
+    const app = h.withApp({ dependencies: { store }, config: { cacheTtlMs: 60_000, staleMaxMs: 120_000 } });
+    const known = await h.tenant('growth');
     expect((await app.request('/readyz')).status).toBe(200);
+    expect((await app.limitsOf(known)).status).toBe(200);
+    state.down = true;
+
+    // The app's clock is real time plus the moves: a margin for the time the test itself takes.
+    await app.clock.advance(110_000);
+    expect((await app.limitsOf(known)).status).toBe(200);
+    expect((await app.request('/readyz')).status).toBe(200);
+    await app.clock.advance(10_000);
+    const refused = await app.limitsOf(known);
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toEqual({ detail: 'Limits store unavailable' });
+    const unready = await app.request('/readyz');
+    expect(unready.status).toBe(503);
+    expect(await unready.json()).toEqual({ detail: 'Limits store unavailable' });
+
+    state.down = false;
+    expect((await app.limitsOf(known)).status).toBe(200);
+    expect(await (await app.request('/readyz')).json()).toEqual({ status: 'ok' });
+  });
+
+  it('answers header mode from the last known plan catalog up to the stale limit', async () => {
+    const { store, state } = faultyStore(h.store);
+    const app = h.withApp({
+      dependencies: { store },
+      config: { planSource: 'header', cacheTtlMs: 60_000, staleMaxMs: 120_000 },
+    });
+    const tenant = unique('org');
+    expect((await app.limits(tenant)).plan_type).toBe('free');
+    state.down = true;
+    await app.clock.advance(60_001); // past the catalog's TTL
+    expect((await app.limitsOf(tenant, 'growth')).status).toBe(200);
+    await app.clock.advance(60_000);
+    const refused = await app.limitsOf(tenant, 'growth');
+    expect(refused.status).toBe(503);
+    expect(await refused.json()).toEqual({ detail: 'Limits store unavailable' });
   });
 
   it('answers admin writes 503 and writes nothing', async () => {
