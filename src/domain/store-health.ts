@@ -100,6 +100,13 @@ export interface StoreReadinessOptions {
   timeoutMs: number;
 }
 
+/**
+ * How long a check in flight is shared. A ping can hang for good (a connection whose peer vanished
+ * without a word: no TCP error ever comes); past this, the next probe asks again, so readiness
+ * recovers once the store is back, at the cost of one more waiting query per this long at most.
+ */
+export const SHARED_CHECK_MAX_MS = 5_000;
+
 const UNAVAILABLE: StoreReadiness = Object.freeze({ status: 'unavailable' });
 const OK: StoreReadiness = Object.freeze({ status: 'ok' });
 
@@ -110,8 +117,9 @@ const OK: StoreReadiness = Object.freeze({ status: 'ok' });
  * the outage outlasts that, when the store never answered, or when it answers with a fault.
  * Migrations can't be counted while the store is away: the last count stands.
  *
- * A check in flight is shared: when the store hangs, probes every few seconds would otherwise
- * pile queries up in the connection pool's queue (tens of seconds to drain, measured).
+ * A check in flight is shared (for up to `SHARED_CHECK_MAX_MS`): when the store hangs, probes
+ * every few seconds would otherwise pile queries up in the connection pool's queue (tens of
+ * seconds to drain, measured).
  */
 export function createStoreReadiness(options: StoreReadinessOptions): () => Promise<StoreReadiness> {
   const { store, health, now, staleMaxMs, timeoutMs } = options;
@@ -143,6 +151,7 @@ export function createStoreReadiness(options: StoreReadinessOptions): () => Prom
   }
 
   return async () => {
+    if (inFlight && now() - inFlight.startedAt >= SHARED_CHECK_MAX_MS) inFlight = undefined;
     inFlight ??= ask();
     const { startedAt, counting } = inFlight;
     try {

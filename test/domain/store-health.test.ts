@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { DomainError } from '../../src/domain/errors.js';
-import { createStoreHealth, createStoreReadiness, type StoreHealth } from '../../src/domain/store-health.js';
+import {
+  createStoreHealth,
+  createStoreReadiness,
+  SHARED_CHECK_MAX_MS,
+  type StoreHealth,
+} from '../../src/domain/store-health.js';
 import { testClock } from '../support/harness.js';
 
 const START = Date.parse('2026-12-01T10:00:00Z');
@@ -204,6 +209,21 @@ describe('store readiness', () => {
     const pings = store.pings;
     expect(await readiness()).toEqual({ status: 'ok' });
     expect(store.pings).toBe(pings + 1);
+  });
+
+  it('asks again once a hung check is older than SHARED_CHECK_MAX_MS: a ping that never settles does not pin it', async () => {
+    const { clock, store, ready } = storeAt();
+    const readiness = ready();
+    expect(await readiness()).toEqual({ status: 'ok' });
+    store.hang = deferred<void>(); // never settled: a connection whose peer vanished
+    expect(await readiness()).toEqual({ status: 'degraded', since: START });
+    await clock.advance(SHARED_CHECK_MAX_MS - 1);
+    store.hang = undefined; // the store is back, but the hung ping still is in flight
+    expect(await readiness()).toEqual({ status: 'degraded', since: START });
+    expect(store.pings).toBe(2);
+    await clock.advance(1);
+    expect(await readiness()).toEqual({ status: 'ok' });
+    expect(store.pings).toBe(3);
   });
 
   it('stays degraded however long the outage when the stale limit is 0 (no limit)', async () => {
