@@ -68,9 +68,13 @@ const EnvSchema = z
     BILLING_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
   })
   .superRefine((env, ctx) => {
-    if (env.NODE_ENV !== 'production') return;
     const refuse = (variable: string, message: string) =>
       ctx.addIssue({ code: 'custom', path: [variable], message });
+    // Set alone it would be ignored: the embedded store has no LISTEN connection to move.
+    if (env.BILLING_LISTEN_DATABASE_URL && !env.DATABASE_URL) {
+      refuse('BILLING_LISTEN_DATABASE_URL', "needs DATABASE_URL (it only moves PostgreSQL's LISTEN)");
+    }
+    if (env.NODE_ENV !== 'production') return;
     if (env.BILLING_DISABLE_AUTH) refuse('BILLING_DISABLE_AUTH', 'must not be set in production');
     if (!env.BILLING_JWT_SECRET) refuse('BILLING_JWT_SECRET', 'is required in production');
     for (const variable of ['BILLING_JWT_SECRET', 'BILLING_ADMIN_SECRET'] as const) {

@@ -154,6 +154,10 @@ describe('loadConfig', () => {
     [{ NODE_ENV: 'staging' }, 'NODE_ENV'],
     [{ DATABASE_URL: 'mysql://db' }, 'DATABASE_URL'],
     [{ BILLING_LISTEN_DATABASE_URL: 'db:5432' }, 'BILLING_LISTEN_DATABASE_URL'],
+    [
+      { BILLING_LISTEN_DATABASE_URL: 'postgres://db:5432/billing' },
+      'BILLING_LISTEN_DATABASE_URL needs DATABASE_URL',
+    ],
     [{ BILLING_DATABASE_PREPARE: 'off' }, 'BILLING_DATABASE_PREPARE'],
     [{ BILLING_STALE_MAX_MS: '-1' }, 'BILLING_STALE_MAX_MS'],
     [{ BILLING_STALE_MAX_MS: '86400001' }, 'BILLING_STALE_MAX_MS'],
