@@ -18,6 +18,8 @@
 FROM node:24.21-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
+# The client package is an npm workspace: npm ci wants its manifest (the server does not use it).
+COPY packages/client/package.json ./packages/client/
 COPY patches ./patches
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -29,6 +31,7 @@ FROM node:24.21-bookworm-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY package.json package-lock.json ./
+COPY packages/client/package.json ./packages/client/
 # --ignore-scripts: no production dependency needs an install script (tsx and its esbuild, which
 # `npm start` and the admin CLI use, are development dependencies; the image runs dist/).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force

@@ -8,13 +8,6 @@ export {
 } from './app.js';
 export { ADMIN_AUDIENCE, signAdminToken } from './auth/admin-token.js';
 export { signWorkerToken } from './auth/worker-token.js';
-export {
-  type BillingClient,
-  type BillingClientError,
-  type BillingClientOptions,
-  createBillingClient,
-  isBillingClientError,
-} from './client.js';
 export { BillingLimitsInput, BillingLimitsResponse } from './contract/limits.js';
 export { PlanLimits, PlanType } from './contract/plans.js';
 export { type OpenStoreOptions, openBillingStore } from './db/store.js';

@@ -5,8 +5,8 @@ import { type AddressInfo, createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { type ServerType, serve } from '@hono/node-server';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { createBillingClient } from '../packages/client/src/index.js';
 import { signWorkerToken } from '../src/auth/worker-token.js';
-import { createBillingClient } from '../src/client.js';
 import { useHarness, WORKER_SECRET } from './support/harness.js';
 import { freshPgliteDir, runServerToExit, spawnServer } from './support/spawn-server.js';
 

@@ -1,10 +1,9 @@
 import { userInfo } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { TRPCClientError } from '@trpc/client';
+import { createTRPCClient, httpLink, TRPCClientError } from '@trpc/client';
 import { tenantView } from '../api/admin/views.js';
 import type { AppRouter } from '../api/router.js';
 import { signAdminToken } from '../auth/admin-token.js';
-import { createBillingClient } from '../client.js';
 import type { BillingConfig } from '../config.js';
 import type { PlanUpdate, PlanView, TenantUpdate, TenantView } from '../contract/admin.js';
 import type { PlanType } from '../contract/plans.js';
@@ -128,11 +127,19 @@ function remoteBackend(url: string, adminSecret: string | undefined): AdminBacke
       `the server at ${url} holds the store; to write through its admin API, set BILLING_ADMIN_SECRET to the server's`,
     );
   }
-  const billing = createBillingClient({
-    url,
-    // Minted per call, short-lived, with the same actor the direct path writes into the audit log.
-    token: () => signAdminToken(adminSecret, { subject: cliActor(), ttlSeconds: 60 }),
-    fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }),
+  // tRPC's own client: the server ships with it, and the CLI needs none of the client package's
+  // last-known answers or retries (an operator sees the failure and runs the command again).
+  const billing = createTRPCClient<AppRouter>({
+    links: [
+      httpLink({
+        url: `${url.replace(/\/+$/, '')}/trpc`,
+        fetch: (input, init) => fetch(input, { ...init, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) }),
+        // Minted per call, short-lived, with the same actor the direct path writes into the audit log.
+        headers: async () => ({
+          authorization: `Bearer ${await signAdminToken(adminSecret, { subject: cliActor(), ttlSeconds: 60 })}`,
+        }),
+      }),
+    ],
   });
   const failing = async <T>(call: Promise<T>): Promise<T> => {
     try {

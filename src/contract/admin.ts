@@ -115,6 +115,7 @@ export const TenantView = z
       customer_id: 'cus_42',
       plan_id: 'growth',
       overrides: { deployments: 10 },
+      soft_limits: { deployments: { overage_cap: 2 } },
       limits: { deployments: 10, self_hosted_workers: null, plan_type: 'growth' },
     },
   });

@@ -42,15 +42,27 @@ const httpError = (description: string) => ({
   content: { 'application/json': { schema: HttpErrorBody } },
 });
 
-/** The webhook is a Hono route (its signature covers the raw bytes), documented from the same zod schemas. */
+/**
+ * The webhook is a Hono route (its signature covers the raw bytes), documented from the same zod
+ * schemas. It takes no bearer token: Orb signs each delivery instead. That is stated as
+ * `security: []` with the scheme in words, not as an `apiKey` scheme: an API key is a value the
+ * caller holds and sends as is, which is what client generators and the docs page's "Authorize"
+ * dialog would ask for — but the signature is computed per request from the body and the
+ * timestamp, both already documented as header parameters.
+ */
 const orbWebhookOperation = {
   operationId: 'receiveOrbWebhook',
   summary: 'Orb subscription events (signed)',
   description:
-    'Enabled when `ORB_WEBHOOK_SECRET` is set. The signature is checked on the raw body before it is parsed. ' +
+    'Enabled when `ORB_WEBHOOK_SECRET` is set. No bearer token: Orb signs each delivery, and the signature is ' +
+    'checked on the raw body before it is parsed. `X-Orb-Signature` carries one or more space-separated ' +
+    '`v1=<hex>` entries; one must be the lower-case hex HMAC-SHA256, keyed with `ORB_WEBHOOK_SECRET` (its UTF-8 ' +
+    'bytes as is), of `v1:` + the `X-Orb-Timestamp` value + `:` + the raw body. The timestamp must be within 5 ' +
+    "minutes of the server's clock, either way. A delivery that fails either check is refused with 400.\n\n" +
     '`subscription.created`, `.started` and `.plan_changed` put the customer (`external_customer_id`) on the plan ' +
     'whose Orb external plan id matches; `subscription.ended` puts it on the default plan. Each event id is applied once.',
   tags: ['webhooks'],
+  security: [],
   requestParams: { header: OrbWebhookHeaders },
   requestBody: { required: true, content: { 'application/json': { schema: OrbWebhookEvent } } },
   responses: {
@@ -61,6 +73,8 @@ const orbWebhookOperation = {
     400: httpError(
       'Missing or bad signature headers, a timestamp outside ±5 minutes, no matching signature, or a body that is not an event',
     ),
+    // As the admin routes document theirs: the route exists only when configured.
+    404: httpError('Webhook off: `ORB_WEBHOOK_SECRET` is not set'),
     413: httpError(`Body larger than ${MAX_WEBHOOK_BYTES} bytes`),
     503: httpError('Limits store unavailable: nothing was recorded, Orb retries'),
   },
@@ -77,6 +91,7 @@ export function buildOpenApiDocument(): OpenAPIObject {
     description:
       'Answers the Engine\'s question "what may tenant X use?". Every operation is also a tRPC procedure at `/trpc`.',
     version: '1.0.0',
+    license: { name: 'MIT', identifier: 'MIT' },
     baseUrl: '/',
     securitySchemes: {
       [WORKER_SCHEME]: {

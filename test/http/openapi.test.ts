@@ -85,6 +85,28 @@ describe('openapi.json', () => {
 
 describe('served documentation', () => {
   const h = useHarness();
+  // swagger-ui-dist as npm installed it for this repository; its version names the URL of its files.
+  const swaggerUiDist = new URL('../../node_modules/swagger-ui-dist/', import.meta.url);
+  const packageFile = (name: string) => readFileSync(new URL(name, swaggerUiDist));
+  const { version } = JSON.parse(packageFile('package.json').toString()) as { version: string };
+  const assets = `/docs/assets/${version}`;
+  const policy =
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  const docsHeadersOf = (res: Response) => ({
+    status: res.status,
+    'content-type': res.headers.get('content-type'),
+    'cache-control': res.headers.get('cache-control'),
+    'content-security-policy': res.headers.get('content-security-policy'),
+    'x-content-type-options': res.headers.get('x-content-type-options'),
+  });
+  const docsHeaders = (contentType: string, cacheControl: string) => ({
+    status: 200,
+    'content-type': contentType,
+    'cache-control': cacheControl,
+    'content-security-policy': policy,
+    'x-content-type-options': 'nosniff',
+  });
 
   it('serves the same document at /openapi.json without authentication', async () => {
     const res = await h.request('/openapi.json');
@@ -93,10 +115,75 @@ describe('served documentation', () => {
     expect(await res.json()).toEqual(JSON.parse(checkedIn));
   });
 
-  it('serves a reference page at /docs that loads /openapi.json', async () => {
+  it('serves a page at /docs that loads only files of this origin and runs no inline script', async () => {
     const res = await h.request('/docs');
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toContain('text/html');
-    expect(await res.text()).toContain('/openapi.json');
+    expect(docsHeadersOf(res)).toEqual(docsHeaders('text/html; charset=utf-8', 'no-cache'));
+    const page = await res.text();
+    expect(page).toContain('<title>Billing limits service — API reference</title>');
+    const scripts = [...page.matchAll(/<script\b([^>]*)>([^<]*)<\/script>/g)];
+    expect(scripts.map(([, attributes]) => /\bsrc="([^"]+)"/.exec(attributes ?? '')?.[1])).toEqual([
+      `${assets}/swagger-ui-bundle.js`,
+      '/docs/reference.js',
+    ]);
+    expect(scripts.map(([, , body]) => body)).toEqual(['', '']);
+    expect(page).toContain(`<link rel="stylesheet" href="${assets}/swagger-ui.css">`);
+    const urls = [...page.matchAll(/\b(?:src|href)="([^"]*)"/g)].map(([, url]) => url);
+    expect(urls.length).toBeGreaterThan(3);
+    expect(urls.filter((url) => !/^\/[^/]/.test(url ?? ''))).toEqual([]);
+  });
+
+  it('configures Swagger UI from a file of its own: /openapi.json, no validator, no ?url= override', async () => {
+    const res = await h.request('/docs/reference.js');
+    expect(docsHeadersOf(res)).toEqual(docsHeaders('text/javascript; charset=utf-8', 'no-cache'));
+    const script = await res.text();
+    expect(script).toContain("url: '/openapi.json',");
+    expect(script).toContain('validatorUrl: null,');
+    expect(script).toContain('queryConfigEnabled: false,');
+  });
+
+  it.each([
+    ['swagger-ui.css', 'text/css; charset=utf-8'],
+    ['swagger-ui-bundle.js', 'text/javascript; charset=utf-8'],
+    ['favicon-32x32.png', 'image/png'],
+  ])(
+    "serves swagger-ui-dist's %s under its version, byte for byte, cacheable for a year",
+    async (name, type) => {
+      const res = await h.request(`${assets}/${name}`);
+      expect(docsHeadersOf(res)).toEqual(docsHeaders(type, 'public, max-age=31536000, immutable'));
+      const served = Buffer.from(await res.arrayBuffer());
+      const installed = packageFile(name);
+      expect(served.length).toBe(installed.length);
+      expect(served.equals(installed)).toBe(true);
+    },
+  );
+
+  it('answers HEAD as GET, without the body', async () => {
+    for (const [path, type, cache] of [
+      ['/docs', 'text/html; charset=utf-8', 'no-cache'],
+      [
+        `${assets}/swagger-ui-bundle.js`,
+        'text/javascript; charset=utf-8',
+        'public, max-age=31536000, immutable',
+      ],
+    ] as const) {
+      const res = await h.request(path, { method: 'HEAD' });
+      expect(docsHeadersOf(res)).toEqual(docsHeaders(type, cache));
+      expect(await res.text()).toBe('');
+    }
+  });
+
+  it.each([
+    '/docs/',
+    '/docs/index.html',
+    '/docs/swagger-ui.css',
+    `${assets}/index.html`,
+    `${assets}/swagger-ui.js`,
+    `${assets}/swagger-ui-bundle.js.map`,
+    '/docs/assets/0.0.1/swagger-ui-bundle.js',
+    '/docs/assets/swagger-ui-bundle.js',
+  ])('answers 404 {"detail":"Not Found"} for %s', async (path) => {
+    const res = await h.request(path);
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ detail: 'Not Found' });
   });
 });

@@ -9,8 +9,12 @@ import { randomUUID } from 'node:crypto';
 import { TRPCError } from '@trpc/server';
 import { getHTTPStatusCodeFromError } from '@trpc/server/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type BillingClient,
+  createBillingClient,
+  isBillingClientError,
+} from '../../packages/client/src/index.js';
 import { failureStatusOf, trpcFailureOf } from '../../src/api/errors.js';
-import { type BillingClient, createBillingClient, isBillingClientError } from '../../src/client.js';
 import { DomainError, type DomainErrorCode } from '../../src/domain/errors.js';
 import type { BillingStore } from '../../src/domain/store.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';

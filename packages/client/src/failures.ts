@@ -1,0 +1,33 @@
+import { TRPCClientError } from '@trpc/client';
+import type { AppRouter } from './app-router.js';
+
+/** A failed call: `data.code` is the tRPC code (`NOT_FOUND`, `CONFLICT`, …), `data.detail` the REST body's detail. */
+export type BillingClientError = TRPCClientError<AppRouter>;
+
+/**
+ * Whether `error` is a failed call of a billing client, typed: `data.code` says what went wrong as
+ * the REST status does (`NOT_FOUND` for 404, `CONFLICT` for 409, `UNPROCESSABLE_CONTENT` for 422,
+ * `SERVICE_UNAVAILABLE` or `TIMEOUT` for 503), `data.httpStatus` is that status. A call that got no
+ * answer from the service (network failure, timeout) is one too, without `data`.
+ *
+ * @example
+ * try {
+ *   await billing.billing.limits.query({ tenantId: 'org-123' });
+ * } catch (error) {
+ *   if (isBillingClientError(error) && error.data?.code === 'NOT_FOUND') console.log(error.data.detail); // 'Tenant not found'
+ * }
+ */
+export function isBillingClientError(error: unknown): error is BillingClientError {
+  return error instanceof TRPCClientError;
+}
+
+/**
+ * Whether the service could not answer: no answer at all (network failure, the client's timeout,
+ * a proxy's error page instead of the service's JSON) or a 5xx. A 4xx is an answer — the caller's
+ * request was wrong or the tenant does not exist — and is never papered over or retried.
+ */
+export function isUnavailable(error: unknown): boolean {
+  if (!isBillingClientError(error)) return false;
+  const status = error.data?.httpStatus;
+  return status === undefined || status >= 500;
+}
