@@ -170,57 +170,55 @@ function checked(options: BillingClientOptions): Settings {
   const refuse = (what: string): never => {
     throw new TypeError(`createBillingClient: ${what}`);
   };
-  let url: URL | undefined;
-  try {
-    url = new URL(options.url);
-  } catch {
-    refuse(`url must be an absolute http(s) URL, got ${JSON.stringify(options.url)}`);
-  }
-  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+  const finite = (name: string, value: number) =>
+    Number.isFinite(value) && value >= 0
+      ? value
+      : refuse(`${name} must be a non-negative finite number, got ${String(value)}`);
+
+  if (!/^https?:$/.test(protocolOf(options.url))) {
     refuse(`url must be an absolute http(s) URL, got ${JSON.stringify(options.url)}`);
   }
   if (!(typeof options.token === 'function' || (typeof options.token === 'string' && options.token !== ''))) {
     refuse('token must be a non-empty string or a function returning one');
   }
-  const { onUnavailable = 'last-known' } = options;
+  const { onUnavailable = 'last-known', maxStaleMs = DEFAULT_MAX_STALE_MS } = options;
   if (!ON_UNAVAILABLE.includes(onUnavailable)) {
     refuse(`onUnavailable must be one of ${ON_UNAVAILABLE.map((mode) => `'${mode}'`).join(', ')}`);
   }
+  // Infinity is a bound too: remembered answers never expire.
+  if (!(typeof maxStaleMs === 'number' && maxStaleMs >= 0)) {
+    refuse(`maxStaleMs must be a non-negative number, got ${String(maxStaleMs)}`);
+  }
   const retry = { ...DEFAULT_RETRY, ...options.retry };
-  const settings: Settings = {
+  if (!Number.isInteger(retry.attempts) || retry.attempts < 1) {
+    refuse(`retry.attempts must be a whole number of at least 1, got ${retry.attempts}`);
+  }
+  return {
     url: options.url,
     token: options.token,
     fetch: options.fetch,
-    timeoutMs: nonNegative('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS, refuse),
+    timeoutMs: finite('timeoutMs', options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
     onUnavailable,
-    maxStaleMs: nonNegative('maxStaleMs', options.maxStaleMs ?? DEFAULT_MAX_STALE_MS, refuse, true),
-    lastKnownMaxEntries: nonNegative(
+    maxStaleMs,
+    lastKnownMaxEntries: finite(
       'lastKnownMaxEntries',
       options.lastKnownMaxEntries ?? DEFAULT_LAST_KNOWN_ENTRIES,
-      refuse,
     ),
     retry: {
-      attempts: nonNegative('retry.attempts', retry.attempts, refuse),
-      initialDelayMs: nonNegative('retry.initialDelayMs', retry.initialDelayMs, refuse),
-      maxDelayMs: nonNegative('retry.maxDelayMs', retry.maxDelayMs, refuse),
+      attempts: retry.attempts,
+      initialDelayMs: finite('retry.initialDelayMs', retry.initialDelayMs),
+      maxDelayMs: finite('retry.maxDelayMs', retry.maxDelayMs),
     },
   };
-  if (!Number.isInteger(settings.retry.attempts) || settings.retry.attempts < 1) {
-    refuse(`retry.attempts must be a whole number of at least 1, got ${settings.retry.attempts}`);
-  }
-  return settings;
 }
 
-function nonNegative(name: string, value: number, refuse: (what: string) => never, infinite = false): number {
-  if (
-    typeof value !== 'number' ||
-    Number.isNaN(value) ||
-    value < 0 ||
-    (!infinite && !Number.isFinite(value))
-  ) {
-    refuse(`${name} must be a non-negative ${infinite ? 'number' : 'finite number'}, got ${String(value)}`);
+/** `http:` for `http://…`; empty for what is not an absolute URL (`URL.parse` needs Node 22). */
+function protocolOf(url: unknown): string {
+  try {
+    return new URL(String(url)).protocol;
+  } catch {
+    return '';
   }
-  return value;
 }
 
 /** Every request given up after `timeoutMs` (besides the caller's own signal), unless it is 0. */
