@@ -159,7 +159,11 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
     expect((await app.limitsOf(cached)).status).toBe(200);
     const stale = h.withApp({ dependencies: { store }, config: { cacheTtlMs: 60_000, storeTimeoutMs: 300 } });
     const askStale = (tenant: string) => stale.limitsOf(tenant);
-    expect((await askStale(cached)).status).toBe(200);
+    // Filling its cache while PostgreSQL is up: on two loaded cores a first read through the proxy
+    // can take longer than the 300 ms store timeout (a 503 caches nothing), so it may ask again.
+    let filled = (await askStale(cached)).status;
+    for (let attempt = 0; attempt < 10 && filled === 503; attempt++) filled = (await askStale(cached)).status;
+    expect(filled).toBe(200);
     // Past the TTL of what is cached, so every request below goes to the store first.
     await stale.clock.advance(60_001);
     await proxy.cut();
