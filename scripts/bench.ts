@@ -138,6 +138,15 @@ function report(results: TargetResult[], skipped: string[], failures: string[], 
     }
   }
   if (checks.length > 0) lines.push('', 'Goals:', ...checks);
+  const cycles = results.flatMap((r) => {
+    const cycle = TARGETS.find((t) => t.name === r.target)?.cycle;
+    if (!cycle) return [];
+    const perCycle = cycle.length;
+    return [
+      `- ${r.target}: ${perCycle} requests (${cycle.join(', ')}): ${Math.round(r.requestsPerSecond / perCycle)} a second, ${fixed(r.cpuMicrosPerRequest * perCycle, 0)} µs server CPU each`,
+    ];
+  });
+  if (cycles.length > 0) lines.push('', 'Per cycle:', ...cycles);
   const reads = results.filter((r) => r.storeReads > 0);
   if (reads.length > 0) {
     lines.push(

@@ -12,7 +12,9 @@ import { createLimitsSource } from './domain/limits/limits-source.js';
 import type { CacheEvent } from './domain/limits/read-through-cache.js';
 import type { BillingStore } from './domain/store.js';
 import { createStoreHealth, createStoreReadiness } from './domain/store-health.js';
-import { createUsageService } from './domain/usage/usage.js';
+import { createEntitlementsService } from './domain/usage/entitlements.js';
+import { startLeaseSweeper } from './domain/usage/lease-sweeper.js';
+import { createUsageService, type UsageService } from './domain/usage/usage.js';
 import { createOrbEventHandler } from './domain/webhooks/orb-events.js';
 import { mountDocsRoutes } from './http/docs-routes.js';
 import { internalServerError, mountFallback } from './http/fallback.js';
@@ -48,6 +50,7 @@ export type BillingAppConfig = Partial<
     | 'orbWebhookSecret'
     | 'orbDefaultPlan'
     | 'metricsPort'
+    | 'leaseSweepMs'
   >
 >;
 
@@ -189,6 +192,25 @@ export function createBillingApp({
     });
     return (authorization: string | undefined) => verify(bearerTokenFrom(authorization));
   };
+  const usage: UsageService | undefined =
+    store &&
+    createUsageService(store.usage, {
+      catalog: store.tenants,
+      onViolation: (violation) => metrics.limitViolation(violation),
+      onLeaseExpired(lease) {
+        metrics.reservationExpired(lease);
+        logger.info(
+          {
+            tenant_id: lease.tenantId,
+            resource: lease.resource,
+            quantity: lease.quantity,
+            reservation_id: lease.reservationId,
+          },
+          'reservation lease expired',
+        );
+      },
+      onCheck: (result) => metrics.preflightCheck(result),
+    });
   const services: BillingServices = {
     authenticateWorker: config.disableAuth
       ? async () => AUTH_DISABLED
@@ -209,10 +231,25 @@ export function createBillingApp({
       metrics.limitCheck({ plan, source: limits.mode, outcome: limitCheckOutcomeOf(status) }),
     administration: store && createAdministration(store.tenants, apply),
     webhookEvents: store?.webhooks,
-    usage:
+    usage,
+    entitlements:
       store &&
-      createUsageService(store.usage, { onViolation: (violation) => metrics.limitViolation(violation) }),
+      createEntitlementsService(store.usage, {
+        storeTimeoutMs: config.storeTimeoutMs,
+        staleMaxMs,
+        maxEntries: config.cacheMaxEntries,
+        now,
+      }),
   };
+  if (usage && store && (config.leaseSweepMs ?? 1_000) > 0) {
+    const sweepFailed = throttledWarning(logger, 'lease sweep failed', 10_000);
+    startLeaseSweeper({
+      sweep: () => usage.expireLeases(),
+      intervalMs: config.leaseSweepMs ?? 1_000,
+      signal: store.closing,
+      onError: (error) => sweepFailed({ err: error }),
+    });
+  }
   const edge = {
     createContext: (c: Context) => ({
       authorization: firstHeaderValue(c, 'authorization'),

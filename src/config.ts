@@ -66,6 +66,7 @@ const EnvSchema = z
     BILLING_MAX_HEADER_BYTES: integer(16_384, 1_024, 1_048_576),
     BILLING_SHUTDOWN_DELAY_MS: integer(0, 0, 300_000),
     BILLING_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
+    BILLING_LEASE_SWEEP_MS: integer(1_000, 0, 5_000),
   })
   .superRefine((env, ctx) => {
     const refuse = (variable: string, message: string) =>
@@ -135,6 +136,11 @@ const EnvSchema = z
     shutdownDelayMs: e.BILLING_SHUTDOWN_DELAY_MS,
     /** On SIGTERM: how long in-flight requests may take to finish before their connections are cut. */
     shutdownTimeoutMs: e.BILLING_SHUTDOWN_TIMEOUT_MS,
+    /**
+     * How often this replica releases leases that ran out (ms): an unrenewed lease is released
+     * within this long of its end, plus the sweep's own time; 0 = this replica does not sweep.
+     */
+    leaseSweepMs: e.BILLING_LEASE_SWEEP_MS,
   }));
 
 /** The service's settings, read from the environment by `loadConfig`. */

@@ -23,6 +23,24 @@ describe('bench harness', () => {
     expect(result.p99Ms).toBeGreaterThan(0);
     expect(result.cpuMicrosPerRequest).toBeGreaterThan(0);
   }, 15_000);
+
+  it('loads the PGlite lease target: grant with a lease, renew, release, every answer right', async () => {
+    const leases = TARGETS.find((target) => target.name === 'leases-pglite');
+    if (!leases) throw new Error('the registry has no leases-pglite target');
+    const secret = randomBytes(36).toString('base64url');
+    const token = await signWorkerToken(secret);
+    const steps = leases.request(token).sequence?.map(({ method }) => method);
+    expect(steps).toEqual(['POST', 'POST', 'DELETE']);
+    expect(leases.cycle).toHaveLength(3);
+    const result = await benchTarget(
+      leases,
+      { durationSeconds: 1, warmupSeconds: 0, connections: 4, pipelining: 1 },
+      { secret, token },
+    );
+    // A renewal answered 404/409/422 is a non-2xx, a grant without `expires_at` a mismatch: errors.
+    expect(result.errors).toBe(0);
+    expect(result.requests).toBeGreaterThanOrEqual(3);
+  }, 60_000);
 });
 
 const postgresUrl = process.env['TEST_DATABASE_URL'];

@@ -34,6 +34,7 @@ describe('loadConfig', () => {
       maxHeaderBytes: 16_384,
       shutdownDelayMs: 0,
       shutdownTimeoutMs: 10_000,
+      leaseSweepMs: 1_000,
     });
   });
 
@@ -106,6 +107,7 @@ describe('loadConfig', () => {
         BILLING_SHUTDOWN_DELAY_MS: '5000',
         BILLING_SHUTDOWN_TIMEOUT_MS: '20000',
         BILLING_CACHE_MAX_ENTRIES: '2500',
+        BILLING_LEASE_SWEEP_MS: '250',
       }),
     ).toMatchObject({
       logLevel: 'debug',
@@ -120,7 +122,10 @@ describe('loadConfig', () => {
       shutdownDelayMs: 5000,
       shutdownTimeoutMs: 20_000,
       cacheMaxEntries: 2_500,
+      leaseSweepMs: 250,
     });
+    expect(loadConfig({ BILLING_LEASE_SWEEP_MS: '0' }).leaseSweepMs).toBe(0);
+    expect(loadConfig({ BILLING_LEASE_SWEEP_MS: '5000' }).leaseSweepMs).toBe(5_000);
     expect(loadConfig({ BILLING_CACHE_MAX_ENTRIES: '1' }).cacheMaxEntries).toBe(1);
     expect(loadConfig({ BILLING_CACHE_MAX_ENTRIES: '10000000' }).cacheMaxEntries).toBe(10_000_000);
     expect(loadConfig({ BILLING_METRICS_PORT: '9464', BILLING_METRICS_HOST: '10.0.0.5' }).metricsHost).toBe(
@@ -174,6 +179,10 @@ describe('loadConfig', () => {
     [{ BILLING_MAX_HEADER_BYTES: '10' }, 'BILLING_MAX_HEADER_BYTES'],
     [{ BILLING_SHUTDOWN_TIMEOUT_MS: 'forever' }, 'BILLING_SHUTDOWN_TIMEOUT_MS'],
     [{ BILLING_SHUTDOWN_DELAY_MS: '1e9' }, 'BILLING_SHUTDOWN_DELAY_MS'],
+    // Past 5 s an unrenewed lease could outlive its end by more than the 5 s promised.
+    [{ BILLING_LEASE_SWEEP_MS: '5001' }, 'BILLING_LEASE_SWEEP_MS'],
+    [{ BILLING_LEASE_SWEEP_MS: '-1' }, 'BILLING_LEASE_SWEEP_MS'],
+    [{ BILLING_LEASE_SWEEP_MS: 'often' }, 'BILLING_LEASE_SWEEP_MS'],
   ])('refuses %o with one line naming %s', (env, variable) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(new RegExp(`^Invalid configuration: ${variable} `));

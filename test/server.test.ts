@@ -189,3 +189,68 @@ describe('over a real socket', () => {
     expect(body.detail.map((entry) => entry.loc[1])).toEqual(['tenant-id', 'x-plan-type']);
   });
 });
+
+describe('leases on a running server', () => {
+  it('releases an unrenewed lease once it ends (BILLING_LEASE_SWEEP_MS), and logs the expiry', async () => {
+    const server = await spawnServer({ BILLING_JWT_SECRET: WORKER_SECRET, BILLING_LEASE_SWEEP_MS: '200' });
+    try {
+      const [, origin = ''] = /listening on (\S+) /.exec(server.output()) ?? [];
+      const token = await signWorkerToken(WORKER_SECRET, { ttlSeconds: 600 });
+      const headers = {
+        authorization: `Bearer ${token}`,
+        'tenant-id': 'org-789',
+        'content-type': 'application/json',
+      };
+      const used = async () => {
+        const res = await fetch(`${origin}/billing/usage`, { headers });
+        return ((await res.json()) as { usage: { self_hosted_workers: { used: number } } }).usage
+          .self_hosted_workers.used;
+      };
+      const granted = await fetch(`${origin}/billing/reservations`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({
+          resource: 'self_hosted_workers',
+          quantity: 3,
+          idempotency_key: 'lease',
+          lease_seconds: 10,
+        }),
+      });
+      expect(granted.status).toBe(201);
+      const { reservation_id, expires_at } = (await granted.json()) as {
+        reservation_id: string;
+        expires_at: string;
+      };
+      expect(await used()).toBe(3);
+      // Held until its end…
+      await vi.waitFor(() => expect(Date.now()).toBeGreaterThan(Date.parse(expires_at) - 2_000), {
+        timeout: 15_000,
+        interval: 250,
+      });
+      expect(await used()).toBe(3);
+      // …and released within the promised 5 s of it.
+      await vi.waitFor(async () => expect(await used()).toBe(0), { timeout: 20_000, interval: 200 });
+      // Logs are buffered on their way to stdout: the line follows.
+      const expiry = await vi.waitFor(
+        () => {
+          const line = server
+            .output()
+            .split('\n')
+            .find((candidate) => candidate.includes('"msg":"reservation lease expired"'));
+          if (!line) throw new Error(`no expiry logged:\n${server.output()}`);
+          return line;
+        },
+        { timeout: 10_000, interval: 200 },
+      );
+      expect(JSON.parse(expiry)).toMatchObject({
+        level: 'info',
+        tenant_id: 'org-789',
+        resource: 'self_hosted_workers',
+        quantity: 3,
+        reservation_id,
+      });
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
+  }, 60_000);
+});

@@ -3,6 +3,7 @@
  * process of its own), what to ask (the same request for all but the tRPC and cold-cache ones),
  * what a correct answer is, which of the issue's goals it is held to, and whether it can run here.
  */
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { serve } from '@hono/node-server';
 import type autocannon from 'autocannon';
@@ -62,6 +63,11 @@ export interface Target {
     maxCpuMicros?: number;
     costComparedTo?: { target: string; what: string; maxMicros: number };
   };
+  /**
+   * The requests that make one unit of work when it takes more than one (a grant and its release),
+   * in order: the report adds that work's rate and server CPU per unit to the per-request figures.
+   */
+  cycle?: readonly string[];
   /** Why the target can't run here, or undefined when it can. */
   unavailable?(databaseUrl: string | undefined): string | undefined;
   request(token: string): BenchRequest;
@@ -119,6 +125,8 @@ const NO_METRICS: PrometheusMetrics = {
   contentType: 'text/plain',
   limitCheck() {},
   limitViolation() {},
+  reservationExpired() {},
+  preflightCheck() {},
   cacheEvent() {},
   webhookEvent() {},
   httpRequest() {},
@@ -170,17 +178,24 @@ const isColdTenantBody = (body: string) =>
 
 export const RESERVATION_TENANTS = 64;
 const reservationTenant = (i: number) => `bench-reserve-${i % RESERVATION_TENANTS}`;
+/** The lease the lease targets grant and renew: long enough that none ends during a run. */
+export const BENCH_LEASE_SECONDS = 60;
 
 /**
- * Grant, then release what was granted: a request pair per reservation. Each connection works on
- * one of 64 unlimited tenants — one tenant's grants serialize on its usage row, by design.
+ * A reservation's life, a request each step: grant, then — given `leaseSeconds` — renew the
+ * lease, then release what was granted. Each connection works on one of 64 unlimited tenants — one
+ * tenant's grants serialize on its usage row, by design.
  */
-function reservationRequests(token: string): BenchRequest {
+function reservationRequests(token: string, leaseSeconds?: number): BenchRequest {
   let nextKey = 0;
   let nextTenant = 0;
+  // Keys of their own: the reservation and lease targets of one run share a PostgreSQL database,
+  // and a key seen with another request (no lease) would be refused (422).
+  const keyPrefix = `bench-${randomBytes(6).toString('hex')}`;
   const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
+  const lease = leaseSeconds === undefined ? {} : { lease_seconds: leaseSeconds };
   const grant = () =>
-    JSON.stringify({ resource: 'deployments', idempotency_key: `bench-${process.pid}-${nextKey++}` });
+    JSON.stringify({ resource: 'deployments', idempotency_key: `${keyPrefix}-${nextKey++}`, ...lease });
   const connections = new Map<object, { tenant: string; reservation?: string }>();
   const connection = (context: object) => {
     let state = connections.get(context);
@@ -208,18 +223,30 @@ function reservationRequests(token: string): BenchRequest {
           connection(context).reservation = (JSON.parse(body) as { reservation_id?: string }).reservation_id;
         },
       },
-      {
-        method: 'DELETE',
-        setupRequest: (req, context) => {
-          const { tenant, reservation } = connection(context);
-          return {
-            ...req,
-            headers: { ...req.headers, 'tenant-id': tenant },
-            path: `/billing/reservations/${reservation}`,
-          };
-        },
-      },
+      ...(leaseSeconds === undefined ? [] : [ofGranted(connection, 'POST', '/renew', JSON.stringify(lease))]),
+      ofGranted(connection, 'DELETE'),
     ],
+  };
+}
+
+/** A request about the reservation this connection was granted last: `…/{id}{suffix}`. */
+function ofGranted(
+  connection: (context: object) => { tenant: string; reservation?: string },
+  method: 'POST' | 'DELETE',
+  suffix = '',
+  body?: string,
+): autocannon.Request {
+  return {
+    method,
+    setupRequest: (req, context) => {
+      const { tenant, reservation } = connection(context);
+      return {
+        ...req,
+        headers: { ...req.headers, 'tenant-id': tenant },
+        path: `/billing/reservations/${reservation}${suffix}`,
+        ...(body === undefined ? {} : { body }),
+      };
+    },
   };
 }
 
@@ -366,17 +393,33 @@ export const TARGETS: Target[] = [
       await listen(app, context.port);
     },
   },
-  ...(['pglite', 'postgres'] as const).map(
-    (store): Target => ({
-      name: `reservations-${store}`,
-      description: `service, grant then release (POST + DELETE) over ${RESERVATION_TENANTS} tenants, ${store === 'pglite' ? 'PGlite' : 'PostgreSQL'}`,
-      // Before: 472 requests/s at 1,856 µs of CPU each (bench/results/2026-11-25.md).
-      ...(store === 'postgres'
-        ? { unavailable: needsPostgres, goals: { minRps: 3 * 472, maxCpuMicros: 600 } }
-        : {}),
-      request: reservationRequests,
-      isCorrectBody: (body) => body === '' || body.includes('"reservation_id"'),
-      serve: (context) => serveReservations(context, store === 'postgres'),
-    }),
-  ),
+  ...(['pglite', 'postgres'] as const).flatMap((store): Target[] => {
+    const where = store === 'pglite' ? 'PGlite' : 'PostgreSQL';
+    const serve = (context: TargetContext) => serveReservations(context, store === 'postgres');
+    const here = store === 'postgres' ? { unavailable: needsPostgres } : {};
+    return [
+      {
+        name: `reservations-${store}`,
+        description: `service, grant then release (POST + DELETE) over ${RESERVATION_TENANTS} tenants, ${where}`,
+        // Before: 472 requests/s at 1,856 µs of CPU each (bench/results/2026-11-25.md).
+        ...(store === 'postgres' ? { goals: { minRps: 3 * 472, maxCpuMicros: 600 } } : {}),
+        ...here,
+        cycle: ['grant', 'release'],
+        request: (token) => reservationRequests(token),
+        isCorrectBody: (body) => body === '' || body.includes('"reservation_id"'),
+        serve,
+      },
+      {
+        name: `leases-${store}`,
+        description: `service, grant with a ${BENCH_LEASE_SECONDS} s lease, renew, release (POST + POST + DELETE) over ${RESERVATION_TENANTS} tenants, ${where}`,
+        ...here,
+        cycle: [`grant (lease_seconds ${BENCH_LEASE_SECONDS})`, 'renew', 'release'],
+        request: (token) => reservationRequests(token, BENCH_LEASE_SECONDS),
+        // A grant and a renewal both answer the lease's end; a release answers nothing (204).
+        isCorrectBody: (body) =>
+          body === '' || (body.includes('"reservation_id"') && /"expires_at":"[^"]+"/.test(body)),
+        serve,
+      },
+    ];
+  }),
 ];

@@ -1,6 +1,7 @@
 import type { TokenClaims } from '../auth/token-verifier.js';
 import type { Administration } from '../domain/limits/administration.js';
 import type { LimitsSource } from '../domain/limits/limits-source.js';
+import type { EntitlementsService } from '../domain/usage/entitlements.js';
 import type { UsageService } from '../domain/usage/usage.js';
 import type { WebhookStore } from '../domain/webhooks/webhook-store.js';
 
@@ -18,6 +19,8 @@ export interface BillingServices {
   webhookEvents?: Pick<WebhookStore, 'listWebhookEvents' | 'findWebhookEvent' | 'replayOrbEvent'> | undefined;
   /** Reservations and usage; absent without a store. */
   usage?: UsageService | undefined;
+  /** Each limit explained, with what holds it; absent without a store. */
+  entitlements?: EntitlementsService | undefined;
 }
 
 /** One request's context: built once per call by the HTTP adapter that received it. */

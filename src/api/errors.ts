@@ -56,6 +56,10 @@ function domainFailure(error: DomainError, locate: LocateField): FastApiFailure 
       return { status: 404, detail: error.message, bearerChallenge: false };
     case 'orb_plan_already_mapped':
       return { status: 409, detail: error.message, bearerChallenge: false };
+    case 'not_leased':
+    case 'reservation_expired':
+    case 'reservation_released':
+      return { status: 409, detail: { code: error.code }, bearerChallenge: false };
     case 'idempotency_key_reused':
       return {
         status: 422,
@@ -95,6 +99,9 @@ const TRPC_CODE_OF: Readonly<Record<DomainErrorCode, TRPC_ERROR_CODE_KEY>> = {
   webhook_event_not_found: 'NOT_FOUND',
   limit_exceeded: 'CONFLICT',
   orb_plan_already_mapped: 'CONFLICT',
+  not_leased: 'CONFLICT',
+  reservation_expired: 'CONFLICT',
+  reservation_released: 'CONFLICT',
   idempotency_key_reused: 'UNPROCESSABLE_CONTENT',
   plan_required: 'UNPROCESSABLE_CONTENT',
   store_unavailable: 'SERVICE_UNAVAILABLE',

@@ -5,15 +5,29 @@ import { listWebhookEvents } from './admin/list-webhook-events.js';
 import { putTenant } from './admin/put-tenant.js';
 import { replayWebhookEvent } from './admin/replay-webhook-event.js';
 import { setPlan } from './admin/set-plan.js';
+import { check } from './billing/check.js';
+import { entitlements } from './billing/entitlements.js';
 import { getUsage } from './billing/get-usage.js';
 import { limits } from './billing/limits.js';
+import { listReservations } from './billing/list-reservations.js';
 import { reconcileUsage } from './billing/reconcile-usage.js';
 import { release } from './billing/release.js';
+import { renew } from './billing/renew.js';
 import { reserve } from './billing/reserve.js';
 import { createCallerFactory, router } from './trpc.js';
 
 export const appRouter = router({
-  billing: router({ limits, usage: getUsage, reconcileUsage, reserve, release }),
+  billing: router({
+    limits,
+    usage: getUsage,
+    reconcileUsage,
+    reserve,
+    renew,
+    release,
+    listReservations,
+    check,
+    entitlements,
+  }),
   admin: router({
     listPlans,
     setPlan,

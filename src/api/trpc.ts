@@ -4,6 +4,7 @@ import type { OpenApiMeta } from 'trpc-to-openapi';
 import { missingClaim } from '../auth/pyjwt-compat.js';
 import type { BillingContext } from './context.js';
 import { failureStatusOf, INTERNAL_SERVER_ERROR, toFastApiFailure, trpcFailureOf } from './errors.js';
+import { locationPart } from './validation-issues.js';
 
 // A type alias, not an interface: trpc-to-openapi wants meta assignable to an index signature.
 export type BillingMeta = {
@@ -14,10 +15,18 @@ export type BillingMeta = {
   inputHeaders?: Readonly<Record<string, string>>;
   /** Operator-only: guarded by admin tokens, documented with their security scheme. */
   admin?: true;
+  /**
+   * The REST body may be left out (read as `{}`): every field it carries is optional. Otherwise a
+   * missing body is a 422, as FastAPI answers for a required body model.
+   */
+  optionalBody?: true;
   /** The REST status of a success when not 200: 201 (created), 204 (no body). */
   successStatus?: 201 | 204;
-  /** A 409 here answers `limit_exceeded` with its facts (documented as `LimitExceeded`), not a plain `{detail}`. */
-  limitExceeded?: true;
+  /**
+   * The body a 409 here answers, when not a plain `{detail}`: `LimitExceeded` (a limit's facts) or
+   * `RenewConflict` (why a lease cannot be renewed); the name of its schema in the document.
+   */
+  conflictBody?: 'LimitExceeded' | 'RenewConflict';
 };
 
 const t = initTRPC
@@ -27,7 +36,10 @@ const t = initTRPC
     // Never ship stack traces to callers, whatever NODE_ENV says.
     isDev: false,
     errorFormatter({ shape, error, input }) {
-      const { status, detail } = toFastApiFailure(error, input, (path) => ['input', ...path.map(String)]);
+      const { status, detail } = toFastApiFailure(error, input, (path) => [
+        'input',
+        ...path.map(locationPart),
+      ]);
       // A domain failure reaches tRPC as an unknown error (INTERNAL_SERVER_ERROR): it is reported
       // with its own code and its REST status instead, so typed clients can tell "not found".
       const domain = trpcFailureOf(error);

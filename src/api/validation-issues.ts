@@ -6,6 +6,10 @@ export type IssueLocation = readonly (string | number)[];
 /** Where a field of the procedure input arrived on the wire, e.g. `['header', 'tenant-id']`. */
 export type LocateField = (path: readonly PropertyKey[]) => IssueLocation;
 
+/** A step of a location as pydantic writes it: a list position stays a number (`["body", "checks", 0]`). */
+export const locationPart = (part: PropertyKey): string | number =>
+  typeof part === 'number' ? part : String(part);
+
 /** pydantic's way of listing choices: `'a', 'b' or 'c'`. */
 function pythonChoices(values: readonly unknown[]): string {
   const quoted = values.map((value) => `'${String(value)}'`);
@@ -32,6 +36,7 @@ function describe(issue: z.core.$ZodIssue, input: unknown): Described {
   switch (issue.code) {
     case 'invalid_type':
       if (input === undefined) return { type: 'missing', msg: 'Field required' };
+      if (issue.expected === 'array') return { type: 'list_type', msg: 'Input should be a valid list' };
       if (issue.expected === 'string') return { type: 'string_type', msg: 'Input should be a valid string' };
       if (issue.expected === 'int' || issue.expected === 'number') {
         return { type: 'int_type', msg: 'Input should be a valid integer' };
@@ -42,6 +47,15 @@ function describe(issue: z.core.$ZodIssue, input: unknown): Described {
       return { type: 'enum', msg: `Input should be ${expected}`, ctx: { expected } };
     }
     case 'too_small':
+      if (issue.origin === 'array') {
+        const min = Number(issue.minimum);
+        const actual = Array.isArray(input) ? input.length : 0;
+        return {
+          type: 'too_short',
+          msg: `List should have at least ${plural(min, 'item')} after validation, not ${actual}`,
+          ctx: { field_type: 'List', min_length: min, actual_length: actual },
+        };
+      }
       if (issue.origin === 'string') {
         const min = Number(issue.minimum);
         return {
@@ -56,6 +70,15 @@ function describe(issue: z.core.$ZodIssue, input: unknown): Described {
         ctx: { ge: Number(issue.minimum) },
       };
     case 'too_big':
+      if (issue.origin === 'array') {
+        const max = Number(issue.maximum);
+        const actual = Array.isArray(input) ? input.length : 0;
+        return {
+          type: 'too_long',
+          msg: `List should have at most ${plural(max, 'item')} after validation, not ${actual}`,
+          ctx: { field_type: 'List', max_length: max, actual_length: actual },
+        };
+      }
       if (issue.origin === 'string') {
         const max = Number(issue.maximum);
         return {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { NextCursor, pageCursor } from './cursor.js';
 import { TenantId } from './limits.js';
 import { Count, Limit } from './plans.js';
 
@@ -30,6 +31,12 @@ export type UsageResponse = z.infer<typeof UsageResponse>;
 export const TenantInput = z.object({ tenantId: TenantId });
 export const TENANT_HEADER = { tenantId: 'tenant-id' } as const;
 
+/** How long a lease holds its capacity, in seconds: 10 seconds to a day. */
+export const LeaseSeconds = z.int().min(10).max(86_400);
+
+/** A time the store wrote, as RFC 3339 in UTC. */
+const Timestamp = z.iso.datetime();
+
 export const ReservationRequest = z.strictObject({
   resource: Resource,
   quantity: z.int().min(1).max(10_000).default(1),
@@ -41,6 +48,12 @@ export const ReservationRequest = z.strictObject({
     .max(255)
     .optional()
     .meta({ description: 'The Engine’s own id for what this reserves.' }),
+  lease_seconds: LeaseSeconds.optional().meta({
+    description:
+      'Hold the capacity for this long unless renewed (`POST /billing/reservations/{reservationId}/renew`); ' +
+      'an unrenewed lease is released automatically within 5 seconds of its `expires_at`. Left out: the ' +
+      'reservation lives until released.',
+  }),
 });
 /** A reservation request as validated (`quantity` defaulted). */
 export type ReservationRequest = z.output<typeof ReservationRequest>;
@@ -54,15 +67,18 @@ export const Reservation = z
     limit: Limit,
     remaining: Limit,
     overage: z.boolean().meta({ description: 'granted past a soft limit: billed as overage' }),
-    released_at: z.iso
-      .datetime()
-      .nullable()
-      .meta({
-        description:
-          'When the reservation was released (RFC 3339, UTC); `null` while it holds. A replay of a released ' +
-          'reservation answers the first answer with this set: the capacity is no longer held.',
-        example: null,
-      }),
+    released_at: Timestamp.nullable().meta({
+      description:
+        'When the reservation was released (RFC 3339, UTC); `null` while it holds. A replay of a released ' +
+        'reservation answers the first answer with this set: the capacity is no longer held.',
+      example: null,
+    }),
+    expires_at: Timestamp.nullable().meta({
+      description:
+        'When the lease ends unless renewed (RFC 3339, UTC, the database’s clock); `null` without a lease. ' +
+        'A replay answers it as it is now (a renewal moves it).',
+      example: '2026-12-02T12:00:30.000Z',
+    }),
   })
   .meta({ id: 'Reservation' });
 export type Reservation = z.infer<typeof Reservation>;
@@ -100,3 +116,68 @@ export const UsageUpdate = z.strictObject({
 });
 /** The Engine's absolute counts; a resource left out is unchanged. */
 export type UsageUpdate = z.output<typeof UsageUpdate>;
+
+export const RenewRequest = z.strictObject({
+  lease_seconds: LeaseSeconds.optional().meta({
+    description:
+      'The new lease, from now. Left out: the length last granted (at creation or the latest renewal).',
+  }),
+});
+
+/** Why a renewal is refused (409): the reservation cannot hold longer. */
+export const RENEW_CONFLICTS = ['not_leased', 'reservation_expired', 'reservation_released'] as const;
+export const RenewConflictBody = z
+  .object({
+    detail: z.object({
+      code: z.enum(RENEW_CONFLICTS).meta({
+        description:
+          '`not_leased`: it has no lease (it lives until released); `reservation_expired`: its lease ended ' +
+          'and it was released; `reservation_released`: a caller released it.',
+      }),
+    }),
+  })
+  .meta({ id: 'RenewConflict' });
+
+export const RESERVATION_STATES = ['active', 'released', 'expired'] as const;
+/** Why a reservation stopped holding: a caller released it, or its lease ran out. */
+export const ReleaseReason = z.enum(['released', 'expired']).meta({ id: 'ReleaseReason' });
+export type ReleaseReason = z.infer<typeof ReleaseReason>;
+
+/** The opaque `cursor` of `GET /billing/reservations` (see `pageCursor`). */
+export const ReservationsCursor = pageCursor({
+  example: 'WyIyMDI2LTEyLTAyVDEyOjAwOjAwLjEyMzQ1NloiLCIwMTkzYWU3Ni0xYjJjLTRkNWUtOGY5YS0xYjJjM2Q0ZTVmNmEiXQ',
+  isId: (id) => z.uuid().safeParse(id).success,
+});
+
+export const ReservationListQuery = z.object({
+  state: z.enum(RESERVATION_STATES).default('active').meta({
+    description:
+      '`active`: still held (counted in usage); `released`: released by a caller; `expired`: its lease ran out.',
+  }),
+  resource: Resource.optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+  cursor: ReservationsCursor.optional(),
+});
+
+export const ReservationRecord = z
+  .object({
+    reservation_id: z.uuid(),
+    resource: Resource,
+    quantity: z.int().min(1),
+    reference: z.string().nullable(),
+    created_at: Timestamp,
+    expires_at: Timestamp.nullable().meta({ description: 'The lease’s end; `null` without a lease.' }),
+    released_at: Timestamp.nullable(),
+    release_reason: ReleaseReason.nullable().meta({ description: '`null` while it holds.' }),
+  })
+  .meta({ id: 'ReservationRecord' });
+export type ReservationRecord = z.infer<typeof ReservationRecord>;
+
+export const ReservationList = z
+  .object({
+    tenant_id: z.string(),
+    reservations: z.array(ReservationRecord),
+    next_cursor: NextCursor,
+  })
+  .meta({ id: 'ReservationList' });
+export type ReservationList = z.infer<typeof ReservationList>;

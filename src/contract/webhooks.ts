@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { pageCursor } from './cursor.js';
 
 /** A string field of the event; the message names what was expected (the 400 says which field). */
 const text = (expected: string) =>
@@ -117,52 +118,14 @@ export const WebhookEventView = z
   .meta({ id: 'WebhookEvent' });
 export type WebhookEventView = z.infer<typeof WebhookEventView>;
 
-/** Where a page of webhook events ended: its last event's `received_at` to the microsecond (UTC) and id. */
-export const WebhookEventsPosition = z.object({ receivedAt: z.string(), id: z.string() });
-export type WebhookEventsPosition = z.infer<typeof WebhookEventsPosition>;
-
-/** `received_at` as the store writes it into a position: microseconds, UTC. */
-const POSITION_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
-
-function positionOf(cursor: string): WebhookEventsPosition | undefined {
-  let value: unknown;
-  try {
-    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    return undefined;
-  }
-  if (!Array.isArray(value) || value.length !== 2) return undefined;
-  const [receivedAt, id] = value as unknown[];
-  if (typeof receivedAt !== 'string' || !POSITION_TIME.test(receivedAt)) return undefined;
-  // Date.parse rolls 02-31 over into March, and PostgreSQL has no year 0: a real time round-trips.
-  const at = Date.parse(receivedAt);
-  if (!(at >= 0) || new Date(at).toISOString().slice(0, 19) !== receivedAt.slice(0, 19)) return undefined;
-  // A NUL can't travel to PostgreSQL; no stored id has one.
-  if (typeof id !== 'string' || id === '' || id.includes('\u0000')) return undefined;
-  return { receivedAt, id };
-}
-
 /**
- * The opaque `cursor` of `GET /admin/webhook-events`: a position, base64url-encoded. Decoded when
- * the input is parsed (a cursor that is not one is a 422 on `cursor`); encoded into `next_cursor`.
+ * The opaque `cursor` of `GET /admin/webhook-events` (see `pageCursor`). A NUL can't travel to
+ * PostgreSQL, and no stored event id has one.
  */
-export const WebhookEventsCursor = z.codec(
-  z.string().min(1).max(4096).meta({
-    description: 'Opaque: the `next_cursor` of the previous page.',
-    example: 'WyIyMDI2LTExLTI0VDEyOjAwOjAwLjEyMzQ1NloiLCJldnRfMSJd',
-  }),
-  WebhookEventsPosition,
-  {
-    decode: (cursor, ctx) => {
-      const position = positionOf(cursor);
-      if (position) return position;
-      ctx.issues.push({ code: 'custom', message: 'Invalid cursor', input: cursor });
-      return z.NEVER;
-    },
-    encode: (position) =>
-      Buffer.from(JSON.stringify([position.receivedAt, position.id])).toString('base64url'),
-  },
-);
+export const WebhookEventsCursor = pageCursor({
+  example: 'WyIyMDI2LTExLTI0VDEyOjAwOjAwLjEyMzQ1NloiLCJldnRfMSJd',
+  isId: (id) => id !== '' && !id.includes('\u0000'),
+});
 
 /**
  * A recorded event's id, as `POST /admin/webhook-events/{eventId}/replay` takes it: no control

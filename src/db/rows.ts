@@ -1,4 +1,4 @@
-import { eq } from 'drizzle-orm';
+import { type AnyColumn, eq, type SQL, sql } from 'drizzle-orm';
 import type { LimitOverrides, PlanView } from '../contract/admin.js';
 import { PlanType } from '../contract/plans.js';
 import type { TenantRecord } from '../domain/limits/effective-limits.js';
@@ -7,6 +7,13 @@ import { customer, organizationToAccount, plan } from './schema.js';
 
 /** A database or a transaction: what every row helper runs on. */
 export type Executor = Pick<Database, 'select' | 'insert' | 'update' | 'execute'>;
+
+/**
+ * A time to the microsecond, in UTC, as text: a page's position (a JavaScript Date holds only
+ * milliseconds, and a position rounded to them would skip or repeat rows).
+ */
+export const microsecondsUtc = (column: AnyColumn): SQL<string> =>
+  sql<string>`to_char(${column} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 const tenantColumns = {
   tenantId: organizationToAccount.organizationId,

@@ -158,6 +158,27 @@ export const reservation = pgTable(
     response: jsonb('response').notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
     releasedAt: timestamp('released_at', { withTimezone: true }),
+    /** `released` (by a caller) or `expired` (its lease ran out); NULL while it holds. */
+    releaseReason: text('release_reason'),
+    /** The lease length last granted (seconds), at creation or at its latest renewal; NULL = no lease. */
+    leaseSeconds: integer('lease_seconds'),
+    /** When an unrenewed lease is released by the sweep (the database's clock); NULL = no lease. */
+    expiresAt: timestamp('expires_at', { withTimezone: true }),
   },
-  (t) => [unique('reservation_idempotency').on(t.organizationId, t.idempotencyKey)],
+  (t) => [
+    unique('reservation_idempotency').on(t.organizationId, t.idempotencyKey),
+    check(
+      'reservation_release_reason',
+      sql`(${t.releasedAt} IS NULL) = (${t.releaseReason} IS NULL) AND ${t.releaseReason} IN ('released', 'expired')`,
+    ),
+    check('reservation_lease_is_whole', sql`(${t.leaseSeconds} IS NULL) = (${t.expiresAt} IS NULL)`),
+    // The sweep's: unreleased leases by when they end.
+    index('reservation_lease_due_idx')
+      .on(t.expiresAt)
+      .where(sql`${t.releasedAt} IS NULL AND ${t.expiresAt} IS NOT NULL`),
+    // What a tenant holds now, by resource (its entitlements' reservation counts).
+    index('reservation_active_idx').on(t.organizationId, t.resource).where(sql`${t.releasedAt} IS NULL`),
+    // The listing's: a tenant's reservations, newest first.
+    index('reservation_tenant_created_idx').on(t.organizationId, t.createdAt.desc(), t.id.desc()),
+  ],
 );

@@ -23,6 +23,7 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
     for (const listener of listeners) listener(change);
   });
   const { db } = handle;
+  const closing = new AbortController();
   return {
     tenants: createTenantStore(db),
     usage: createUsageStore(db),
@@ -32,9 +33,13 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
+    closing: closing.signal,
     ping: () => handle.ping(),
     pendingMigrations: () => handle.pendingMigrations(),
-    close: () => handle.close(),
+    close() {
+      closing.abort();
+      return handle.close();
+    },
   };
 }
 

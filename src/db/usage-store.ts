@@ -1,19 +1,28 @@
-import { eq, sql } from 'drizzle-orm';
+import { and, count, desc, eq, isNull, sql } from 'drizzle-orm';
 import { PlanType } from '../contract/plans.js';
-import { Resource } from '../contract/usage.js';
+import { ReleaseReason, Resource } from '../contract/usage.js';
 import type {
+  ExpiredLease,
   Grant,
+  Held,
   ReleaseOutcome,
+  RenewOutcome,
+  ReservationState,
   ReserveOutcome,
   UsageCounts,
   UsageStore,
 } from '../domain/usage/usage-store.js';
 import type { Database } from './database.js';
 import { audit } from './journal.js';
-import { type Executor, readTenant } from './rows.js';
-import { usageCounter } from './schema.js';
+import { type Executor, microsecondsUtc, readTenant } from './rows.js';
+import { reservation, usageCounter } from './schema.js';
 
 const isResource = (value: unknown): value is Resource => Resource.safeParse(value).success;
+
+/** As ms since the epoch: the drivers disagree on how they hand over a timestamptz. */
+const epochMs = (column: string) =>
+  sql<number | null>`(extract(epoch from ${sql.identifier(column)}) * 1000)::double precision`;
+const dateOf = (ms: number | null) => (ms === null ? null : new Date(ms));
 
 /** A named parameter of a prepared call, typed as the function declares it. */
 const arg = (name: string, type: string) => sql`${sql.placeholder(name)}::${sql.raw(type)}`;
@@ -27,6 +36,17 @@ const arg = (name: string, type: string) => sql`${sql.placeholder(name)}::${sql.
  * Prepared, each pool connection pays that once; from then on a call is Bind/Execute of the
  * statement it already has.
  */
+/** A grant's facts, as `billing_reserve` and `billing_renew` both answer them (see `grantOf`). */
+const grantColumns = () => ({
+  reservationId: sql<string | null>`reservation_id`,
+  resource: sql<string | null>`resource`,
+  quantity: sql<number | null>`quantity`,
+  used: sql<number | null>`used`,
+  limit: sql<number | null>`"limit"`,
+  overage: sql<boolean | null>`overage`,
+  expiresAtMs: epochMs('expires_at'),
+});
+
 function prepareReserve(db: Database) {
   const args = sql.join(
     [
@@ -37,39 +57,52 @@ function prepareReserve(db: Database) {
       arg('fingerprint', 'text'),
       arg('reference', 'text'),
       arg('notAfter', 'double precision'),
+      arg('leaseSeconds', 'integer'),
     ],
     sql`, `,
   );
   return db
     .select({
       outcome: sql<ReserveOutcome['kind']>`outcome`,
-      reservationId: sql<string | null>`reservation_id`,
-      resource: sql<string | null>`resource`,
-      quantity: sql<number | null>`quantity`,
-      used: sql<number | null>`used`,
-      limit: sql<number | null>`"limit"`,
-      overage: sql<boolean | null>`overage`,
+      ...grantColumns(),
       planId: sql<string | null>`plan_id`,
-      // As ms since the epoch: the drivers disagree on how they hand over a timestamptz.
-      releasedAtMs: sql<number | null>`(extract(epoch from released_at) * 1000)::double precision`,
+      releasedAtMs: epochMs('released_at'),
     })
     .from(sql`billing_reserve(${args})`)
     .prepare('billing_reserve');
 }
 
-/** `billing_release`: marks the reservation released and counts it out, in one round trip (prepared). */
+/**
+ * `billing_release`: marks the reservation released (or expired, when its lease had ended) and
+ * counts it out, in one round trip (prepared).
+ */
 function prepareRelease(db: Database) {
   const args = sql.join([arg('tenantId', 'text'), arg('reservationId', 'uuid')], sql`, `);
   return db
-    .select({ outcome: sql<ReleaseOutcome>`outcome` })
-    .from(sql`billing_release(${args}) as released(outcome)`)
+    .select({
+      outcome: sql<ReleaseOutcome['kind']>`outcome`,
+      resource: sql<string | null>`resource`,
+      quantity: sql<number | null>`quantity`,
+      reference: sql<string | null>`reference`,
+    })
+    .from(sql`billing_release(${args})`)
     .prepare('billing_release');
 }
 
-type ReserveRow = Awaited<ReturnType<ReturnType<typeof prepareReserve>['execute']>>[number];
+/** A row of `grantColumns`. */
+interface GrantRow {
+  outcome: string;
+  reservationId: string | null;
+  resource: string | null;
+  quantity: number | null;
+  used: number | null;
+  limit: number | null;
+  overage: boolean | null;
+  expiresAtMs: number | null;
+}
 
-function grantOf(row: ReserveRow): Grant {
-  const { reservationId, resource, quantity, used, limit, overage } = row;
+function grantOf(row: GrantRow, call: string): Grant {
+  const { reservationId, resource, quantity, used, limit, overage, expiresAtMs } = row;
   if (
     reservationId === null ||
     !isResource(resource) ||
@@ -78,9 +111,49 @@ function grantOf(row: ReserveRow): Grant {
     overage === null
   ) {
     // A TypeError: a bug (ours or the migration's), never mistaken for an unreachable store.
-    throw new TypeError(`billing_reserve answered an incomplete ${row.outcome} row`);
+    throw new TypeError(`${call} answered an incomplete ${row.outcome} row`);
   }
-  return { reservationId, resource, quantity, used, limit, overage };
+  return { reservationId, resource, quantity, used, limit, overage, expiresAt: dateOf(expiresAtMs) };
+}
+
+/** `billing_renew` (drizzle/0007_leases.sql): the lease moved, or why not, in one round trip (prepared). */
+function prepareRenew(db: Database) {
+  const args = sql.join(
+    [arg('tenantId', 'text'), arg('reservationId', 'uuid'), arg('leaseSeconds', 'integer')],
+    sql`, `,
+  );
+  return db
+    .select({
+      outcome: sql<RenewOutcome['kind']>`outcome`,
+      ...grantColumns(),
+      expiredNow: sql<boolean | null>`expired_now`,
+      reference: sql<string | null>`reference`,
+    })
+    .from(sql`billing_renew(${args})`)
+    .prepare('billing_renew');
+}
+
+/** A lease `billing_expire_leases` or `billing_renew` released as expired. */
+function expiredLeaseOf(row: {
+  reservationId: string | null;
+  tenantId: string | null;
+  resource: string | null;
+  quantity: number | null;
+  reference: string | null;
+}): ExpiredLease {
+  const { reservationId, tenantId, resource, quantity, reference } = row;
+  if (reservationId === null || tenantId === null || !isResource(resource) || quantity === null) {
+    throw new TypeError('an expired lease came back incomplete');
+  }
+  return { reservationId, tenantId, resource, quantity, reference };
+}
+
+const isReleaseReason = (value: unknown): value is ReleaseReason => ReleaseReason.safeParse(value).success;
+
+/** Which reservations a listing's `state` means. */
+function stateCondition(state: ReservationState) {
+  if (state === 'active') return isNull(reservation.releasedAt);
+  return eq(reservation.releaseReason, state === 'expired' ? 'expired' : 'released');
 }
 
 async function countsOf(db: Executor, tenantId: string): Promise<UsageCounts> {
@@ -99,6 +172,7 @@ async function countsOf(db: Executor, tenantId: string): Promise<UsageCounts> {
 export function createUsageStore(db: Database): UsageStore {
   const reserveCall = prepareReserve(db);
   const releaseCall = prepareRelease(db);
+  const renewCall = prepareRenew(db);
   return {
     async usage(tenantId) {
       const record = await readTenant(db, tenantId);
@@ -116,19 +190,22 @@ export function createUsageStore(db: Database): UsageStore {
         fingerprint: request.fingerprint,
         reference: request.reference ?? null,
         notAfter: request.notAfter ?? null,
+        leaseSeconds: request.leaseSeconds ?? null,
       });
       if (!row) throw new TypeError('billing_reserve answered no row');
       switch (row.outcome) {
         case 'granted':
-          return { kind: 'granted', grant: grantOf(row), planId: PlanType.parse(row.planId) };
-        case 'replayed': {
-          const { releasedAtMs } = row;
+          return {
+            kind: 'granted',
+            grant: grantOf(row, 'billing_reserve'),
+            planId: PlanType.parse(row.planId),
+          };
+        case 'replayed':
           return {
             kind: 'replayed',
-            grant: grantOf(row),
-            releasedAt: releasedAtMs === null ? null : new Date(releasedAtMs),
+            grant: grantOf(row, 'billing_reserve'),
+            releasedAt: dateOf(row.releasedAtMs),
           };
-        }
         case 'refused':
           if (row.used === null) throw new TypeError('billing_reserve answered a refusal without usage');
           return { kind: 'refused', limit: row.limit, used: row.used, planId: PlanType.parse(row.planId) };
@@ -144,7 +221,128 @@ export function createUsageStore(db: Database): UsageStore {
     async release(tenantId, reservationId): Promise<ReleaseOutcome> {
       const [row] = await releaseCall.execute({ tenantId, reservationId });
       if (!row) throw new TypeError('billing_release answered no row');
-      return row.outcome;
+      switch (row.outcome) {
+        case 'expired':
+          return { kind: 'expired', lease: expiredLeaseOf({ ...row, reservationId, tenantId }) };
+        case 'released':
+        case 'already_released':
+        case 'not_found':
+          return { kind: row.outcome };
+        default:
+          throw new TypeError(`billing_release answered ${String(row.outcome)}`);
+      }
+    },
+
+    async renew(tenantId, reservationId, leaseSeconds): Promise<RenewOutcome> {
+      const [row] = await renewCall.execute({ tenantId, reservationId, leaseSeconds: leaseSeconds ?? null });
+      if (!row) throw new TypeError('billing_renew answered no row');
+      switch (row.outcome) {
+        case 'renewed':
+          return { kind: 'renewed', grant: grantOf(row, 'billing_renew') };
+        case 'expired':
+          return { kind: 'expired', now: row.expiredNow ? expiredLeaseOf({ ...row, tenantId }) : null };
+        case 'released':
+        case 'not_leased':
+        case 'not_found':
+          return { kind: row.outcome };
+        default:
+          throw new TypeError(`billing_renew answered ${String(row.outcome)}`);
+      }
+    },
+
+    async expireLeases(max) {
+      const rows = await db
+        .select({
+          reservationId: sql<string | null>`reservation_id`,
+          tenantId: sql<string | null>`tenant_id`,
+          resource: sql<string | null>`resource`,
+          quantity: sql<number | null>`quantity`,
+          reference: sql<string | null>`reference`,
+        })
+        .from(sql`billing_expire_leases(${max}::integer)`);
+      return rows.map(expiredLeaseOf);
+    },
+
+    async listReservations(tenantId, { state, resource, limit, after }) {
+      if (!(await readTenant(db, tenantId))) return undefined;
+      const rows = await db
+        .select({
+          reservationId: reservation.id,
+          resource: reservation.resource,
+          quantity: reservation.quantity,
+          reference: reservation.reference,
+          createdAtMs: epochMs('created_at'),
+          expiresAtMs: epochMs('expires_at'),
+          releasedAtMs: epochMs('released_at'),
+          releaseReason: reservation.releaseReason,
+          position: microsecondsUtc(reservation.createdAt),
+        })
+        .from(reservation)
+        .where(
+          and(
+            eq(reservation.organizationId, tenantId),
+            stateCondition(state),
+            resource === undefined ? undefined : eq(reservation.resource, resource),
+            after === undefined
+              ? undefined
+              : sql`(${reservation.createdAt}, ${reservation.id}) < (${after.at}::timestamptz, ${after.id}::uuid)`,
+          ),
+        )
+        .orderBy(desc(reservation.createdAt), desc(reservation.id))
+        // One more than asked: whether a next page exists, without counting.
+        .limit(limit + 1);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        reservations: page.map((row) => {
+          const { reservationId, resource, quantity, reference, createdAtMs, releaseReason } = row;
+          if (!isResource(resource) || createdAtMs === null) {
+            throw new TypeError(`reservation ${reservationId} is incomplete`);
+          }
+          return {
+            reservationId,
+            resource,
+            quantity,
+            reference,
+            createdAt: new Date(createdAtMs),
+            expiresAt: dateOf(row.expiresAtMs),
+            releasedAt: dateOf(row.releasedAtMs),
+            releaseReason: isReleaseReason(releaseReason) ? releaseReason : null,
+          };
+        }),
+        next: rows.length > limit && last ? { at: last.position, id: last.reservationId } : null,
+      };
+    },
+
+    entitlements(tenantId) {
+      // One snapshot: the limits, the counters and the reservations as of one moment.
+      return db.transaction(
+        async (tx) => {
+          const record = await readTenant(tx, tenantId);
+          if (!record) return undefined;
+          const used = await countsOf(tx, tenantId);
+          const rows = await tx
+            .select({
+              resource: reservation.resource,
+              active: count(),
+              leased:
+                sql<number>`coalesce(sum(${reservation.quantity}) filter (where ${reservation.expiresAt} is not null), 0)`.mapWith(
+                  Number,
+                ),
+            })
+            .from(reservation)
+            .where(and(eq(reservation.organizationId, tenantId), isNull(reservation.releasedAt)))
+            .groupBy(reservation.resource);
+          const held = Object.fromEntries(
+            Resource.options.map((resource) => {
+              const row = rows.find((candidate) => candidate.resource === resource);
+              return [resource, { activeReservations: row?.active ?? 0, leasedQuantity: row?.leased ?? 0 }];
+            }),
+          ) as Record<Resource, Held>;
+          return { record, used, held };
+        },
+        { isolationLevel: 'repeatable read', accessMode: 'read only' },
+      );
     },
 
     async setUsage(tenantId, counts, actor) {

@@ -11,15 +11,12 @@ import type {
 } from '../domain/webhooks/webhook-store.js';
 import type { Database } from './database.js';
 import { announce, audit } from './journal.js';
-import { type Executor, tenantsOfCustomer } from './rows.js';
+import { type Executor, microsecondsUtc, tenantsOfCustomer } from './rows.js';
 import { customer, plan, webhookEvent } from './schema.js';
 import { inTransaction, serializeOn } from './transactions.js';
 
 /** The audit log's action for an operator's replay of a recorded event. */
 const REPLAY = 'webhook_event.replay';
-
-/** `received_at` to the microsecond, in UTC: a page's position (a JavaScript Date holds only milliseconds). */
-const receivedAtPosition = sql<string>`to_char(${webhookEvent.receivedAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 
 function recordOf(row: typeof webhookEvent.$inferSelect): WebhookEventRecord {
   return {
@@ -152,14 +149,14 @@ export function createWebhookStore(db: Database): WebhookStore {
 
     async listWebhookEvents({ customerId, limit, after }) {
       const rows = await db
-        .select({ ...getTableColumns(webhookEvent), position: receivedAtPosition })
+        .select({ ...getTableColumns(webhookEvent), position: microsecondsUtc(webhookEvent.receivedAt) })
         .from(webhookEvent)
         .where(
           and(
             customerId === undefined ? undefined : eq(webhookEvent.customerId, customerId),
             after === undefined
               ? undefined
-              : sql`(${webhookEvent.receivedAt}, ${webhookEvent.id}) < (${after.receivedAt}::timestamptz, ${after.id}::text)`,
+              : sql`(${webhookEvent.receivedAt}, ${webhookEvent.id}) < (${after.at}::timestamptz, ${after.id}::text)`,
           ),
         )
         .orderBy(desc(webhookEvent.receivedAt), desc(webhookEvent.id))
@@ -169,7 +166,7 @@ export function createWebhookStore(db: Database): WebhookStore {
       const last = page.at(-1);
       return {
         events: page.map(({ position: _, ...row }) => recordOf(row)),
-        next: rows.length > limit && last ? { receivedAt: last.position, id: last.id } : null,
+        next: rows.length > limit && last ? { at: last.position, id: last.id } : null,
       };
     },
   };

@@ -13,7 +13,11 @@ export type DomainErrorCode =
   | 'idempotency_key_reused'
   | 'orb_plan_already_mapped'
   | 'webhook_event_not_found'
-  | 'reservation_not_found';
+  | 'reservation_not_found'
+  /** A renewal refused (409 `{"detail": {"code": …}}`): the reservation cannot hold longer. */
+  | 'not_leased'
+  | 'reservation_expired'
+  | 'reservation_released';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';

@@ -22,6 +22,8 @@ export interface BillingStore {
    * unsubscribe. Never called when `invalidation` is `ttl`.
    */
   subscribe(listener: (change: LimitsChange) => void): () => void;
+  /** Aborted when `close` begins: background work on the store (the lease sweep) stops with it. */
+  readonly closing: AbortSignal;
   ping(): Promise<void>;
   /** Checked-in migrations this database lacks: a replica should not take traffic while any are. */
   pendingMigrations(): Promise<number>;

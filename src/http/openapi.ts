@@ -1,7 +1,8 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { appRouter } from '../api/router.js';
+import type { BillingMeta } from '../api/trpc.js';
 import { HttpErrorBody, ValidationErrorBody } from '../contract/errors.js';
-import { LimitExceededBody } from '../contract/usage.js';
+import { LimitExceededBody, RenewConflictBody } from '../contract/usage.js';
 import { OrbWebhookEvent, OrbWebhookHeaders, WebhookReceipt } from '../contract/webhooks.js';
 import { MAX_WEBHOOK_BYTES, ORB_WEBHOOK_PATH } from './orb-webhook-route.js';
 import { restRoutesOf } from './rest-routes.js';
@@ -15,19 +16,21 @@ interface JsonSchemaObject {
 }
 
 interface OperationObject {
-  requestBody?: { content?: Record<string, { schema?: JsonSchemaObject }> };
+  requestBody?: { required?: boolean; content?: Record<string, { schema?: JsonSchemaObject }> };
   parameters?: { in: string; name: string }[];
   responses?: Record<string, { description?: string; content?: unknown }>;
 }
 
-/** The body schema of an error status: FastAPI's validation list, a limit's facts, else `{detail}`. */
-function errorSchemaOf(status: string, limitExceeded: boolean): string {
+type ConflictBody = BillingMeta['conflictBody'];
+
+/** The body schema of an error status: FastAPI's validation list, a 409's own body, else `{detail}`. */
+function errorSchemaOf(status: string, conflictBody: ConflictBody): string {
   if (status === '422') return 'HTTPValidationError';
-  return status === '409' && limitExceeded ? 'LimitExceeded' : 'HTTPError';
+  return status === '409' && conflictBody ? conflictBody : 'HTTPError';
 }
 
-function errorResponse(status: string, description: string, limitExceeded: boolean) {
-  const schema = errorSchemaOf(status, limitExceeded);
+function errorResponse(status: string, description: string, conflictBody: ConflictBody) {
+  const schema = errorSchemaOf(status, conflictBody);
   const content = { 'application/json': { schema: { $ref: `#/components/schemas/${schema}` } } };
   if (status !== '401') return { description, content };
   const challenge = { description: 'Always `Bearer`.', schema: { type: 'string', const: 'Bearer' } };
@@ -111,6 +114,7 @@ export function buildOpenApiDocument(): OpenAPIObject {
       HTTPError: HttpErrorBody,
       HTTPValidationError: ValidationErrorBody,
       LimitExceeded: LimitExceededBody,
+      RenewConflict: RenewConflictBody,
     },
     paths: { [ORB_WEBHOOK_PATH]: { post: orbWebhookOperation } },
   });
@@ -126,6 +130,7 @@ export function buildOpenApiDocument(): OpenAPIObject {
     operation.parameters = operation.parameters?.filter(
       (parameter) => !(parameter.in === 'query' && headerFields.has(parameter.name)),
     );
+    if (route.meta.optionalBody && operation.requestBody) operation.requestBody.required = false;
     for (const media of Object.values(operation.requestBody?.content ?? {})) {
       const schema = media.schema;
       if (!schema?.properties) continue;
@@ -150,7 +155,7 @@ export function buildOpenApiDocument(): OpenAPIObject {
       const description = described?.[status] ?? response.description ?? '';
       operation.responses = {
         ...operation.responses,
-        [status]: errorResponse(status, description, route.meta.limitExceeded === true),
+        [status]: errorResponse(status, description, route.meta.conflictBody),
       };
     }
   }

@@ -2,7 +2,7 @@ import type { Context } from 'hono';
 import type { BillingContext } from '../api/context.js';
 import { type FastApiFailure, toFastApiFailure } from '../api/errors.js';
 import { type ProcedureEntry, type ProcedureMeta, proceduresOf } from '../api/procedures.js';
-import type { LocateField } from '../api/validation-issues.js';
+import { type LocateField, locationPart } from '../api/validation-issues.js';
 import type { ValidationIssue } from '../contract/errors.js';
 import { withBodyLimit } from './body-limit.js';
 import { exceedsJsonDepth } from './json-depth.js';
@@ -58,10 +58,15 @@ export function failureResponse(c: Context, failure: FastApiFailure): Response {
 
 type BodyResult = { ok: true; body: Record<string, unknown> } | { ok: false; issue: ValidationIssue };
 
-/** The JSON body as FastAPI would judge it: missing, not JSON, or not an object are 422s of their own. */
-async function readJsonObject(c: Context): Promise<BodyResult> {
+/**
+ * The JSON body as FastAPI would judge it: not JSON, or not an object, are 422s of their own; so is
+ * a missing one, unless every field it carries may be left out (`optional`: then it reads as `{}`,
+ * as FastAPI reads a body parameter that defaults to None).
+ */
+async function readJsonObject(c: Context, optional: boolean): Promise<BodyResult> {
   const text = await c.req.text();
   if (text.trim() === '') {
+    if (optional) return { ok: true, body: {} };
     return { ok: false, issue: { type: 'missing', loc: ['body'], msg: 'Field required', input: null } };
   }
   const invalid = (reason: string): BodyResult => ({
@@ -108,12 +113,13 @@ export function mountRestRoutes(routes: ObservedRoutes, options: EdgeOptions): v
     );
     const takesBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
     const readsBody = takesBody && bodyFields.length > 0;
+    const bodyOptional = meta.optionalBody === true;
     const locate: LocateField = ([field, ...rest]) => {
       const name = String(field);
       const header = headerOf.get(name);
       if (header) return ['header', header];
       if (pathParameters.includes(name)) return ['path', name];
-      return [readsBody ? 'body' : 'query', name, ...rest.map(String)];
+      return [readsBody ? 'body' : 'query', name, ...rest.map(locationPart)];
     };
     const successStatus = meta.successStatus ?? 200;
     const setsHeaders = meta.openapi?.responseHeaders !== undefined;
@@ -123,7 +129,7 @@ export function mountRestRoutes(routes: ObservedRoutes, options: EdgeOptions): v
       let input: Record<string, unknown> = {};
       let unreadableBody: ValidationIssue | undefined;
       if (readsBody) {
-        const read = await readJsonObject(c);
+        const read = await readJsonObject(c, bodyOptional);
         if (read.ok) input = read.body;
         else unreadableBody = read.issue;
       } else if (takesBody) {

@@ -9,6 +9,7 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { CHECK_REASONS, type CheckReason } from '../contract/entitlements.js';
 import { PLAN_TYPES } from '../contract/plans.js';
 import { Resource } from '../contract/usage.js';
 import { WEBHOOK_OUTCOMES } from '../contract/webhooks.js';
@@ -64,6 +65,8 @@ const DECLARED_SERIES = {
     outcome: LIMIT_CHECK_OUTCOMES,
   }),
   limitViolations: everyCombination({ resource: Resource.options, plan: PLAN_TYPES, kind: VIOLATION_KINDS }),
+  reservationsExpired: everyCombination({ resource: Resource.options }),
+  preflightChecks: everyCombination({ resource: Resource.options, reason: CHECK_REASONS }),
   webhookEvents: [
     ...everyCombination({
       type: PLAN_CHANGING_EVENT_TYPES,
@@ -80,6 +83,10 @@ export interface BillingMetrics {
   limitCheck(labels: { plan: string; source: string; outcome: LimitCheckOutcome }): void;
   /** `billing_limit_violations_total{resource,plan,kind}`: hard = refused, soft = granted into overage. */
   limitViolation(labels: { resource: string; plan: string; kind: LimitViolation['kind'] }): void;
+  /** `billing_reservations_expired_total{resource}`: a lease released because it ran out. */
+  reservationExpired(labels: { resource: string }): void;
+  /** `billing_preflight_checks_total{resource,reason}`: one per entry of `POST /billing/checks`. */
+  preflightCheck(labels: { resource: string; reason: CheckReason }): void;
   /** `billing_cache_events_total{result}`. */
   cacheEvent(result: CacheEvent): void;
   /** `billing_webhook_events_total{type,outcome}`; `type` is `unknown` when the delivery was refused unread. */
@@ -186,6 +193,12 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   const [countViolation, zeroViolations] = countedSeries(meter, 'billing_limit_violations', {
     description: 'Reservations refused at a hard limit (hard) or granted past a soft one (soft)',
   });
+  const [countExpired, zeroExpired] = countedSeries(meter, 'billing_reservations_expired', {
+    description: 'Leased reservations released because their lease ran out, by resource',
+  });
+  const [countPreflight, zeroPreflight] = countedSeries(meter, 'billing_preflight_checks', {
+    description: 'Preflight checks (POST /billing/checks entries), by resource and reason',
+  });
   const [countCacheEvent, zeroCacheEvents] = countedSeries(meter, 'billing_cache_events', {
     description:
       'Limits cache lookups (hit, miss, stale = served past its TTL because the store failed) and invalidations',
@@ -200,6 +213,9 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
       countLimitCheck(`${plan}|${source}|${outcome}`, () => ({ plan, source, outcome })),
     limitViolation: ({ resource, plan, kind }) =>
       countViolation(`${resource}|${plan}|${kind}`, () => ({ resource, plan, kind })),
+    reservationExpired: ({ resource }) => countExpired(resource, () => ({ resource })),
+    preflightCheck: ({ resource, reason }) =>
+      countPreflight(`${resource}|${reason}`, () => ({ resource, reason })),
     cacheEvent: (result) => countCacheEvent(result, () => ({ result })),
     webhookEvent: ({ type, outcome }) => countWebhookEvent(`${type}|${outcome}`, () => ({ type, outcome })),
     observeStore(read) {
@@ -223,9 +239,20 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   // recorded one gets (never a second series beside it), then set back to 0.
   for (const labels of DECLARED_SERIES.limitChecks) metrics.limitCheck(labels);
   for (const labels of DECLARED_SERIES.limitViolations) metrics.limitViolation(labels);
+  for (const labels of DECLARED_SERIES.reservationsExpired) metrics.reservationExpired(labels);
+  for (const labels of DECLARED_SERIES.preflightChecks) metrics.preflightCheck(labels);
   for (const result of CACHE_EVENTS) metrics.cacheEvent(result);
   for (const labels of DECLARED_SERIES.webhookEvents) metrics.webhookEvent(labels);
-  for (const zero of [zeroLimitChecks, zeroViolations, zeroCacheEvents, zeroWebhookEvents]) zero();
+  for (const zero of [
+    zeroLimitChecks,
+    zeroViolations,
+    zeroExpired,
+    zeroPreflight,
+    zeroCacheEvents,
+    zeroWebhookEvents,
+  ]) {
+    zero();
+  }
   return metrics;
 }
 

@@ -100,7 +100,8 @@ export function startTracing(options: TracingOptions): Tracing {
       return {
         ...traceCalls(tracer, store, 'store', attributes, ['subscribe', 'tenants', 'usage', 'webhooks']),
         tenants: traceCalls(tracer, store.tenants, 'store.tenants', attributes, []),
-        usage: traceCalls(tracer, store.usage, 'store.usage', attributes, []),
+        // The lease sweep runs every second on every replica, outside any request: not a trace each time.
+        usage: traceCalls(tracer, store.usage, 'store.usage', attributes, ['expireLeases']),
         webhooks: traceCalls(tracer, store.webhooks, 'store.webhooks', attributes, []),
       };
     },

@@ -1,13 +1,18 @@
 /**
  * The client package's own behaviour (packages/client/src), over the app in process: `limits()`
  * answering from its memory when the service cannot, as `onUnavailable` says; `reserve()` retrying
- * with the same idempotency key, so a lost answer is never a second grant; timeouts, token rotation
- * and refused options. The package as a caller installs it is tested in package.test.ts.
+ * with the same idempotency key, so a lost answer is never a second grant; `renew()` retrying what
+ * went unanswered and never a refusal (a 409 `reservation_expired` above all); timeouts, token
+ * rotation and refused options. The package as a caller installs it is tested in package.test.ts.
  */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { sql } from 'drizzle-orm';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   type BillingClient,
   type BillingClientOptions,
+  conflictCodeOf,
   createBillingClient,
   isBillingClientError,
   isUnavailable,
@@ -47,6 +52,9 @@ function scriptedNetwork(h: Harness) {
     fetch,
     requests,
     next: (...legs: Leg[]) => queue.push(...legs),
+    /** How many requests went to the tRPC procedure `procedure` (`billing.renew`), retries included. */
+    callsTo: (procedure: string) =>
+      requests.filter((request) => request.path.endsWith(`/${procedure}`)).length,
     /** The idempotency keys the reservation requests carried, in order. */
     reservationKeys: () =>
       requests
@@ -79,6 +87,7 @@ async function rejectionOf(call: Promise<unknown>): Promise<unknown> {
 
 afterEach(() => {
   vi.useRealTimers();
+  vi.restoreAllMocks();
 });
 
 describe('limits(): the service, else what onUnavailable says', () => {
@@ -231,6 +240,31 @@ describe('limits(): the service, else what onUnavailable says', () => {
     );
   });
 
+  it('gives a hanging request up after timeoutMs even when garbage is collected meanwhile', async () => {
+    // Node's timeout signals inside AbortSignal.any() can be collected before they fire
+    // (nodejs/node#57736): the request would then hang for ever. The test collects all the time.
+    setFlagsFromString('--expose-gc');
+    const collect = runInNewContext('gc') as () => void;
+    const tenantId = await h.tenant('free');
+    const { client, network } = clientOver(h, { timeoutMs: 50, onUnavailable: 'fail-open' });
+    network.next('hang');
+    const collecting = setInterval(collect, 5);
+    try {
+      const answer = await Promise.race([
+        client.limits({ tenantId }),
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error('the request was never given up')), 5_000),
+        ),
+      ]);
+      expect(answer.source).toBe('fail-open');
+      expect(answer.source === 'fail-open' && (answer.unavailable.cause as Error | undefined)?.name).toBe(
+        'TimeoutError',
+      );
+    } finally {
+      clearInterval(collecting);
+    }
+  });
+
   it("throws when the caller's own signal aborts, instead of answering from memory", async () => {
     const tenantId = await h.tenant('free');
     const { client, network } = clientOver(h, { onUnavailable: 'fail-open' });
@@ -313,10 +347,12 @@ describe('reserve(): one grant per idempotency key, retried while the service ca
     await client.reserve({ tenantId, resource: 'deployments', idempotency_key: 'k-1' });
     const exceeded = await rejectionOf(client.reserve({ tenantId, resource: 'deployments' }));
     expect(isBillingClientError(exceeded) && exceeded.data?.code).toBe('CONFLICT');
+    expect(conflictCodeOf(exceeded)).toBe('limit_exceeded');
     const reused = await rejectionOf(
       client.reserve({ tenantId, resource: 'self_hosted_workers', idempotency_key: 'k-1' }),
     );
     expect(isBillingClientError(reused) && reused.data?.code).toBe('UNPROCESSABLE_CONTENT');
+    expect(conflictCodeOf(reused)).toBeUndefined();
     expect(network.reservationKeys()).toHaveLength(3);
   });
 
@@ -343,6 +379,232 @@ describe('reserve(): one grant per idempotency key, retried while the service ca
     controller.abort();
     expect(isUnavailable(await call)).toBe(true);
     expect(network.reservationKeys()).toHaveLength(1);
+  });
+});
+
+describe('leases: reserve() with lease_seconds, renew() retried while the service cannot answer', () => {
+  const h = useHarness({ store: 'pglite' });
+
+  const LEASE_MS = 60_000;
+  /** `expires_at` as milliseconds; fails the test when the reservation has no lease. */
+  const expiryOf = ({ expires_at }: { expires_at: string | null }) => {
+    if (expires_at === null) throw new Error('the reservation has no lease');
+    return Date.parse(expires_at);
+  };
+  /** Runs `call`, expecting the `expires_at` it answers to be `leaseMs` from some moment during the call. */
+  const expiringIn = async (leaseMs: number, call: () => Promise<{ expires_at: string | null }>) => {
+    // The database's clock and ours are the same machine's; a second's slack covers rounding.
+    const before = Date.now();
+    const answer = await call();
+    const expiresAt = expiryOf(answer);
+    expect(expiresAt).toBeGreaterThanOrEqual(before + leaseMs - 1_000);
+    expect(expiresAt).toBeLessThanOrEqual(Date.now() + leaseMs + 1_000);
+    return answer;
+  };
+  const usedWorkers = async (tenantId: string) => {
+    const res = await h.asWorker('/billing/usage', { headers: { 'tenant-id': tenantId } });
+    return ((await res.json()) as { usage: { self_hosted_workers: { used: number } } }).usage
+      .self_hosted_workers.used;
+  };
+  /** Ends a lease now, as if its time had run out, without waiting (the sweep is off in the harness). */
+  const endLease = (reservationId: string) =>
+    h.db.execute(
+      sql`update reservation set expires_at = now() - interval '1 second' where id = ${reservationId}`,
+    );
+  /** A store whose renewals cannot reach the database: every renew is a 503. */
+  const renewalsDown = () => {
+    const unreachable = () => Promise.reject(new Error('connection refused'));
+    const store: BillingStore = { ...h.store, usage: { ...h.store.usage, renew: unreachable } };
+    return h.withApp({ dependencies: { store } });
+  };
+
+  it('reserves with lease_seconds: expires_at is that far ahead; without it, null', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client } = clientOver(h);
+    const leased = await expiringIn(LEASE_MS, () =>
+      client.reserve({ tenantId, resource: 'self_hosted_workers', lease_seconds: 60 }),
+    );
+    expect(leased).toMatchObject({
+      resource: 'self_hosted_workers',
+      quantity: 1,
+      used: 1,
+      released_at: null,
+    });
+    const unleased = await client.reserve({ tenantId, resource: 'self_hosted_workers' });
+    expect(unleased.expires_at).toBeNull();
+  });
+
+  it('renews to the lease asked for, then to the length last granted, the count unchanged', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client } = clientOver(h);
+    const { reservation_id: reservationId } = await client.reserve({
+      tenantId,
+      resource: 'self_hosted_workers',
+      quantity: 2,
+      lease_seconds: 60,
+    });
+    const longer = await expiringIn(600_000, () =>
+      client.renew({ tenantId, reservationId, lease_seconds: 600 }),
+    );
+    expect(longer).toMatchObject({
+      reservation_id: reservationId,
+      resource: 'self_hosted_workers',
+      quantity: 2,
+      used: 2,
+      released_at: null,
+    });
+    await expiringIn(600_000, () => client.renew({ tenantId, reservationId }));
+    expect(await usedWorkers(tenantId)).toBe(2);
+  });
+
+  it('retries a failed network and a lost answer until the lease is renewed', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client, network } = clientOver(h);
+    const { reservation_id: reservationId } = await client.reserve({
+      tenantId,
+      resource: 'self_hosted_workers',
+      lease_seconds: 60,
+    });
+    // The second try renews and its answer is lost: the third renews again, which only moves expires_at.
+    network.next('down', 'lose-answer');
+    await expiringIn(300_000, () => client.renew({ tenantId, reservationId, lease_seconds: 300 }));
+    expect(network.callsTo('billing.renew')).toBe(3);
+    expect(await usedWorkers(tenantId)).toBe(1);
+  });
+
+  it('retries a 503 (store unavailable), and gives up after retry.attempts tries with the last failure', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client, network } = clientOver(h, { retry: { attempts: 2, initialDelayMs: 1, maxDelayMs: 1 } });
+    const { reservation_id: reservationId } = await client.reserve({
+      tenantId,
+      resource: 'self_hosted_workers',
+      lease_seconds: 60,
+    });
+    const down = renewalsDown();
+
+    network.next({ via: down });
+    await expiringIn(LEASE_MS, () => client.renew({ tenantId, reservationId }));
+    expect(network.callsTo('billing.renew')).toBe(2);
+
+    network.next({ via: down }, { via: down }, 'up');
+    const error = await rejectionOf(client.renew({ tenantId, reservationId }));
+    expect(isBillingClientError(error) && error.data).toMatchObject({
+      code: 'SERVICE_UNAVAILABLE',
+      httpStatus: 503,
+    });
+    expect(network.callsTo('billing.renew')).toBe(4);
+  });
+
+  it('waits between tries a random time up to a bound that doubles from initialDelayMs to maxDelayMs', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client, network } = clientOver(h, {
+      retry: { attempts: 4, initialDelayMs: 40, maxDelayMs: 60 },
+    });
+    const { reservation_id: reservationId } = await client.reserve({
+      tenantId,
+      resource: 'self_hosted_workers',
+      lease_seconds: 60,
+    });
+    // Half of each bound: 40, then 80 capped at 60, then 160 capped at 60.
+    vi.spyOn(Math, 'random').mockReturnValue(0.5);
+    const timers = vi.spyOn(globalThis, 'setTimeout');
+    network.next('down', 'down', 'down');
+    await client.renew({ tenantId, reservationId });
+    const waits = timers.mock.calls.filter(([, ms]) => ms === 20 || ms === 30).map(([, ms]) => ms);
+    expect(waits).toEqual([20, 30, 30]);
+    expect(network.callsTo('billing.renew')).toBe(4);
+  });
+
+  it('throws a refusal at once, never retried: 409 with its code for the caller, 404', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client, network } = clientOver(h, { retry: { attempts: 10, initialDelayMs: 1, maxDelayMs: 1 } });
+    const reserveWorker = (lease_seconds?: number) =>
+      client.reserve({ tenantId, resource: 'self_hosted_workers', lease_seconds });
+
+    const unleased = await reserveWorker();
+    const released = await reserveWorker(60);
+    await client.billing.release.mutate({ tenantId, reservationId: released.reservation_id });
+    const expired = await reserveWorker(60);
+    await endLease(expired.reservation_id);
+    expect(await usedWorkers(tenantId)).toBe(2);
+
+    const refusals = [];
+    for (const reservationId of [
+      unleased.reservation_id,
+      released.reservation_id,
+      expired.reservation_id,
+      globalThis.crypto.randomUUID(),
+    ]) {
+      refusals.push(await rejectionOf(client.renew({ tenantId, reservationId })));
+    }
+    expect(refusals.map(conflictCodeOf)).toEqual([
+      'not_leased',
+      'reservation_released',
+      'reservation_expired',
+      undefined,
+    ]);
+    const [notLeased, , lapsed, unknown] = refusals;
+    expect(isBillingClientError(lapsed) && lapsed.data).toMatchObject({
+      code: 'CONFLICT',
+      httpStatus: 409,
+      detail: { code: 'reservation_expired' },
+    });
+    expect(isUnavailable(notLeased)).toBe(false);
+    expect(isBillingClientError(unknown) && unknown.data).toMatchObject({
+      code: 'NOT_FOUND',
+      httpStatus: 404,
+      detail: 'Reservation not found',
+    });
+    const tooShort = await rejectionOf(
+      client.renew({ tenantId, reservationId: released.reservation_id, lease_seconds: 9 }),
+    );
+    expect(isBillingClientError(tooShort) && tooShort.data).toMatchObject({
+      code: 'BAD_REQUEST',
+      httpStatus: 400,
+    });
+    expect(network.callsTo('billing.renew')).toBe(5);
+    // The renewal that found the lease ended released it, once.
+    expect(await usedWorkers(tenantId)).toBe(1);
+    const res = await h.asWorker('/billing/reservations?state=expired', {
+      headers: { 'tenant-id': tenantId },
+    });
+    const { reservations } = (await res.json()) as { reservations: { reservation_id: string }[] };
+    expect(reservations.map((reservation) => reservation.reservation_id)).toEqual([expired.reservation_id]);
+  });
+
+  it('answers reservation_expired to the retry of a renewal whose answer was lost after the lease ended', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client, network } = clientOver(h);
+    const { reservation_id: reservationId } = await client.reserve({
+      tenantId,
+      resource: 'self_hosted_workers',
+      lease_seconds: 60,
+    });
+    await endLease(reservationId);
+    network.next('lose-answer');
+    const error = await rejectionOf(client.renew({ tenantId, reservationId }));
+    expect(conflictCodeOf(error)).toBe('reservation_expired');
+    expect(network.callsTo('billing.renew')).toBe(2);
+    expect(await usedWorkers(tenantId)).toBe(0);
+  });
+
+  it('stops waiting to retry when the caller aborts', async () => {
+    const tenantId = await h.tenant('growth');
+    const { client, network } = clientOver(h, {
+      retry: { attempts: 10, initialDelayMs: 60_000, maxDelayMs: 60_000 },
+    });
+    const { reservation_id: reservationId } = await client.reserve({
+      tenantId,
+      resource: 'self_hosted_workers',
+      lease_seconds: 60,
+    });
+    network.next('down', 'down');
+    const controller = new AbortController();
+    const call = rejectionOf(client.renew({ tenantId, reservationId }, { signal: controller.signal }));
+    await vi.waitFor(() => expect(network.callsTo('billing.renew')).toBe(1));
+    controller.abort();
+    expect(isUnavailable(await call)).toBe(true);
+    expect(network.callsTo('billing.renew')).toBe(1);
   });
 });
 

@@ -150,11 +150,11 @@ describe('used with plain node against a running service', () => {
     await server?.close(1_000);
   });
 
-  it('imports as ESM: reads limits, calls a procedure, reserves with a generated key, reads a failure', async () => {
+  it('imports as ESM: reads limits, calls a procedure, reserves with a generated key, renews a lease, reads failures', async () => {
     const tenantId = await h.tenant('growth');
     writeFileSync(
       join(project, 'caller.mjs'),
-      `import { createBillingClient, isBillingClientError } from 'billing-limits-client';
+      `import { conflictCodeOf, createBillingClient, isBillingClientError } from 'billing-limits-client';
 const { BILLING_URL: url, TOKEN: token, TENANT: tenantId } = process.env;
 const billing = createBillingClient({ url, token, timeoutMs: 5000 });
 const fromService = await billing.limits({ tenantId });
@@ -164,9 +164,17 @@ let notFound;
 try { await billing.billing.limits.query({ tenantId: 'nobody-' + tenantId }); } catch (error) {
   notFound = isBillingClientError(error) && error.data?.code;
 }
+const lease = await billing.reserve({ tenantId, resource: 'self_hosted_workers', lease_seconds: 60 });
+const renewed = await billing.renew({ tenantId, reservationId: lease.reservation_id, lease_seconds: 120 });
+let notLeased;
+try { await billing.renew({ tenantId, reservationId: reservation.reservation_id }); } catch (error) {
+  notLeased = conflictCodeOf(error);
+}
 console.log(JSON.stringify({
   fromService: { source: fromService.source, limits: fromService.limits, fetchedAt: typeof fromService.fetchedAt?.toISOString() },
   procedure, reserved: { used: reservation.used, resource: reservation.resource }, notFound,
+  renewed: renewed.reservation_id === lease.reservation_id && Date.parse(renewed.expires_at) > Date.parse(lease.expires_at),
+  notLeased,
 }));
 `,
     );
@@ -180,6 +188,8 @@ console.log(JSON.stringify({
       procedure: { tenant_id: tenantId, limits },
       reserved: { used: 1, resource: 'deployments' },
       notFound: 'NOT_FOUND',
+      renewed: true,
+      notLeased: 'not_leased',
     });
   });
 
@@ -246,6 +256,10 @@ describe('type-checked by tsc --strict in the caller’s project', () => {
       code: 'TS2322',
       source: "await billing.limits({ tenantId: 'org-1', planType: 'platinum' });",
     },
+    'lease-seconds-string.ts': {
+      code: 'TS2322',
+      source: "await billing.renew({ tenantId: 'org-1', reservationId: 'r-1', lease_seconds: '60' });",
+    },
     'unknown-option.ts': {
       code: 'TS2353',
       source: "createBillingClient({ url: 'http://x', token: 't', onUnavailable: 'fail-open', retries: 3 });",
@@ -283,9 +297,11 @@ void billing;
       `import {
   type BillingClient,
   type BillingClientOptions,
+  conflictCodeOf,
   createBillingClient,
   isBillingClientError,
   type LimitsAnswer,
+  type RenewInput,
   type Reservation,
 } from 'billing-limits-client';
 
@@ -315,6 +331,21 @@ export async function reserveOne(tenantId: string): Promise<Reservation> {
   } catch (error) {
     if (isBillingClientError(error) && error.data?.code === 'CONFLICT') console.log(error.data.detail);
     throw error;
+  }
+}
+
+export async function leaseOne(tenantId: string): Promise<string | null> {
+  const slot = await billing.reserve({ tenantId, resource: 'self_hosted_workers', lease_seconds: 60 });
+  const renewal: RenewInput = { tenantId, reservationId: slot.reservation_id, lease_seconds: 120 };
+  try {
+    const renewed: Reservation = await billing.renew(renewal, { signal: AbortSignal.timeout(5_000) });
+    return renewed.expires_at;
+  } catch (error) {
+    const code: string | undefined = conflictCodeOf(error);
+    if (code === 'reservation_expired') return null;
+    throw error;
+  } finally {
+    await billing.billing.release.mutate({ tenantId, reservationId: slot.reservation_id });
   }
 }
 

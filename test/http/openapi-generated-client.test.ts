@@ -91,6 +91,35 @@ const reservation = dataOf(
     }),
   ),
 );
+const lease = dataOf(
+  await call(
+    'createReservation',
+    worker.POST('/billing/reservations', {
+      params: engine,
+      body: { resource: 'self_hosted_workers', idempotency_key: 'lease-' + tenantId, lease_seconds: 30 },
+    }),
+  ),
+);
+if (lease.expires_at === null) throw new Error('a lease without expires_at');
+await call(
+  'renewReservation',
+  worker.POST('/billing/reservations/{reservationId}/renew', {
+    params: { ...engine, path: { reservationId: lease.reservation_id } },
+    body: { lease_seconds: 60 },
+  }),
+);
+await call(
+  'listReservations',
+  worker.GET('/billing/reservations', { params: { ...engine, query: { state: 'active', limit: 10 } } }),
+);
+await call(
+  'checkBillingUsage',
+  worker.POST('/billing/checks', {
+    params: engine,
+    body: { checks: [{ resource: 'deployments', quantity: 2 }] },
+  }),
+);
+await call('getBillingEntitlements', worker.GET('/billing/entitlements', { params: engine }));
 await call(
   'releaseReservation',
   worker.DELETE('/billing/reservations/{reservationId}', {

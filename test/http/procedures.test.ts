@@ -20,6 +20,7 @@ import { DomainError } from '../../src/domain/errors.js';
 import { createAdministration } from '../../src/domain/limits/administration.js';
 import { createLimitsSource, type LimitsSource } from '../../src/domain/limits/limits-source.js';
 import type { BillingStore } from '../../src/domain/store.js';
+import { createEntitlementsService } from '../../src/domain/usage/entitlements.js';
 import { createUsageService } from '../../src/domain/usage/usage.js';
 import { ADMIN_SECRET, unique, useHarness, WORKER_SECRET } from '../support/harness.js';
 
@@ -39,7 +40,9 @@ function servicesOver(store: BillingStore, checks: [string, number][]): BillingS
     recordLimitCheck: (plan, status) => checks.push([plan, status]),
     administration: createAdministration(store.tenants, limits.apply),
     webhookEvents: store.webhooks,
-    usage: createUsageService(store.usage),
+    usage: createUsageService(store.usage, { catalog: store.tenants }),
+    // A clock that stands still: `as_of` is the same both ways.
+    entitlements: createEntitlementsService(store.usage, { now: () => Date.parse('2026-12-02T12:00:00Z') }),
   };
 }
 
@@ -50,6 +53,8 @@ interface Fixture {
   tenant: string;
   customer: string;
   reservationId: string;
+  /** One on a lease, to renew. */
+  leasedReservationId: string;
 }
 
 interface ProcedureCases {
@@ -61,6 +66,8 @@ interface ProcedureCases {
   badInputs(fixture: Fixture): unknown[];
   /** Valid inputs the domain refuses (unknown tenant, limit exceeded, …). */
   refusals?(fixture: Fixture): unknown[];
+  /** Output fields that differ from one call to the next by design (a time from the database's clock). */
+  volatile?: readonly string[];
 }
 
 /** Every procedure of the router; a procedure missing here fails the test named after it. */
@@ -116,6 +123,52 @@ const CASES: Record<string, ProcedureCases> = {
       { reservationId: randomUUID() },
     ],
     refusals: ({ tenant }) => [{ tenantId: tenant, reservationId: randomUUID() }],
+  },
+  'billing.renew': {
+    credentials: 'worker',
+    // Renewing twice is fine: each call moves `expires_at` (volatile) and answers the rest alike.
+    success: ({ tenant, leasedReservationId }) => ({
+      tenantId: tenant,
+      reservationId: leasedReservationId,
+      lease_seconds: 60,
+    }),
+    volatile: ['expires_at'],
+    badInputs: ({ tenant, leasedReservationId }) => [
+      { tenantId: tenant, reservationId: leasedReservationId, lease_seconds: 9 },
+      { tenantId: tenant, reservationId: leasedReservationId, lease_seconds: 86_401 },
+      { tenantId: tenant, reservationId: 'not-a-uuid' },
+      { tenantId: tenant, reservationId: leasedReservationId, extra: 1 },
+    ],
+    refusals: ({ tenant, reservationId }) => [
+      { tenantId: tenant, reservationId },
+      { tenantId: tenant, reservationId: randomUUID() },
+    ],
+  },
+  'billing.listReservations': {
+    credentials: 'worker',
+    success: ({ tenant }) => ({ tenantId: tenant, state: 'active', limit: 10 }),
+    badInputs: ({ tenant }) => [
+      { tenantId: tenant, state: 'held' },
+      { tenantId: tenant, limit: 0 },
+      { tenantId: tenant, cursor: 'not-a-cursor' },
+    ],
+    refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'billing.check': {
+    credentials: 'worker',
+    success: ({ tenant }) => ({ tenantId: tenant, checks: [{ resource: 'deployments', quantity: 2 }] }),
+    badInputs: ({ tenant }) => [
+      { tenantId: tenant, checks: [] },
+      { tenantId: tenant, checks: [{ resource: 'deployments', quantity: 0 }] },
+      { tenantId: tenant, checks: [{ resource: 'gpus' }] },
+    ],
+    refusals: () => [{ tenantId: unique('nobody'), checks: [{ resource: 'deployments' }] }],
+  },
+  'billing.entitlements': {
+    credentials: 'worker',
+    success: ({ tenant }) => ({ tenantId: tenant }),
+    badInputs: () => [{ tenantId: '' }, {}],
+    refusals: () => [{ tenantId: unique('nobody') }],
   },
   'admin.listPlans': {
     credentials: 'admin',
@@ -205,6 +258,21 @@ function causeOf(cause: unknown) {
   };
 }
 
+/** A successful outcome with its case's volatile output fields as "any string", for comparing. */
+function withVolatile<T extends { ok: boolean; data?: unknown }>(
+  result: T,
+  cases: ProcedureCases | undefined,
+): T {
+  if (!result.ok || !cases?.volatile || typeof result.data !== 'object' || result.data === null)
+    return result;
+  const data: Record<string, unknown> = { ...(result.data as Record<string, unknown>) };
+  for (const field of cases.volatile) {
+    expect(data[field], field).toEqual(expect.any(String));
+    data[field] = expect.any(String);
+  }
+  return { ...result, data };
+}
+
 /** tRPC's own caller for the procedure at `path` (e.g. `billing.limits`). */
 function callerOf(ctx: BillingContext, path: string): (input: unknown) => Promise<unknown> {
   const procedure = path
@@ -234,11 +302,14 @@ describe('every procedure, run by our runner and by tRPC’s own caller', () => 
     services,
   });
 
-  /** Runs `input` both ways with `credentials`; the two must agree, limit checks recorded included. */
+  /**
+   * Runs `input` both ways with `credentials`; the two must agree, limit checks recorded included
+   * (`volatile` output fields: both a string, of any value).
+   */
   async function bothWays(entry: ProcedureEntry, credentials: Credentials, input: unknown) {
     const ctx = contextAs(credentials);
     checks.length = 0;
-    const viaCaller = await outcome(() => callerOf(ctx, entry.path)(input));
+    const viaCaller = withVolatile(await outcome(() => callerOf(ctx, entry.path)(input)), CASES[entry.path]);
     const callerChecks = checks.splice(0);
     const viaRunner = await outcome(() => entry.run(ctx, input));
     expect(
@@ -266,10 +337,17 @@ describe('every procedure, run by our runner and by tRPC’s own caller', () => 
       quantity: 1,
       idempotency_key: 'fixture',
     });
+    const leased = await services.usage?.reserve(tenant, {
+      resource: 'self_hosted_workers',
+      quantity: 1,
+      idempotency_key: 'fixture-leased',
+      lease_seconds: 600,
+    });
     const fixture: Fixture = {
       tenant,
       customer,
       reservationId: reservation?.reservation.reservation_id ?? '',
+      leasedReservationId: leased?.reservation.reservation_id ?? '',
     };
     const other: Credentials = cases.credentials === 'worker' ? 'admin' : 'worker';
 

@@ -68,6 +68,9 @@ describe('the tRPC code of every domain failure', () => {
     orb_plan_already_mapped: true,
     webhook_event_not_found: true,
     reservation_not_found: true,
+    not_leased: true,
+    reservation_expired: true,
+    reservation_released: true,
   } satisfies Record<DomainErrorCode, true>;
 
   it.each(Object.keys(CODES) as DomainErrorCode[])(

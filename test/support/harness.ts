@@ -166,7 +166,7 @@ export async function openTestDatabase(kind: StoreKind): Promise<TestDatabase> {
       db: handle.db,
       store,
       openReplica: () => Promise.reject(new Error('PGlite has a single client: no second replica')),
-      close: () => handle.close(),
+      close: () => store.close(),
     };
   }
   if (!postgresUrl) throw new Error('TEST_DATABASE_URL is not set');
@@ -177,19 +177,20 @@ export async function openTestDatabase(kind: StoreKind): Promise<TestDatabase> {
   parsed.pathname = `/${name}`;
   const url = parsed.toString();
   const handle = await openDatabase({ url, maxConnections: 20 });
+  const store = await storeOver(handle);
   const replicas: BillingStore[] = [];
   return {
     kind,
     url,
     db: handle.db,
-    store: await storeOver(handle),
+    store,
     async openReplica() {
       const replica = await openBillingStore({ url });
       replicas.push(replica);
       return replica;
     },
     async close() {
-      await Promise.all([handle.close(), ...replicas.map((replica) => replica.close())]);
+      await Promise.all([store.close(), ...replicas.map((replica) => replica.close())]);
       await server.unsafe(`drop database if exists ${name} with (force)`);
       await server.end();
     },
@@ -266,7 +267,11 @@ function withAuthorization(init: RequestInit, token: Promise<string>): Promise<R
 
 function harnessOf(database: TestDatabase | undefined, options: AppOptions): Harness {
   const clock = testClock();
-  const app = createBillingApp(merged({ dependencies: { now: clock.now } }, options));
+  // No lease sweep unless a test turns it on: it would touch the database every second, under
+  // every other test's feet.
+  const app = createBillingApp(
+    merged({ config: { leaseSweepMs: 0 }, dependencies: { now: clock.now } }, options),
+  );
   let worker: Promise<string> | undefined;
   const admins = new Map<string, Promise<string>>();
   const workerTokenOf = () => {

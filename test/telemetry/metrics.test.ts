@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { CHECK_REASONS } from '../../src/contract/entitlements.js';
 import { PLAN_TYPES } from '../../src/contract/plans.js';
 import { Resource } from '../../src/contract/usage.js';
 import { WEBHOOK_OUTCOMES } from '../../src/contract/webhooks.js';
@@ -313,6 +314,8 @@ describe('where metrics are served', () => {
 const FAMILIES = {
   billing_limit_checks_total: 'counter',
   billing_limit_violations_total: 'counter',
+  billing_reservations_expired_total: 'counter',
+  billing_preflight_checks_total: 'counter',
   billing_cache_events_total: 'counter',
   billing_webhook_events_total: 'counter',
   http_server_request_duration: 'histogram',
@@ -330,6 +333,8 @@ const FAMILIES = {
 const DECLARED_COUNTS = {
   billing_limit_checks_total: (PLAN_TYPES.length + 1) * PLAN_SOURCES.length * LIMIT_CHECK_OUTCOMES.length,
   billing_limit_violations_total: Resource.options.length * PLAN_TYPES.length * VIOLATION_KINDS.length,
+  billing_reservations_expired_total: Resource.options.length,
+  billing_preflight_checks_total: Resource.options.length * CHECK_REASONS.length,
   billing_cache_events_total: CACHE_EVENTS.length,
   billing_webhook_events_total: [...PLAN_EVENT_TYPES, END_EVENT].length * (WEBHOOK_OUTCOMES.length + 2) + 1,
 };
@@ -339,6 +344,8 @@ const DECLARED_EXAMPLES = [
   'billing_limit_checks_total{plan="none",source="database",outcome="unavailable"} 0',
   'billing_limit_checks_total{plan="enterprise",source="header",outcome="ok"} 0',
   'billing_limit_violations_total{resource="self_hosted_workers",plan="growth",kind="soft"} 0',
+  'billing_reservations_expired_total{resource="self_hosted_workers"} 0',
+  'billing_preflight_checks_total{resource="deployments",reason="overage_cap_exceeded"} 0',
   'billing_cache_events_total{result="stale"} 0',
   'billing_webhook_events_total{type="subscription.plan_changed",outcome="unmapped_plan"} 0',
   'billing_webhook_events_total{type="unknown",outcome="refused"} 0',

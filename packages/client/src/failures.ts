@@ -31,3 +31,25 @@ export function isUnavailable(error: unknown): boolean {
   const status = error.data?.httpStatus;
   return status === undefined || status >= 500;
 }
+
+/**
+ * Why the service refused a call with 409, when it says so with a code (`{"detail": {"code": …}}`):
+ * `limit_exceeded` (`reserve()`: past a hard limit or an overage cap), or why a lease cannot be
+ * renewed — `reservation_expired` (its lease ended and its capacity was released: reserve again),
+ * `reservation_released` (a caller released it), `not_leased` (it has no lease). Anything else,
+ * a 409 included whose detail is only a message, is `undefined`.
+ *
+ * @example
+ * try {
+ *   await billing.renew({ tenantId: 'org-123', reservationId });
+ * } catch (error) {
+ *   if (conflictCodeOf(error) === 'reservation_expired') reservation = await billing.reserve(request);
+ *   else throw error;
+ * }
+ */
+export function conflictCodeOf(error: unknown): string | undefined {
+  if (!isBillingClientError(error) || error.data?.httpStatus !== 409) return undefined;
+  const detail: unknown = error.data.detail;
+  if (typeof detail !== 'object' || detail === null || !('code' in detail)) return undefined;
+  return typeof detail.code === 'string' ? detail.code : undefined;
+}

@@ -6,7 +6,12 @@ import { LastKnownAnswers } from './last-known.js';
 import { DEFAULT_RETRY, type RetryOptions, withRetries } from './retry.js';
 
 export type { AppRouter } from './app-router.js';
-export { type BillingClientError, isBillingClientError, isUnavailable } from './failures.js';
+export {
+  type BillingClientError,
+  conflictCodeOf,
+  isBillingClientError,
+  isUnavailable,
+} from './failures.js';
 export type { RetryOptions } from './retry.js';
 
 type Inputs = inferRouterInputs<AppRouter>;
@@ -22,6 +27,8 @@ export type ReserveInput = Omit<Inputs['billing']['reserve'], 'idempotency_key'>
 };
 /** A granted reservation (or the first grant for its idempotency key, answered again). */
 export type Reservation = Outputs['billing']['reserve'];
+/** `renew()`'s input: the tenant, the reservation, and the new lease (left out: the length last granted). */
+export type RenewInput = Inputs['billing']['renew'];
 
 /** What `limits()` answers when the service cannot: see {@link BillingClientOptions.onUnavailable}. */
 export type OnUnavailable = 'last-known' | 'fail-closed' | 'fail-open';
@@ -47,7 +54,7 @@ export interface BillingClientOptions {
   maxStaleMs?: number;
   /** How many tenant answers `limits()` remembers; the least recently answered goes first (default 10,000). */
   lastKnownMaxEntries?: number;
-  /** How `reserve()` retries a call the service did not answer. */
+  /** How `reserve()` and `renew()` retry a call the service did not answer. */
   retry?: RetryOptions;
 }
 
@@ -95,6 +102,15 @@ export interface BillingClientHelpers {
    * was lost is answered again, never granted twice. Pass your own key to retry later yourself.
    */
   reserve(input: ReserveInput, options?: CallOptions): Promise<Reservation>;
+  /**
+   * Extends a leased reservation to now + `lease_seconds` (left out: the length last granted). A
+   * call the service did not answer (network failure, timeout, 5xx) is retried as `reserve()` is:
+   * renewing twice only moves `expires_at` again. A refusal is thrown at once, never retried: 404
+   * (no such reservation), 400 (bad input), and 409 — `conflictCodeOf(error)` tells
+   * `reservation_expired` (its capacity is gone: reserve again), `reservation_released` and
+   * `not_leased` apart.
+   */
+  renew(input: RenewInput, options?: CallOptions): Promise<Reservation>;
 }
 
 /** Every procedure of the service (`billing.*`, `admin.*`), typed, and the helpers. */
@@ -152,6 +168,9 @@ export function createBillingClient(options: BillingClientOptions): BillingClien
     reserve({ idempotency_key = globalThis.crypto.randomUUID(), ...request }, { signal } = {}) {
       const input = { ...request, idempotency_key };
       return withRetries(() => trpc.billing.reserve.mutate(input, { signal }), settings.retry, signal);
+    },
+    renew(input, { signal } = {}) {
+      return withRetries(() => trpc.billing.renew.mutate(input, { signal }), settings.retry, signal);
     },
   };
 
@@ -221,12 +240,25 @@ function protocolOf(url: unknown): string {
   }
 }
 
-/** Every request given up after `timeoutMs` (besides the caller's own signal), unless it is 0. */
+/**
+ * Every request given up after `timeoutMs` (besides the caller's own signal), unless it is 0; the
+ * answer's body is read within the same time.
+ *
+ * Not `AbortSignal.timeout()`: inside `AbortSignal.any()` Node (20.x at least, nodejs/node#57736)
+ * may garbage-collect the timeout signal before it fires, and the request then hangs for ever. The
+ * timer here holds its controller; unref'd, it keeps no process alive.
+ */
 function withTimeout(base: typeof fetch, timeoutMs: number): typeof fetch {
   if (timeoutMs === 0) return base;
   return (input, init) => {
-    const deadline = AbortSignal.timeout(timeoutMs);
-    const signal = init?.signal ? AbortSignal.any([init.signal, deadline]) : deadline;
+    const deadline = new AbortController();
+    setTimeout(() => deadline.abort(timedOut()), timeoutMs).unref();
+    const signal = init?.signal ? AbortSignal.any([init.signal, deadline.signal]) : deadline.signal;
     return base(input, { ...init, signal });
   };
+}
+
+/** The reason `AbortSignal.timeout()` gives: a `TimeoutError`. */
+function timedOut(): DOMException {
+  return new DOMException('The operation was aborted due to timeout', 'TimeoutError');
 }

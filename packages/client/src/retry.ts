@@ -1,6 +1,6 @@
 import { isUnavailable } from './failures.js';
 
-/** How `reserve()` retries a call the service did not answer. */
+/** How `reserve()` and `renew()` retry a call the service did not answer. */
 export interface RetryOptions {
   /** Tries in all, the first included (default 4; 1 = never retry). */
   attempts?: number;

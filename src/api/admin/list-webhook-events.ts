@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CustomerId } from '../../contract/admin.js';
+import { NextCursor } from '../../contract/cursor.js';
 import { WebhookEventsCursor, WebhookEventView } from '../../contract/webhooks.js';
 import { adminProcedure } from '../trpc.js';
 import { adminErrorResponses } from './views.js';
@@ -31,10 +32,7 @@ export const listWebhookEvents = adminProcedure
   .output(
     z.object({
       events: z.array(WebhookEventView),
-      next_cursor: z
-        .string()
-        .nullable()
-        .meta({ description: 'The `cursor` of the next page; null on the last page.' }),
+      next_cursor: NextCursor,
     }),
   )
   .query(async ({ input, ctx }) => {

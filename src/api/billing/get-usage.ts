@@ -1,7 +1,7 @@
 import { TENANT_HEADER, TenantInput, UsageResponse } from '../../contract/usage.js';
 import { headerParameters } from '../header-input.js';
 import { workerProcedure } from '../trpc.js';
-import { usageServiceOf } from './usage-service.js';
+import { usageErrorResponses, usageServiceOf } from './usage-service.js';
 
 export const getUsage = workerProcedure
   .meta({
@@ -12,13 +12,7 @@ export const getUsage = workerProcedure
       summary: 'What the tenant uses now, against its limits',
       tags: ['usage'],
       requestHeaders: headerParameters(TenantInput, TENANT_HEADER),
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'Tenant not found',
-        422: 'Validation Error',
-        500: 'Internal Server Error',
-        503: 'Store unavailable',
-      },
+      errorResponses: usageErrorResponses(),
     },
     inputHeaders: TENANT_HEADER,
   })

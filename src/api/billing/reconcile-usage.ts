@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { TENANT_HEADER, TenantInput, UsageResponse, UsageUpdate } from '../../contract/usage.js';
 import { headerParameters } from '../header-input.js';
 import { workerProcedure } from '../trpc.js';
-import { usageServiceOf, workerActor } from './usage-service.js';
+import { BODY_TOO_LARGE, usageErrorResponses, usageServiceOf, workerActor } from './usage-service.js';
 
 export const reconcileUsage = workerProcedure
   .meta({
@@ -15,14 +15,7 @@ export const reconcileUsage = workerProcedure
         'For drift after a crash on the Engine’s side. A count left out is unchanged. Audited with the difference.',
       tags: ['usage'],
       requestHeaders: headerParameters(TenantInput, TENANT_HEADER),
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'Tenant not found',
-        413: 'Request body larger than 64 KiB',
-        422: 'Validation Error',
-        500: 'Internal Server Error',
-        503: 'Store unavailable',
-      },
+      errorResponses: usageErrorResponses({ ...BODY_TOO_LARGE }),
     },
     inputHeaders: TENANT_HEADER,
   })

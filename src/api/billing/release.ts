@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ReservationPath, TENANT_HEADER, TenantInput } from '../../contract/usage.js';
 import { headerParameters } from '../header-input.js';
 import { workerProcedure } from '../trpc.js';
-import { usageServiceOf } from './usage-service.js';
+import { usageErrorResponses, usageServiceOf } from './usage-service.js';
 
 export const release = workerProcedure
   .meta({
@@ -14,13 +14,7 @@ export const release = workerProcedure
       tags: ['usage'],
       requestHeaders: headerParameters(TenantInput, TENANT_HEADER),
       successDescription: 'Released (or released before)',
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'No such reservation for this tenant',
-        422: 'Validation Error',
-        500: 'Internal Server Error',
-        503: 'Store unavailable',
-      },
+      errorResponses: usageErrorResponses({ 404: 'No such reservation for this tenant' }),
     },
     inputHeaders: TENANT_HEADER,
     successStatus: 204,

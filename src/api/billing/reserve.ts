@@ -9,7 +9,7 @@ import {
 } from '../../contract/usage.js';
 import { headerParameters } from '../header-input.js';
 import { workerProcedure } from '../trpc.js';
-import { usageServiceOf } from './usage-service.js';
+import { BODY_TOO_LARGE, usageErrorResponses, usageServiceOf } from './usage-service.js';
 
 export const reserve = workerProcedure
   .meta({
@@ -22,24 +22,23 @@ export const reserve = workerProcedure
         'Granted atomically against the limit (safe across replicas). Past a soft limit the grant is marked ' +
         '`overage`; past a hard limit, or a soft limit’s overage cap, 409 and nothing is recorded. The same ' +
         '`idempotency_key` again answers the first answer, with `Idempotent-Replayed: true` and the ' +
-        'reservation’s `released_at` as it is now.',
+        'reservation’s `released_at` and `expires_at` as they are now. With `lease_seconds` the reservation ' +
+        'holds its capacity until `expires_at` unless renewed, and is then released automatically (within 5 ' +
+        'seconds), as `expired`.',
       tags: ['usage'],
       requestHeaders: headerParameters(TenantInput, TENANT_HEADER),
       responseHeaders: ReplayHeaders,
       successDescription: 'Granted (or the first grant for this idempotency key, replayed)',
-      errorResponses: {
-        401: 'Unauthorized',
-        404: 'Tenant not found',
+      errorResponses: usageErrorResponses({
+        ...BODY_TOO_LARGE,
         409: 'Limit exceeded',
-        413: 'Request body larger than 64 KiB',
         422: 'Validation Error, or the idempotency key reused for another request',
-        500: 'Internal Server Error',
         503: 'Store unavailable, or the request timed out (nothing granted)',
-      },
+      }),
     },
     inputHeaders: TENANT_HEADER,
     successStatus: 201,
-    limitExceeded: true,
+    conflictBody: 'LimitExceeded',
   })
   .input(z.strictObject({ ...TenantInput.shape, ...ReservationRequest.shape }))
   .output(Reservation)

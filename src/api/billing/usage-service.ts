@@ -13,3 +13,21 @@ export function workerActor(claims: Readonly<Record<string, unknown>>): string {
   const subject = claims['sub'];
   return typeof subject === 'string' && subject ? subject : 'engine';
 }
+
+/**
+ * What every usage route can answer besides success, in the words of its document; `own` adds a
+ * route's own (409, 413) or rewords one.
+ */
+export function usageErrorResponses(own: Readonly<Record<number, string>> = {}): Record<number, string> {
+  return {
+    401: 'Unauthorized',
+    404: 'Tenant not found',
+    422: 'Validation Error',
+    500: 'Internal Server Error',
+    503: 'Store unavailable',
+    ...own,
+  };
+}
+
+/** A route that reads a JSON body can be refused it for its size. */
+export const BODY_TOO_LARGE = { 413: 'Request body larger than 64 KiB' } as const;

@@ -1,10 +1,27 @@
 import { createHash } from 'node:crypto';
+import type { PlanView } from '../../contract/admin.js';
+import type { CheckRequest, CheckResponse, CheckResult } from '../../contract/entitlements.js';
 import type { PlanType } from '../../contract/plans.js';
-import type { Reservation, ReservationRequest, Resource, UsageResponse } from '../../contract/usage.js';
+import type {
+  Reservation,
+  ReservationList,
+  ReservationRequest,
+  Resource,
+  UsageResponse,
+} from '../../contract/usage.js';
+import { ReservationsCursor } from '../../contract/usage.js';
 import { DomainError, deadlineExceeded, orUnavailable, tenantNotFound } from '../errors.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
 import { remainingOf } from '../limits/usage-policy.js';
-import type { Grant, UsageCounts, UsageStore } from './usage-store.js';
+import { preflight } from './preflight.js';
+import type {
+  ExpiredLease,
+  Grant,
+  ReservationEntry,
+  ReservationQuery,
+  UsageCounts,
+  UsageStore,
+} from './usage-store.js';
 
 /** A reservation's answer, and whether it is the first answer to its idempotency key given again. */
 export interface ReservationAnswer {
@@ -25,6 +42,14 @@ export interface UsageService {
     options?: { notAfter?: number | undefined },
   ): Promise<ReservationAnswer>;
   release(tenantId: string, reservationId: string): Promise<void>;
+  /** The lease extended; refused (409) when the reservation has none, has expired or was released. */
+  renew(tenantId: string, reservationId: string, leaseSeconds: number | undefined): Promise<Reservation>;
+  /** A page of the tenant's reservations, newest first. */
+  list(tenantId: string, query: ReservationQuery): Promise<ReservationList>;
+  /** Releases every lease that has ended (in batches); the number this call released. */
+  expireLeases(): Promise<number>;
+  /** Whether each check would be granted now, and why; reserves nothing. */
+  check(tenantId: string, request: CheckRequest): Promise<CheckResponse>;
   reconcile(tenantId: string, counts: Partial<UsageCounts>, actor: string): Promise<UsageResponse>;
 }
 
@@ -61,16 +86,39 @@ function reservationOf(grant: Grant, releasedAt: Date | null = null): Reservatio
     limit: grant.limit,
     remaining: remainingOf(grant.limit, grant.used),
     overage: grant.overage,
-    released_at: releasedAt ? releasedAt.toISOString() : null,
+    released_at: isoOf(releasedAt),
+    expires_at: isoOf(grant.expiresAt),
   };
 }
 
-/** What makes two requests "the same" for an idempotency key. */
-function fingerprintOf({ resource, quantity, reference }: ReservationRequest): string {
-  return createHash('sha256')
-    .update(JSON.stringify([resource, quantity, reference ?? null]))
-    .digest('hex');
+const isoOf = (at: Date | null) => (at ? at.toISOString() : null);
+
+function reservationRecordOf(entry: ReservationEntry): ReservationList['reservations'][number] {
+  return {
+    reservation_id: entry.reservationId,
+    resource: entry.resource,
+    quantity: entry.quantity,
+    reference: entry.reference,
+    created_at: entry.createdAt.toISOString(),
+    expires_at: isoOf(entry.expiresAt),
+    released_at: isoOf(entry.releasedAt),
+    release_reason: entry.releaseReason,
+  };
 }
+
+/**
+ * What makes two requests "the same" for an idempotency key. A lease counts when asked for; a
+ * request without one fingerprints as before leases existed, so a retry across the upgrade replays.
+ */
+function fingerprintOf({ resource, quantity, reference, lease_seconds }: ReservationRequest): string {
+  const request: unknown[] = [resource, quantity, reference ?? null];
+  if (lease_seconds !== undefined) request.push(lease_seconds);
+  return createHash('sha256').update(JSON.stringify(request)).digest('hex');
+}
+
+/** Leases released per store call by the sweep, and calls per sweep (the rest waits for the next). */
+const EXPIRY_BATCH = 500;
+const EXPIRY_BATCHES_PER_SWEEP = 20;
 
 /** hard: a reservation refused at its limit · soft: granted past it, into overage. */
 export const VIOLATION_KINDS = ['hard', 'soft'] as const;
@@ -83,12 +131,23 @@ export interface LimitViolation {
 }
 
 export interface UsageServiceOptions {
+  /** The plan catalog, for the upgrade a refused check names. */
+  catalog: { listPlans(): Promise<PlanView[]> };
   /** Called once per violation as it is decided; a replayed answer is not a new one. */
   onViolation?(violation: LimitViolation): void;
+  /** Called once per lease released because it ran out, by whichever call released it. */
+  onLeaseExpired?(lease: ExpiredLease): void;
+  /** Called once per check judged (`POST /billing/checks` entry). */
+  onCheck?(result: Pick<CheckResult, 'resource' | 'reason'>): void;
 }
 
-export function createUsageService(store: UsageStore, options: UsageServiceOptions = {}): UsageService {
-  const { onViolation } = options;
+const reservationNotFound = () => new DomainError('reservation_not_found', 'Reservation not found');
+
+const leaseConflict = (code: 'not_leased' | 'reservation_expired' | 'reservation_released') =>
+  new DomainError(code, 'The reservation cannot be renewed', { facts: { code } });
+
+export function createUsageService(store: UsageStore, options: UsageServiceOptions): UsageService {
+  const { catalog, onViolation, onLeaseExpired, onCheck } = options;
   return {
     async usage(tenantId) {
       const found = await orUnavailable(store.usage(tenantId));
@@ -105,6 +164,7 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
           reference: input.reference,
           fingerprint: fingerprintOf(input),
           notAfter,
+          leaseSeconds: input.lease_seconds,
         }),
       );
       switch (outcome.kind) {
@@ -145,7 +205,55 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
     async release(tenantId, reservationId) {
       const outcome = await orUnavailable(store.release(tenantId, reservationId));
       // Releasing twice is fine; another tenant's reservation does not exist for this one.
-      if (outcome === 'not_found') throw new DomainError('reservation_not_found', 'Reservation not found');
+      if (outcome.kind === 'not_found') throw reservationNotFound();
+      // Its lease had ended before the sweep reached it: released now, as the expiry it is.
+      if (outcome.kind === 'expired') onLeaseExpired?.(outcome.lease);
+    },
+
+    async renew(tenantId, reservationId, leaseSeconds) {
+      const outcome = await orUnavailable(store.renew(tenantId, reservationId, leaseSeconds));
+      switch (outcome.kind) {
+        case 'renewed':
+          return reservationOf(outcome.grant);
+        case 'not_found':
+          throw reservationNotFound();
+        case 'not_leased':
+          throw leaseConflict('not_leased');
+        case 'released':
+          throw leaseConflict('reservation_released');
+        case 'expired':
+          if (outcome.now) onLeaseExpired?.(outcome.now);
+          throw leaseConflict('reservation_expired');
+      }
+    },
+
+    async list(tenantId, query) {
+      const page = await orUnavailable(store.listReservations(tenantId, query));
+      if (!page) throw tenantNotFound();
+      return {
+        tenant_id: tenantId,
+        reservations: page.reservations.map(reservationRecordOf),
+        next_cursor: page.next && ReservationsCursor.encode(page.next),
+      };
+    },
+
+    async expireLeases() {
+      let released = 0;
+      for (let batch = 0; batch < EXPIRY_BATCHES_PER_SWEEP; batch++) {
+        const expired = await store.expireLeases(EXPIRY_BATCH);
+        for (const lease of expired) onLeaseExpired?.(lease);
+        released += expired.length;
+        if (expired.length < EXPIRY_BATCH) break;
+      }
+      return released;
+    },
+
+    async check(tenantId, request) {
+      const [found, plans] = await orUnavailable(Promise.all([store.usage(tenantId), catalog.listPlans()]));
+      if (!found) throw tenantNotFound();
+      const answer = preflight(found.record, found.used, plans, request);
+      for (const result of answer.results) onCheck?.(result);
+      return answer;
     },
 
     async reconcile(tenantId, counts, actor) {

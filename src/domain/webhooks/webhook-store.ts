@@ -1,5 +1,6 @@
+import type { PagePosition } from '../../contract/cursor.js';
 import type { PlanType } from '../../contract/plans.js';
-import type { WebhookEventsPosition, WebhookOutcome } from '../../contract/webhooks.js';
+import type { WebhookOutcome } from '../../contract/webhooks.js';
 import type { LimitsChange } from '../limits/changes.js';
 
 /** One verified delivery, as the store records it. */
@@ -37,7 +38,7 @@ export interface WebhookEventRecord extends ReceivedEvent {
 /** One page of recorded events, newest first; `next` is where the following page starts, if any. */
 export interface WebhookEventsPage {
   events: WebhookEventRecord[];
-  next: WebhookEventsPosition | null;
+  next: PagePosition | null;
 }
 
 /** A replay's result: the event as recorded now, and what changed for the cache, if anything. */
@@ -57,7 +58,7 @@ export interface WebhookStore {
   listWebhookEvents(filter: {
     customerId?: string | undefined;
     limit: number;
-    after?: WebhookEventsPosition | undefined;
+    after?: PagePosition | undefined;
   }): Promise<WebhookEventsPage>;
   findWebhookEvent(id: string): Promise<WebhookEventRecord | undefined>;
   /**

@@ -43,7 +43,7 @@ describe.each(STORE_KINDS)('a missed deadline on %s', (kind) => {
 
   it('is a `deadline_exceeded` domain error ("Request timed out"), nothing recorded', async () => {
     const tenant = await h.tenant('growth');
-    const service = createUsageService(h.store.usage);
+    const service = createUsageService(h.store.usage, { catalog: h.store.tenants });
     const late = service.reserve(
       tenant,
       { resource: 'deployments', quantity: 1, idempotency_key: randomUUID() },

@@ -36,7 +36,7 @@ describe.each(STORE_KINDS)('replays on %s', (kind) => {
     expect(res.status).toBe(201);
     expect(res.headers.get('idempotent-replayed')).toBeNull();
     const text = await res.text();
-    expect(text).toMatch(/,"overage":false,"released_at":null\}$/);
+    expect(text).toMatch(/,"overage":false,"released_at":null,"expires_at":null\}$/);
     expect(JSON.parse(text)).toEqual({
       reservation_id: expect.any(String),
       resource: 'deployments',
@@ -46,6 +46,7 @@ describe.each(STORE_KINDS)('replays on %s', (kind) => {
       remaining: 3,
       overage: false,
       released_at: null,
+      expires_at: null,
     });
   });
 
@@ -90,7 +91,7 @@ describe.each(STORE_KINDS)('replays on %s', (kind) => {
 
   it('tells the domain’s caller (and a tRPC caller, through its context) that an answer is a replay', async () => {
     const tenant = await h.tenant('growth');
-    const service = createUsageService(h.store.usage);
+    const service = createUsageService(h.store.usage, { catalog: h.store.tenants });
     const input = { resource: 'deployments' as const, quantity: 1, idempotency_key: randomUUID() };
     const first = await service.reserve(tenant, input);
     expect(first).toMatchObject({ replayed: false, reservation: { released_at: null } });

@@ -9,6 +9,7 @@ import { createUsageStore } from '../../../src/db/usage-store.js';
 import { resourcePolicy } from '../../../src/domain/limits/effective-limits.js';
 import { ceilingOf } from '../../../src/domain/limits/usage-policy.js';
 import { createHarness, type Harness, STORE_KINDS, unique, useHarness } from '../../support/harness.js';
+import { holdCounterRows } from '../../support/row-lock.js';
 
 interface ReservationBody {
   reservation_id: string;
@@ -19,6 +20,7 @@ interface ReservationBody {
   remaining: number | null;
   overage: boolean;
   released_at: string | null;
+  expires_at: string | null;
 }
 interface UsageBody {
   usage: Record<
@@ -83,6 +85,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
       remaining: 0,
       overage: false,
       released_at: null,
+      expires_at: null,
     });
     const refused = await client.reserve(tenant, { resource: 'deployments', idempotency_key: key() });
     expect(refused.status).toBe(409);
@@ -300,7 +303,10 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
       | { rows: Record<string, unknown>[] };
     return Array.isArray(result) ? [...result] : result.rows;
   }
-  /** `billing_reserve` called as it is, without the service's own checks in front of it. */
+  /**
+   * `billing_reserve` called as it is, without the service's own checks in front of it — with the
+   * seven arguments of a replica before leases (the eighth, `p_lease_seconds`, defaults to none).
+   */
   const callReserve = async (
     tenant: string,
     { quantity = 1, key: idempotencyKey = key(), notAfter = null as number | null } = {},
@@ -358,27 +364,14 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
         'granted',
       );
       // Another transaction holds the counter row past the deadline of the grant queued behind it.
-      let letGo: () => void = () => {};
-      let held: () => void = () => {};
-      const holding = new Promise<void>((resolve) => {
-        held = resolve;
-      });
-      const holder = h.db.transaction(async (tx) => {
-        await tx.execute(sql`select 1 from usage_counter where organization_id = ${tenant} for update`);
-        held();
-        await new Promise<void>((resolve) => {
-          letGo = resolve;
-        });
-      });
-      await holding;
+      const lock = await holdCounterRows(h.db, tenant);
       const late = h.store.usage.reserve(tenant, {
         ...storeRequest(),
         idempotencyKey: key(),
         notAfter: Date.now() + 200,
       });
       await new Promise((resolve) => setTimeout(resolve, 400));
-      letGo();
-      await holder;
+      await lock.release();
       expect(await late).toEqual({ kind: 'abandoned' });
       expect(await reservations(tenant)).toHaveLength(1);
       expect(await counters(tenant)).toEqual([{ resource: 'deployments', used: 1 }]);
@@ -489,6 +482,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
               used: ceiling,
               limit: policy.limit,
               overage: policy.limit !== null && ceiling > policy.limit,
+              expiresAt: null,
             },
             planId: 'growth',
           });
@@ -540,10 +534,12 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     const again = await client.reserve(tenant, body);
     expect(again.status).toBe(201);
     expect(await again.text()).toBe(firstText);
-    // The facts of the answer are stored; `released_at` is read from the row at each replay.
+    // The facts of the answer are stored; `released_at` and `expires_at` are read from the row at
+    // each replay.
     const [stored] = await reservations(tenant);
-    const { released_at, ...facts } = JSON.parse(firstText) as ReservationBody;
+    const { released_at, expires_at, ...facts } = JSON.parse(firstText) as ReservationBody;
     expect(released_at).toBeNull();
+    expect(expires_at).toBeNull();
     expect(stored?.response).toEqual(facts);
 
     // A row as the transaction before billing_reserve wrote it: the 201 body itself.
@@ -576,7 +572,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
       idempotency_key: oldKey,
     });
     expect(replayed.status).toBe(201);
-    expect(await replayed.text()).toBe(JSON.stringify({ ...oldBody, released_at: null }));
+    expect(await replayed.text()).toBe(JSON.stringify({ ...oldBody, released_at: null, expires_at: null }));
     expect(await counters(tenant)).toEqual([{ resource: 'self_hosted_workers', used: 2 }]);
   });
 
@@ -586,10 +582,10 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
       await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() })
     ).json()) as ReservationBody;
     expect((await client.reconcile(tenant, { deployments: 1 })).status).toBe(200);
-    expect(await h.store.usage.release(tenant, reservation_id)).toBe('released');
+    expect(await h.store.usage.release(tenant, reservation_id)).toEqual({ kind: 'released' });
     expect((await client.usage(tenant)).usage.deployments.used).toBe(0);
-    expect(await h.store.usage.release(tenant, reservation_id)).toBe('already_released');
-    expect(await h.store.usage.release(unique('other'), reservation_id)).toBe('not_found');
+    expect(await h.store.usage.release(tenant, reservation_id)).toEqual({ kind: 'already_released' });
+    expect(await h.store.usage.release(unique('other'), reservation_id)).toEqual({ kind: 'not_found' });
   });
 
   it.runIf(kind === 'postgres')(
@@ -602,7 +598,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
         for (let i = 0; i < 2; i++) {
           const outcome = await store.reserve(tenant, { ...storeRequest(), idempotencyKey: key() });
           if (outcome.kind !== 'granted') throw new Error(`not granted: ${outcome.kind}`);
-          expect(await store.release(tenant, outcome.grant.reservationId)).toBe('released');
+          expect(await store.release(tenant, outcome.grant.reservationId)).toEqual({ kind: 'released' });
         }
         const prepared = (await single.db.execute(
           sql`select statement from pg_prepared_statements order by prepare_time`,

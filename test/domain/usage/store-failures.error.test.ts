@@ -21,11 +21,22 @@ const driverError = (code: string, message: string) => Object.assign(new Error(m
 
 function failingStore(error: unknown): UsageStore {
   const fail = () => Promise.reject(error);
-  return { usage: fail, reserve: fail, release: fail, setUsage: fail };
+  return {
+    usage: fail,
+    reserve: fail,
+    release: fail,
+    renew: fail,
+    expireLeases: fail,
+    listReservations: fail,
+    entitlements: fail,
+    setUsage: fail,
+  };
 }
 
 async function failureOf(error: unknown): Promise<unknown> {
-  const service = createUsageService(failingStore(error));
+  const service = createUsageService(failingStore(error), {
+    catalog: { listPlans: () => Promise.reject(error) },
+  });
   try {
     await service.reserve('org-1', { resource: 'deployments', quantity: 1, idempotency_key: 'k' });
   } catch (failure) {
