@@ -24,6 +24,21 @@ describe('bench harness', () => {
     expect(result.cpuMicrosPerRequest).toBeGreaterThan(0);
   }, 15_000);
 
+  it('loads the service on PGlite (a cached limits check), every answer checked', async () => {
+    const service = TARGETS.find((target) => target.name === 'database-pglite');
+    if (!service) throw new Error('the registry has no database-pglite target');
+    const secret = randomBytes(36).toString('base64url');
+    const result = await benchTarget(
+      service,
+      { durationSeconds: 1, warmupSeconds: 0, connections: 4, pipelining: 1 },
+      { secret, token: await signWorkerToken(secret) },
+    );
+    // An answer that is not the tenant's limits counts as an error: none, and work was done.
+    expect(result.errors).toBe(0);
+    expect(result.requests).toBeGreaterThan(0);
+    expect(result.requestsPerSecond).toBeGreaterThan(0);
+  }, 60_000);
+
   it('loads the PGlite lease target: grant with a lease, renew, release, every answer right', async () => {
     const leases = TARGETS.find((target) => target.name === 'leases-pglite');
     if (!leases) throw new Error('the registry has no leases-pglite target');

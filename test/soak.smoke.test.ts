@@ -43,6 +43,13 @@ describe.skipIf(!databaseUrl)('soak script (short run on TEST_DATABASE_URL)', ()
       expect(stdout).toMatch(new RegExp(`^- PASS \\(${invariant}\\) `, 'm'));
     expect(stdout).not.toMatch(/^- FAIL/m);
     expect(stdout).toContain('None: every answer had an expected status and body.');
+    // Work was done, not only checked: grants, releases and Orb deliveries each happened.
+    for (const outcome of ['granted (201)', 'released (204)', 'webhook: applied']) {
+      const count = Number(
+        new RegExp(`^- ${outcome.replace(/[()]/g, '\\$&')}: (\\d+)$`, 'm').exec(stdout)?.[1] ?? 0,
+      );
+      expect(count, `${outcome} in:\n${stdout}`).toBeGreaterThan(0);
+    }
     expect(stderr).toMatch(/dropped database billing_soak_[0-9a-f]+/);
   }, 90_000);
 });

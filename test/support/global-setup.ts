@@ -23,6 +23,17 @@ declare module 'vitest' {
   }
 }
 
+/** Why a CI run stops before any test: the PostgreSQL tests would otherwise vanish from it. */
+export const POSTGRES_REQUIRED_IN_CI =
+  'CI: TEST_DATABASE_URL is not set, so the PostgreSQL tests (every store test on PostgreSQL, two replicas, ' +
+  'faults, PgBouncer, soak, bench on PostgreSQL) would be skipped: set it (.ci/run does when PostgreSQL answers on 127.0.0.1:5432)';
+
+/** What a local run without PostgreSQL leaves out, said before the tests start. */
+const POSTGRES_SKIPPED =
+  'TEST_DATABASE_URL is not set: store tests run on PGlite only; the PostgreSQL-only tests (two replicas, ' +
+  'faults, PgBouncer, soak, bench on PostgreSQL, lease sweeps on two replicas) are skipped. Set it to run them ' +
+  '(e.g. TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/test).';
+
 /** A PostgreSQL database of `url`'s server, named `name`. */
 function databaseUrl(url: string, name: string): string {
   const parsed = new URL(url);
@@ -58,6 +69,11 @@ export default async function setup(project: TestProject) {
   project.provide('pgliteDirTemplate', templateDir);
 
   const url = process.env['TEST_DATABASE_URL'];
+  if (!url) {
+    // In CI a missing PostgreSQL is a failure, never a quiet skip; on a laptop it is said once.
+    if (process.env['CI']) throw new Error(POSTGRES_REQUIRED_IN_CI);
+    console.warn(POSTGRES_SKIPPED);
+  }
   const template = url ? await createPostgresTemplate(url) : undefined;
   project.provide('postgresTemplate', template?.name ?? '');
   return async () => {
