@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { SoftLimit } from './admin.js';
 import { Limit, PlanType } from './plans.js';
-import { Resource } from './usage.js';
+import { Resource, Timestamp } from './usage.js';
 
 // ---- preflight checks -------------------------------------------------------------------------
 
@@ -97,7 +97,7 @@ export const EntitlementsResponse = z
     customer_id: z.string(),
     plan_type: PlanType,
     entitlements: z.object({ deployments: Entitlement, self_hosted_workers: Entitlement }),
-    as_of: z.iso.datetime().meta({ description: 'When this was read from the store (RFC 3339, UTC).' }),
+    as_of: Timestamp.meta({ description: 'When this was read from the store (RFC 3339, UTC).' }),
     stale: z.boolean().meta({
       description:
         'True when the store is unreachable (or slower than `BILLING_STORE_TIMEOUT_MS`) and this is the last ' +

@@ -35,7 +35,7 @@ export const TENANT_HEADER = { tenantId: 'tenant-id' } as const;
 export const LeaseSeconds = z.int().min(10).max(86_400);
 
 /** A time the store wrote, as RFC 3339 in UTC. */
-const Timestamp = z.iso.datetime();
+export const Timestamp = z.iso.datetime();
 
 export const ReservationRequest = z.strictObject({
   resource: Resource,

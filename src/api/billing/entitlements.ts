@@ -1,9 +1,8 @@
-import { TRPCError } from '@trpc/server';
 import { EntitlementsResponse } from '../../contract/entitlements.js';
 import { TENANT_HEADER, TenantInput } from '../../contract/usage.js';
 import { headerParameters } from '../header-input.js';
 import { workerProcedure } from '../trpc.js';
-import { usageErrorResponses } from './usage-service.js';
+import { entitlementsServiceOf, usageErrorResponses } from './usage-service.js';
 
 export const entitlements = workerProcedure
   .meta({
@@ -25,9 +24,4 @@ export const entitlements = workerProcedure
   })
   .input(TenantInput)
   .output(EntitlementsResponse)
-  .query(({ input, ctx }) => {
-    const service = ctx.services.entitlements;
-    // As the usage routes: without a store the route answers as if absent.
-    if (!service) throw new TRPCError({ code: 'NOT_FOUND', message: 'Not Found' });
-    return service.explain(input.tenantId);
-  });
+  .query(({ input, ctx }) => entitlementsServiceOf(ctx).explain(input.tenantId));

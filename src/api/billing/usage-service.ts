@@ -1,11 +1,21 @@
 import { TRPCError } from '@trpc/server';
 import type { BillingContext } from '../context.js';
 
+/** A route that needs the store, in a service embedded without one: answered as if it were absent. */
+const routeAbsent = () => new TRPCError({ code: 'NOT_FOUND', message: 'Not Found' });
+
 /** Usage needs the store; a service embedded without one answers 404 there, as if the routes were absent. */
 export function usageServiceOf(ctx: BillingContext) {
   const { usage } = ctx.services;
-  if (!usage) throw new TRPCError({ code: 'NOT_FOUND', message: 'Not Found' });
+  if (!usage) throw routeAbsent();
   return usage;
+}
+
+/** Entitlements need the store too: the same 404 without one. */
+export function entitlementsServiceOf(ctx: BillingContext) {
+  const { entitlements } = ctx.services;
+  if (!entitlements) throw routeAbsent();
+  return entitlements;
 }
 
 /** Who the audit log names for a worker call: the token's subject, or the Engine. */

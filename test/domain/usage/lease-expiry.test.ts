@@ -4,66 +4,32 @@
  * concurrent sweeps never taking one lease twice.
  */
 import { randomUUID } from 'node:crypto';
-import { eq, inArray, type SQL, sql } from 'drizzle-orm';
-import { describe, expect, it, onTestFinished } from 'vitest';
-import type { Database } from '../../../src/db/database.js';
+import { eq, inArray, sql } from 'drizzle-orm';
+import { describe, expect, it } from 'vitest';
+import type { Reservation } from '../../../src/contract/usage.js';
 import { reservation } from '../../../src/db/schema.js';
 import type { BillingStore } from '../../../src/domain/store.js';
 import type { ExpiredLease } from '../../../src/domain/usage/usage-store.js';
-import { createLogger } from '../../../src/telemetry/logger.js';
 import { eventually } from '../../support/eventually.js';
 import { type Harness, STORE_KINDS, useHarness } from '../../support/harness.js';
+import { capturedLogs, rowsOf, untilTestEnds } from '../../support/leases.js';
 import { parsePrometheus, sampleSum } from '../../support/prometheus.js';
-
-interface ReservationBody {
-  reservation_id: string;
-  quantity: number;
-  expires_at: string | null;
-}
-interface LogLine {
-  msg: string;
-  [field: string]: unknown;
-}
-
-/** Rows of a raw query, whichever driver ran it. */
-async function rowsOf(db: Database, query: SQL): Promise<Record<string, unknown>[]> {
-  const result = (await db.execute(query)) as unknown as
-    | Record<string, unknown>[]
-    | { rows: Record<string, unknown>[] };
-  return Array.isArray(result) ? [...result] : result.rows;
-}
-
-/**
- * `store`, as an app sees it, but "closing" when the current test ends: the lease sweep of an app
- * built on it stops then, so that no test's sweep reaches another test's leases.
- */
-function untilTestEnds(store: BillingStore): BillingStore {
-  const ended = new AbortController();
-  onTestFinished(() => ended.abort());
-  return { ...store, closing: AbortSignal.any([store.closing, ended.signal]) };
-}
 
 /** An app sweeping every `sweepMs` until the test ends, whose expiry log lines the test reads. */
 function sweeping(h: Harness, store: BillingStore, sweepMs: number) {
-  const expiries: LogLine[] = [];
-  const logger = createLogger({
-    level: 'info',
-    destination: {
-      write(line: string) {
-        const parsed = JSON.parse(line) as LogLine;
-        if (parsed.msg === 'reservation lease expired') expiries.push(parsed);
-      },
-    },
-  });
+  const log = capturedLogs();
   const app = h.withApp({
-    dependencies: { store: untilTestEnds(store), logger },
+    dependencies: { store: untilTestEnds(store), logger: log.logger },
     config: { leaseSweepMs: sweepMs },
   });
   const headers = (tenant: string) => ({ 'tenant-id': tenant, 'content-type': 'application/json' });
   return {
     app,
-    expiries,
-    async grant(tenant: string, body: Record<string, unknown>): Promise<ReservationBody> {
+    /** Its expiry log lines so far. */
+    get expiries() {
+      return log.expiries();
+    },
+    async grant(tenant: string, body: Record<string, unknown>): Promise<Reservation> {
       const res = await app.asWorker('/billing/reservations', {
         method: 'POST',
         headers: headers(tenant),
@@ -71,7 +37,7 @@ function sweeping(h: Harness, store: BillingStore, sweepMs: number) {
       });
       const text = await res.text();
       if (res.status !== 201) throw new Error(`reserve: ${res.status} ${text}`);
-      return JSON.parse(text) as ReservationBody;
+      return JSON.parse(text) as Reservation;
     },
     renew: (tenant: string, id: string, body: Record<string, unknown>) =>
       app.asWorker(`/billing/reservations/${id}/renew`, {
@@ -119,7 +85,7 @@ describe.each(STORE_KINDS)('lease expiry on %s', (kind) => {
         appOf(i)?.grant(tenant, { resource: 'self_hosted_workers', quantity: i + 1, lease_seconds: 10 }),
       ),
     );
-    const granted = leases.filter((lease): lease is ReservationBody => lease !== undefined);
+    const granted = leases.filter((lease): lease is Reservation => lease !== undefined);
     expect(granted).toHaveLength(50);
     expect(await used(tenant)).toBe(1000 + 1275);
     const renewed = granted.filter((lease) => lease.quantity % 2 === 0);
@@ -244,7 +210,7 @@ describe.each(STORE_KINDS)('lease expiry on %s', (kind) => {
         won++;
         // Renewed: it holds, until the end the renewal answered.
         expect(row, row.id).toMatchObject({ releasedAt: null, leaseSeconds: 60 });
-        expect(row.expiresAt?.toISOString()).toBe((JSON.parse(outcome.body) as ReservationBody).expires_at);
+        expect(row.expiresAt?.toISOString()).toBe((JSON.parse(outcome.body) as Reservation).expires_at);
       } else {
         lost++;
         expect([outcome.status, outcome.body]).toEqual([409, '{"detail":{"code":"reservation_expired"}}']);

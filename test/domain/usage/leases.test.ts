@@ -6,13 +6,13 @@
  * two replicas is in lease-expiry.test.ts.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { eq, type SQL, sql } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import type { Reservation, ReservationList, UsageResponse } from '../../../src/contract/usage.js';
 import type { Database } from '../../../src/db/database.js';
 import { reservation } from '../../../src/db/schema.js';
 import type { BillingStore } from '../../../src/domain/store.js';
 import { startLeaseSweeper } from '../../../src/domain/usage/lease-sweeper.js';
-import { createLogger } from '../../../src/telemetry/logger.js';
 import { eventually } from '../../support/eventually.js';
 import {
   type Harness,
@@ -22,42 +22,9 @@ import {
   unique,
   useHarness,
 } from '../../support/harness.js';
+import { capturedLogs, rowsOf, untilTestEnds } from '../../support/leases.js';
 import { parsePrometheus, sampleSum } from '../../support/prometheus.js';
 import { holdCounterRows } from '../../support/row-lock.js';
-
-interface ReservationBody {
-  reservation_id: string;
-  resource: string;
-  quantity: number;
-  used: number;
-  limit: number | null;
-  remaining: number | null;
-  overage: boolean;
-  released_at: string | null;
-  expires_at: string | null;
-}
-interface ListBody {
-  tenant_id: string;
-  reservations: {
-    reservation_id: string;
-    resource: string;
-    quantity: number;
-    reference: string | null;
-    created_at: string;
-    expires_at: string | null;
-    released_at: string | null;
-    release_reason: string | null;
-  }[];
-  next_cursor: string | null;
-}
-interface UsageBody {
-  usage: Record<'deployments' | 'self_hosted_workers', { used: number; limit: number | null }>;
-}
-interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
 
 const RFC3339_UTC = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/;
 const EXPIRED_TOTAL = 'billing_reservations_expired_total';
@@ -74,11 +41,11 @@ function clientFor(app: Harness) {
   return {
     reserve,
     /** Reserves, and answers the 201 body (throws on anything else). */
-    async grant(tenant: string, body: Record<string, unknown>): Promise<ReservationBody> {
+    async grant(tenant: string, body: Record<string, unknown>): Promise<Reservation> {
       const res = await reserve(tenant, { idempotency_key: randomUUID(), ...body });
       const text = await res.text();
       if (res.status !== 201) throw new Error(`reserve: ${res.status} ${text}`);
-      return JSON.parse(text) as ReservationBody;
+      return JSON.parse(text) as Reservation;
     },
     /** `body` null: a POST with no body at all. */
     renew: (tenant: string, id: string, body: Record<string, unknown> | null = {}) =>
@@ -93,18 +60,10 @@ function clientFor(app: Harness) {
       app.asWorker(`/billing/reservations${query}`, { headers: { 'tenant-id': tenant } }),
     async used(tenant: string) {
       const res = await app.asWorker('/billing/usage', { headers: headers(tenant) });
-      const { usage } = (await res.json()) as UsageBody;
+      const { usage } = (await res.json()) as UsageResponse;
       return { deployments: usage.deployments.used, self_hosted_workers: usage.self_hosted_workers.used };
     },
   };
-}
-
-/** Rows of a raw query, whichever driver ran it. */
-async function rowsOf(db: Database, query: SQL): Promise<Record<string, unknown>[]> {
-  const result = (await db.execute(query)) as unknown as
-    | Record<string, unknown>[]
-    | { rows: Record<string, unknown>[] };
-  return Array.isArray(result) ? [...result] : result.rows;
 }
 
 /** The database's clock, in ms since the epoch. */
@@ -129,26 +88,6 @@ async function expiredCount(app: Harness, resource?: string): Promise<number> {
   return sampleSum(parsePrometheus(text), EXPIRED_TOTAL, resource === undefined ? {} : { resource });
 }
 
-/** A logger whose lines are kept for the test to read. */
-function capturedLogger() {
-  const lines: LogLine[] = [];
-  const logger = createLogger({
-    level: 'info',
-    destination: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
-  });
-  return { logger, expiries: () => lines.filter((line) => line.msg === 'reservation lease expired') };
-}
-
-/**
- * `store`, as an app sees it, but "closing" when the current test ends: the lease sweep of an app
- * built on it stops then, so that no test's sweep reaches another test's leases.
- */
-function untilTestEnds(store: BillingStore): BillingStore {
-  const ended = new AbortController();
-  onTestFinished(() => ended.abort());
-  return { ...store, closing: AbortSignal.any([store.closing, ended.signal]) };
-}
-
 describe.each(STORE_KINDS)('leases on %s', (kind) => {
   // No sweep in the harness's own app: a lease made due stays unswept unless a test sweeps.
   const h = useHarness({ store: kind });
@@ -169,7 +108,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
           )})`,
     );
   /** An app on the same database whose sweep runs every 100 ms until the test ends. */
-  const sweepingApp = (logger = capturedLogger().logger) =>
+  const sweepingApp = (logger = capturedLogs().logger) =>
     h.withApp({ dependencies: { store: untilTestEnds(h.store), logger }, config: { leaseSweepMs: 100 } });
 
   describe('POST /billing/reservations with a lease', () => {
@@ -184,7 +123,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       });
       const after = await databaseNow(h.db);
       expect(leased.status).toBe(201);
-      const body = (await leased.json()) as ReservationBody;
+      const body = (await leased.json()) as Reservation;
       expect(body).toEqual({
         reservation_id: expect.any(String),
         resource: 'deployments',
@@ -216,11 +155,11 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       expect(again.headers.get('idempotent-replayed')).toBe('true');
       expect(await again.text()).toBe(firstText);
 
-      const { reservation_id } = JSON.parse(firstText) as ReservationBody;
+      const { reservation_id } = JSON.parse(firstText) as Reservation;
       const renewed = (await (
         await client.renew(tenant, reservation_id, { lease_seconds: 600 })
-      ).json()) as ReservationBody;
-      expect(renewed.expires_at).not.toBe((JSON.parse(firstText) as ReservationBody).expires_at);
+      ).json()) as Reservation;
+      expect(renewed.expires_at).not.toBe((JSON.parse(firstText) as Reservation).expires_at);
       const afterRenewal = await client.reserve(tenant, request);
       expect(afterRenewal.status).toBe(201);
       expect(afterRenewal.headers.get('idempotent-replayed')).toBe('true');
@@ -354,7 +293,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
         const res = await client.renew(tenant, reservation_id, body);
         const after = await databaseNow(h.db);
         expect(res.status).toBe(200);
-        const renewed = (await res.json()) as ReservationBody;
+        const renewed = (await res.json()) as Reservation;
         expectLeaseEnd(renewed.expires_at, expected, before, after);
         const row = await rowOf(reservation_id);
         expect(row.leaseSeconds).toBe(expected);
@@ -376,7 +315,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       const res = await client.renew(tenant, reservation_id, null);
       const after = await databaseNow(h.db);
       expect(res.status).toBe(200);
-      expectLeaseEnd(((await res.json()) as ReservationBody).expires_at, 30, before, after);
+      expectLeaseEnd(((await res.json()) as Reservation).expires_at, 30, before, after);
     });
 
     it('answers the reservation as POST does, with used, limit and remaining as they are now', async () => {
@@ -392,7 +331,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       await client.grant(tenant, { resource: 'deployments', quantity: 3 });
       const res = await client.renew(tenant, granted.reservation_id, { lease_seconds: 45 });
       expect(res.status).toBe(200);
-      const renewed = (await res.json()) as ReservationBody;
+      const renewed = (await res.json()) as Reservation;
       expect(renewed).toEqual({
         reservation_id: granted.reservation_id,
         resource: 'deployments',
@@ -504,7 +443,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       const renewed = await trpc({ reservationId: leased.reservation_id, lease_seconds: 120 });
       const after = await databaseNow(h.db);
       expect(renewed.status).toBe(200);
-      const { result } = (await renewed.json()) as { result: { data: ReservationBody } };
+      const { result } = (await renewed.json()) as { result: { data: Reservation } };
       expect(result.data).toMatchObject({ reservation_id: leased.reservation_id, used: 1, limit: 5 });
       expectLeaseEnd(result.data.expires_at, 120, before, after);
 
@@ -526,7 +465,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
 
   describe('expiry', () => {
     it('is the sweep’s: the quantity counted out once, released as expired, counted and logged', async () => {
-      const log = capturedLogger();
+      const log = capturedLogs();
       const tenant = await h.tenant('growth');
       const dueDeployment = await client.grant(tenant, {
         resource: 'deployments',
@@ -601,7 +540,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
     });
 
     it('by a DELETE that finds the lease ended before the sweep: 204, recorded and counted as expired, once', async () => {
-      const log = capturedLogger();
+      const log = capturedLogs();
       const app = h.withApp({ dependencies: { logger: log.logger } });
       const appClient = clientFor(app);
       const tenant = await h.tenant('growth');
@@ -637,7 +576,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
     });
 
     it('by a renewal that finds the lease ended before the sweep: 409 reservation_expired, counted out once', async () => {
-      const log = capturedLogger();
+      const log = capturedLogs();
       const app = h.withApp({ dependencies: { logger: log.logger } });
       const appClient = clientFor(app);
       const tenant = await h.tenant('growth');
@@ -701,7 +640,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
         });
         expect(res.status).toBe(503);
       }
-      const active = (await (await client.list(tenant)).json()) as ListBody;
+      const active = (await (await client.list(tenant)).json()) as ReservationList;
       expect(active.reservations).toHaveLength(1);
       expect((await client.used(tenant)).deployments).toBe(1);
     });
@@ -761,7 +700,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
 
       const res = await client.list(tenant);
       expect(res.status).toBe(200);
-      const body = (await res.json()) as ListBody;
+      const body = (await res.json()) as ReservationList;
       const expected = await Promise.all(
         [c, b, a].map(async ({ reservation_id }) => {
           const row = await rowOf(reservation_id);
@@ -786,9 +725,11 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       expect(body.reservations[1]?.expires_at).toBe(b.expires_at);
       for (const r of body.reservations) expect(r.created_at).toMatch(RFC3339_UTC);
 
-      const workers = (await (await client.list(tenant, '?resource=self_hosted_workers')).json()) as ListBody;
+      const workers = (await (
+        await client.list(tenant, '?resource=self_hosted_workers')
+      ).json()) as ReservationList;
       expect(workers.reservations.map((r) => r.reservation_id)).toEqual([b.reservation_id]);
-      const empty = (await (await client.list(await h.tenant('free'))).json()) as ListBody;
+      const empty = (await (await client.list(await h.tenant('free'))).json()) as ReservationList;
       expect(empty).toEqual({ tenant_id: expect.any(String), reservations: [], next_cursor: null });
     });
 
@@ -810,7 +751,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       await client.renew(tenant, expired.reservation_id);
 
       const listed = async (query: string) =>
-        ((await (await client.list(tenant, query)).json()) as ListBody).reservations;
+        ((await (await client.list(tenant, query)).json()) as ReservationList).reservations;
       const expectedOf = async (id: string) => {
         const row = await rowOf(id);
         return {
@@ -873,7 +814,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
         const query: string = `?resource=self_hosted_workers&limit=3${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`;
         const res = await client.list(tenant, query);
         expect(res.status).toBe(200);
-        const page = (await res.json()) as ListBody;
+        const page = (await res.json()) as ReservationList;
         pages.push(page.reservations.map((r) => r.reservation_id));
         cursor = page.next_cursor;
       } while (cursor !== null && pages.length < 10);
@@ -881,13 +822,13 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       expect(pages.flat()).toEqual(expected);
 
       // The default limit takes them all, and the deployment too.
-      const all = (await (await client.list(tenant)).json()) as ListBody;
+      const all = (await (await client.list(tenant)).json()) as ReservationList;
       expect(all.reservations).toHaveLength(8);
       expect(all.next_cursor).toBeNull();
       // An exact fit: the last page says so.
       const exact = (await (
         await client.list(tenant, '?resource=self_hosted_workers&limit=7')
-      ).json()) as ListBody;
+      ).json()) as ReservationList;
       expect(exact.reservations).toHaveLength(7);
       expect(exact.next_cursor).toBeNull();
     });
@@ -936,7 +877,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
       const tenant = await h.tenant('growth');
       await client.grant(tenant, { resource: 'deployments' });
       await client.grant(tenant, { resource: 'deployments' });
-      const one = (await (await client.list(tenant, '?limit=1')).json()) as ListBody;
+      const one = (await (await client.list(tenant, '?limit=1')).json()) as ReservationList;
       expect(one.reservations).toHaveLength(1);
       expect(one.next_cursor).not.toBeNull();
       expect((await client.list(tenant, '?limit=500')).status).toBe(200);
@@ -1047,11 +988,7 @@ describe('the lease sweeper', () => {
       onTestFinished(async () => {
         if (!closed) await database.close();
       });
-      const warnings: LogLine[] = [];
-      const logger = createLogger({
-        level: 'warn',
-        destination: { write: (line: string) => void warnings.push(JSON.parse(line) as LogLine) },
-      });
+      const { logger, lines: warnings } = capturedLogs('warn');
       let sweeps = 0;
       const store: BillingStore = {
         ...database.store,
@@ -1074,11 +1011,7 @@ describe('the lease sweeper', () => {
     });
 
     it('reports a failing sweep as a warning and keeps sweeping', async () => {
-      const warnings: LogLine[] = [];
-      const logger = createLogger({
-        level: 'warn',
-        destination: { write: (line: string) => void warnings.push(JSON.parse(line) as LogLine) },
-      });
+      const { logger, lines: warnings } = capturedLogs('warn');
       let sweeps = 0;
       const store: BillingStore = untilTestEnds({
         ...h.store,

@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { and, desc, eq, type SQL, sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import type { LimitOverrides, PlanSoftLimits, TenantSoftLimits } from '../../../src/contract/admin.js';
-import type { Resource } from '../../../src/contract/usage.js';
+import type { Reservation, Resource, UsageResponse } from '../../../src/contract/usage.js';
 import { openDatabase } from '../../../src/db/database.js';
 import { auditLog, reservation, usageCounter } from '../../../src/db/schema.js';
 import { createUsageStore } from '../../../src/db/usage-store.js';
@@ -10,24 +10,6 @@ import { resourcePolicy } from '../../../src/domain/limits/effective-limits.js';
 import { ceilingOf } from '../../../src/domain/limits/usage-policy.js';
 import { createHarness, type Harness, STORE_KINDS, unique, useHarness } from '../../support/harness.js';
 import { holdCounterRows } from '../../support/row-lock.js';
-
-interface ReservationBody {
-  reservation_id: string;
-  resource: string;
-  quantity: number;
-  used: number;
-  limit: number | null;
-  remaining: number | null;
-  overage: boolean;
-  released_at: string | null;
-  expires_at: string | null;
-}
-interface UsageBody {
-  usage: Record<
-    'deployments' | 'self_hosted_workers',
-    { used: number; limit: number | null; remaining: number | null; overage: number }
-  >;
-}
 
 /** The Engine's calls on the usage routes, as a worker, through `app`. */
 function clientFor(app: Harness) {
@@ -42,7 +24,7 @@ function clientFor(app: Harness) {
     release: (tenant: string, id: string) =>
       app.asWorker(`/billing/reservations/${id}`, { method: 'DELETE', headers: headers(tenant) }),
     usage: async (tenant: string) =>
-      (await (await app.asWorker('/billing/usage', { headers: headers(tenant) })).json()) as UsageBody,
+      (await (await app.asWorker('/billing/usage', { headers: headers(tenant) })).json()) as UsageResponse,
     reconcile: (tenant: string, body: Record<string, unknown>) =>
       app.asWorker('/billing/usage', { method: 'PUT', headers: headers(tenant), body: JSON.stringify(body) }),
   };
@@ -109,7 +91,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
   it('answers a repeated idempotency key with the first answer, and refuses it for another request', async () => {
     const tenant = await h.tenant('growth');
     const body = { resource: 'deployments', quantity: 2, idempotency_key: key() };
-    const first = (await (await client.reserve(tenant, body)).json()) as ReservationBody;
+    const first = (await (await client.reserve(tenant, body)).json()) as Reservation;
     const again = await client.reserve(tenant, body);
     expect(again.status).toBe(201);
     expect(await again.json()).toEqual(first);
@@ -128,7 +110,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     const other = await h.tenant('growth');
     const { reservation_id } = (await (
       await client.reserve(tenant, { resource: 'self_hosted_workers', quantity: 3, idempotency_key: key() })
-    ).json()) as ReservationBody;
+    ).json()) as Reservation;
     expect((await client.release(other, reservation_id)).status).toBe(404);
     const released = await client.release(tenant, reservation_id);
     expect(released.status).toBe(204);
@@ -143,11 +125,11 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
 
   it('grants past a soft limit as overage, up to the cap, then refuses', async () => {
     const tenant = await h.tenant('free', { soft_limits: { deployments: { overage_cap: 2 } } });
-    const grants: ReservationBody[] = [];
+    const grants: Reservation[] = [];
     for (let i = 0; i < 3; i++) {
       const res = await client.reserve(tenant, { resource: 'deployments', idempotency_key: key() });
       expect(res.status).toBe(201);
-      grants.push((await res.json()) as ReservationBody);
+      grants.push((await res.json()) as Reservation);
     }
     expect(grants.map((g) => [g.used, g.overage, g.remaining])).toEqual([
       [1, false, 0],
@@ -213,7 +195,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() });
     const res = await client.reconcile(tenant, { deployments: 3, self_hosted_workers: 7 });
     expect(res.status).toBe(200);
-    expect(((await res.json()) as UsageBody).usage.deployments).toEqual({
+    expect(((await res.json()) as UsageResponse).usage.deployments).toEqual({
       used: 3,
       limit: 5,
       remaining: 2,
@@ -511,7 +493,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     const grant = async (quantity: number) =>
       (await (
         await client.reserve(tenant, { resource: 'deployments', quantity, idempotency_key: key() })
-      ).json()) as ReservationBody;
+      ).json()) as Reservation;
     expect(await grant(1)).toMatchObject({ used: 1, limit: 2, remaining: 1, overage: false });
     expect(await grant(3)).toMatchObject({ used: 4, limit: 2, remaining: 0, overage: true });
     expect(
@@ -537,7 +519,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     // The facts of the answer are stored; `released_at` and `expires_at` are read from the row at
     // each replay.
     const [stored] = await reservations(tenant);
-    const { released_at, expires_at, ...facts } = JSON.parse(firstText) as ReservationBody;
+    const { released_at, expires_at, ...facts } = JSON.parse(firstText) as Reservation;
     expect(released_at).toBeNull();
     expect(expires_at).toBeNull();
     expect(stored?.response).toEqual(facts);
@@ -580,7 +562,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     const tenant = await h.tenant('growth');
     const { reservation_id } = (await (
       await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() })
-    ).json()) as ReservationBody;
+    ).json()) as Reservation;
     expect((await client.reconcile(tenant, { deployments: 1 })).status).toBe(200);
     expect(await h.store.usage.release(tenant, reservation_id)).toEqual({ kind: 'released' });
     expect((await client.usage(tenant)).usage.deployments.used).toBe(0);
@@ -641,7 +623,7 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, async () => {
         const res = await client.reserve(tenant, body);
-        return { status: res.status, body: (await res.json()) as ReservationBody };
+        return { status: res.status, body: (await res.json()) as Reservation };
       }),
     );
     expect(new Set(answers.map((a) => a.status))).toEqual(new Set([201]));
@@ -656,5 +638,20 @@ describe('without a store', () => {
   it('has no usage routes (404)', async () => {
     const res = await h.asWorker('/billing/usage', { headers: { 'tenant-id': 'org-1' } });
     expect(res.status).toBe(404);
+  });
+
+  it.each([
+    ['GET', '/billing/reservations', undefined],
+    ['POST', `/billing/reservations/${randomUUID()}/renew`, '{}'],
+    ['POST', '/billing/checks', '{"checks":[{"resource":"deployments"}]}'],
+    ['GET', '/billing/entitlements', undefined],
+  ])('has no %s %s either (404, as if absent)', async (method, path, body) => {
+    const res = await h.asWorker(path, {
+      method,
+      headers: { 'tenant-id': 'org-1', 'content-type': 'application/json' },
+      ...(body === undefined ? {} : { body }),
+    });
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ detail: 'Not Found' });
   });
 });
