@@ -26,7 +26,12 @@ import { deadlineOf, observedRoutes, requestIdOf } from './http/request-observer
 import { mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
 import { defaultLogger, type Logger, throttledWarning } from './telemetry/logger.js';
-import { createPrometheusMetrics, limitCheckOutcomeOf, type PrometheusMetrics } from './telemetry/metrics.js';
+import {
+  createPrometheusMetrics,
+  limitCheckOutcomeOf,
+  type PrometheusMetrics,
+  type TokenKind,
+} from './telemetry/metrics.js';
 import type { RequestTracer } from './telemetry/tracing.js';
 
 /**
@@ -176,6 +181,7 @@ export function createBillingApp({
   store?.subscribe(apply);
   if (store) metrics.invalidationMode(store.invalidation);
   const bearer = (
+    kind: TokenKind,
     secret: string,
     token: {
       audience: string;
@@ -189,6 +195,7 @@ export function createBillingApp({
       ...token,
       clockToleranceSeconds: config.clockToleranceSeconds ?? 0,
       now,
+      onCheck: (result) => metrics.tokenCheck({ token: kind, result }),
     });
     return (authorization: string | undefined) => verify(bearerTokenFrom(authorization));
   };
@@ -214,13 +221,13 @@ export function createBillingApp({
   const services: BillingServices = {
     authenticateWorker: config.disableAuth
       ? async () => AUTH_DISABLED
-      : bearer(config.jwtSecret ?? '', {
+      : bearer('worker', config.jwtSecret ?? '', {
           audience: WORKER_AUDIENCE,
           requiredVersion: WORKER_TOKEN_VERSION,
           cacheSize: config.tokenCacheSize ?? 10_000,
         }),
     authenticateAdmin: config.adminSecret
-      ? bearer(config.adminSecret, {
+      ? bearer('admin', config.adminSecret, {
           audience: ADMIN_AUDIENCE,
           requiredClaims: ADMIN_REQUIRED_CLAIMS,
           cacheSize: 1_000,

@@ -127,6 +127,7 @@ const NO_METRICS: PrometheusMetrics = {
   limitViolation() {},
   reservationExpired() {},
   preflightCheck() {},
+  tokenCheck() {},
   cacheEvent() {},
   webhookEvent() {},
   httpRequest() {},

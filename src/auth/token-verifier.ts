@@ -12,6 +12,13 @@ import {
 
 export type TokenClaims = Readonly<Record<string, unknown>>;
 
+/**
+ * How one token check ended: `cached` = accepted from the verified-token cache, `verified` =
+ * its signature and claims checked now and accepted, `refused` = not accepted.
+ */
+export const TOKEN_CHECK_RESULTS = ['cached', 'verified', 'refused'] as const;
+export type TokenCheckResult = (typeof TOKEN_CHECK_RESULTS)[number];
+
 export interface TokenVerifierOptions {
   /** HS256 shared secret. */
   secret: string;
@@ -27,6 +34,8 @@ export interface TokenVerifierOptions {
   cacheSize?: number;
   /** Milliseconds since the epoch; injectable so tests control expiry. */
   now?: () => number;
+  /** Told how each check ended (the cache's hit rate, refusals); never throws into the check. */
+  onCheck?: (result: TokenCheckResult) => void;
 }
 
 export type TokenVerifier = (token: string) => Promise<TokenClaims>;
@@ -56,6 +65,7 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     clockToleranceSeconds = 0,
     cacheSize = 10_000,
     now = () => Date.now(),
+    onCheck = () => {},
   } = options;
   if (!options.secret) throw new Error('createTokenVerifier: the secret must not be empty');
   const key = crypto.subtle.importKey(
@@ -107,9 +117,19 @@ export function createTokenVerifier(options: TokenVerifierOptions): TokenVerifie
     const nowSeconds = now() / 1000;
     const cached = verified?.get(token);
     // PyJWT refuses when exp <= now - leeway; the same boundary applies to a cached entry.
-    if (cached && cached.expiresAt > nowSeconds) return cached.claims;
+    if (cached && cached.expiresAt > nowSeconds) {
+      onCheck('cached');
+      return cached.claims;
+    }
     if (cached) verified?.delete(token);
-    const fresh = await verifyUncached(token, nowSeconds);
+    let fresh: VerifiedToken;
+    try {
+      fresh = await verifyUncached(token, nowSeconds);
+    } catch (error) {
+      onCheck('refused');
+      throw error;
+    }
+    onCheck('verified');
     verified?.set(token, fresh);
     return fresh.claims;
   };

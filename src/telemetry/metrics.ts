@@ -9,6 +9,7 @@ import {
   type MetricProducer,
 } from '@opentelemetry/sdk-metrics';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import { TOKEN_CHECK_RESULTS, type TokenCheckResult } from '../auth/token-verifier.js';
 import { CHECK_REASONS, type CheckReason } from '../contract/entitlements.js';
 import { PLAN_TYPES } from '../contract/plans.js';
 import { Resource } from '../contract/usage.js';
@@ -29,6 +30,10 @@ export const LIMIT_CHECK_OUTCOMES = [
   'error',
 ] as const;
 export type LimitCheckOutcome = (typeof LIMIT_CHECK_OUTCOMES)[number];
+
+/** Which secret a token is checked against: the Engine's worker tokens or operators' admin tokens. */
+export const TOKEN_KINDS = ['worker', 'admin'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
 
 /** The `plan` of a limit check that answered no plan (refused, invalid, not found, failed). */
 export const NO_PLAN = 'none';
@@ -67,6 +72,7 @@ const DECLARED_SERIES = {
   limitViolations: everyCombination({ resource: Resource.options, plan: PLAN_TYPES, kind: VIOLATION_KINDS }),
   reservationsExpired: everyCombination({ resource: Resource.options }),
   preflightChecks: everyCombination({ resource: Resource.options, reason: CHECK_REASONS }),
+  tokenChecks: everyCombination({ token: TOKEN_KINDS, result: TOKEN_CHECK_RESULTS }),
   webhookEvents: [
     ...everyCombination({
       type: PLAN_CHANGING_EVENT_TYPES,
@@ -87,6 +93,11 @@ export interface BillingMetrics {
   reservationExpired(labels: { resource: string }): void;
   /** `billing_preflight_checks_total{resource,reason}`: one per entry of `POST /billing/checks`. */
   preflightCheck(labels: { resource: string; reason: CheckReason }): void;
+  /**
+   * `billing_token_checks_total{token,result}`: a bearer token accepted from the verified-token
+   * cache (`cached`), verified now (`verified`) or refused; a missing or malformed header is no check.
+   */
+  tokenCheck(labels: { token: TokenKind; result: TokenCheckResult }): void;
   /** `billing_cache_events_total{result}`. */
   cacheEvent(result: CacheEvent): void;
   /** `billing_webhook_events_total{type,outcome}`; `type` is `unknown` when the delivery was refused unread. */
@@ -199,6 +210,10 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   const [countPreflight, zeroPreflight] = countedSeries(meter, 'billing_preflight_checks', {
     description: 'Preflight checks (POST /billing/checks entries), by resource and reason',
   });
+  const [countTokenCheck, zeroTokenChecks] = countedSeries(meter, 'billing_token_checks', {
+    description:
+      'Bearer tokens checked, by kind and result (cached = accepted from the verified-token cache)',
+  });
   const [countCacheEvent, zeroCacheEvents] = countedSeries(meter, 'billing_cache_events', {
     description:
       'Limits cache lookups (hit, miss, stale = served past its TTL because the store failed) and invalidations',
@@ -216,6 +231,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     reservationExpired: ({ resource }) => countExpired(resource, () => ({ resource })),
     preflightCheck: ({ resource, reason }) =>
       countPreflight(`${resource}|${reason}`, () => ({ resource, reason })),
+    tokenCheck: ({ token, result }) => countTokenCheck(`${token}|${result}`, () => ({ token, result })),
     cacheEvent: (result) => countCacheEvent(result, () => ({ result })),
     webhookEvent: ({ type, outcome }) => countWebhookEvent(`${type}|${outcome}`, () => ({ type, outcome })),
     observeStore(read) {
@@ -241,6 +257,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   for (const labels of DECLARED_SERIES.limitViolations) metrics.limitViolation(labels);
   for (const labels of DECLARED_SERIES.reservationsExpired) metrics.reservationExpired(labels);
   for (const labels of DECLARED_SERIES.preflightChecks) metrics.preflightCheck(labels);
+  for (const labels of DECLARED_SERIES.tokenChecks) metrics.tokenCheck(labels);
   for (const result of CACHE_EVENTS) metrics.cacheEvent(result);
   for (const labels of DECLARED_SERIES.webhookEvents) metrics.webhookEvent(labels);
   for (const zero of [
@@ -248,6 +265,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     zeroViolations,
     zeroExpired,
     zeroPreflight,
+    zeroTokenChecks,
     zeroCacheEvents,
     zeroWebhookEvents,
   ]) {

@@ -11,6 +11,13 @@ export interface TcpProxy {
   through(url: string): string;
   /** Drops every open connection and refuses new ones (the port stops listening), until restored. */
   cut(): Promise<void>;
+  /**
+   * Holds every byte in both directions, on open connections and new ones (which still connect),
+   * as a stalled database would — nothing fails, nothing answers — until `resume`.
+   */
+  stall(): void;
+  /** Delivers what was held, in order, and relays again. */
+  resume(): void;
   /** Listens again on the same port. */
   restore(): Promise<void>;
   close(): Promise<void>;
@@ -18,6 +25,13 @@ export interface TcpProxy {
 
 export async function startTcpProxy(target: { host: string; port: number }): Promise<TcpProxy> {
   const open = new Set<Socket>();
+  let held: (() => void)[] | undefined;
+  /** `from`'s bytes written to `to`, or held while stalled. */
+  const relay = (from: Socket, to: Socket) =>
+    from.on('data', (chunk: Buffer) => {
+      if (held) held.push(() => to.write(chunk));
+      else to.write(chunk);
+    });
   const server: Server = createServer((client) => {
     const upstream = connect(target.port, target.host);
     open.add(client);
@@ -30,7 +44,8 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
-    client.pipe(upstream).pipe(client);
+    relay(client, upstream);
+    relay(upstream, client);
   });
   const listenOn = (port: number) =>
     new Promise<void>((resolve, reject) => {
@@ -50,6 +65,14 @@ export async function startTcpProxy(target: { host: string; port: number }): Pro
   return {
     port,
     through: (url) => pointedAt(url, port),
+    stall() {
+      held ??= [];
+    },
+    resume() {
+      const release = held ?? [];
+      held = undefined;
+      for (const write of release) write();
+    },
     cut: stopListening,
     restore: () => listenOn(port),
     close: stopListening,

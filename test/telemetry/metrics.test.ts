@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { TOKEN_CHECK_RESULTS } from '../../src/auth/token-verifier.js';
+import { signWorkerToken } from '../../src/auth/worker-token.js';
 import { CHECK_REASONS } from '../../src/contract/entitlements.js';
 import { PLAN_TYPES } from '../../src/contract/plans.js';
 import { Resource } from '../../src/contract/usage.js';
@@ -9,8 +11,15 @@ import type { BillingStore } from '../../src/domain/store.js';
 import { VIOLATION_KINDS } from '../../src/domain/usage/usage.js';
 import { END_EVENT, PLAN_EVENT_TYPES } from '../../src/domain/webhooks/orb-events.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
-import { createPrometheusMetrics, LIMIT_CHECK_OUTCOMES } from '../../src/telemetry/metrics.js';
-import { type Harness, trpcPath, unique, useHarness } from '../support/harness.js';
+import { createPrometheusMetrics, LIMIT_CHECK_OUTCOMES, TOKEN_KINDS } from '../../src/telemetry/metrics.js';
+import {
+  ADMIN_SECRET,
+  type Harness,
+  trpcPath,
+  unique,
+  useHarness,
+  WORKER_SECRET,
+} from '../support/harness.js';
 import { orbDelivery, subscriptionEvent } from '../support/orb.js';
 import { parseFamilies, parsePrometheus, type Sample, sampleSum } from '../support/prometheus.js';
 
@@ -296,6 +305,32 @@ describe('where metrics are served', () => {
     expect(await res.json()).toEqual({ detail: 'Not Found' });
   });
 
+  it('counts each bearer token check: verified once, then accepted from the cache; refusals apart', async () => {
+    const app = h.withApp({
+      config: { disableAuth: false, jwtSecret: WORKER_SECRET, adminSecret: ADMIN_SECRET },
+    });
+    const worker = await signWorkerToken(WORKER_SECRET);
+    const headers = { 'tenant-id': 'org-1', authorization: `Bearer ${worker}` };
+    for (let i = 0; i < 3; i++) await app.request('/billing/limits', { headers });
+    await app.request('/billing/limits', { headers: { ...headers, authorization: `Bearer ${worker}x` } });
+    await app.request('/billing/limits', { headers: { 'tenant-id': 'org-1' } }); // no token: no check
+    const uncached = h.withApp({
+      config: { disableAuth: false, jwtSecret: WORKER_SECRET, tokenCacheSize: 0 },
+    });
+    for (let i = 0; i < 2; i++) await uncached.request('/billing/limits', { headers });
+    const checks = async (of: typeof app) => {
+      const samples = parsePrometheus(await (await of.request('/metrics')).text());
+      return Object.fromEntries(
+        TOKEN_CHECK_RESULTS.map((result) => [
+          result,
+          onlyValue(samples, 'billing_token_checks_total', { token: 'worker', result }),
+        ]),
+      );
+    };
+    expect(await checks(app)).toEqual({ cached: 2, verified: 1, refused: 1 });
+    expect(await checks(uncached)).toEqual({ cached: 0, verified: 2, refused: 0 });
+  });
+
   it('counts header-mode checks with source=header and the plan the header named', async () => {
     const app = h.withApp({});
     await app.request('/billing/limits', { headers: { 'tenant-id': 'org-1', 'x-plan-type': 'enterprise' } });
@@ -316,6 +351,7 @@ const FAMILIES = {
   billing_limit_violations_total: 'counter',
   billing_reservations_expired_total: 'counter',
   billing_preflight_checks_total: 'counter',
+  billing_token_checks_total: 'counter',
   billing_cache_events_total: 'counter',
   billing_webhook_events_total: 'counter',
   http_server_request_duration: 'histogram',
@@ -335,6 +371,7 @@ const DECLARED_COUNTS = {
   billing_limit_violations_total: Resource.options.length * PLAN_TYPES.length * VIOLATION_KINDS.length,
   billing_reservations_expired_total: Resource.options.length,
   billing_preflight_checks_total: Resource.options.length * CHECK_REASONS.length,
+  billing_token_checks_total: TOKEN_KINDS.length * TOKEN_CHECK_RESULTS.length,
   billing_cache_events_total: CACHE_EVENTS.length,
   billing_webhook_events_total: [...PLAN_EVENT_TYPES, END_EVENT].length * (WEBHOOK_OUTCOMES.length + 2) + 1,
 };
@@ -346,6 +383,7 @@ const DECLARED_EXAMPLES = [
   'billing_limit_violations_total{resource="self_hosted_workers",plan="growth",kind="soft"} 0',
   'billing_reservations_expired_total{resource="self_hosted_workers"} 0',
   'billing_preflight_checks_total{resource="deployments",reason="overage_cap_exceeded"} 0',
+  'billing_token_checks_total{token="admin",result="refused"} 0',
   'billing_cache_events_total{result="stale"} 0',
   'billing_webhook_events_total{type="subscription.plan_changed",outcome="unmapped_plan"} 0',
   'billing_webhook_events_total{type="unknown",outcome="refused"} 0',
