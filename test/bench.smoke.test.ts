@@ -60,20 +60,41 @@ describe('bench harness', () => {
 
 const postgresUrl = process.env['TEST_DATABASE_URL'];
 
-/** `npm run bench -- …` in a process of its own. */
-function bench(args: string[]) {
-  return new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/bench.ts', ...args], {
+/** `npm run bench -- …` (or another bench script) in a process of its own. */
+function bench(args: string[], script = 'scripts/bench.ts') {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], {
       cwd: fileURLToPath(new URL('..', import.meta.url)),
       env: { PATH: process.env['PATH'] ?? '', TEST_DATABASE_URL: postgresUrl ?? '' },
     });
+    let stdout = '';
     let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString();
+    });
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
     });
-    child.once('exit', (code) => resolve({ code, stderr }));
+    child.once('exit', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+describe.runIf(postgresUrl)('npm run bench:propagation', () => {
+  it('measures every write reaching the other replica, and drops its database', async () => {
+    const run = await bench(['--writes', '5', '--warmup', '1', '--json'], 'scripts/bench/propagation.ts');
+    expect(run.code, run.stderr).toBe(0);
+    const { result } = JSON.parse(run.stdout) as { result: { writes: number; lost: number; p50Ms: number } };
+    expect(result).toMatchObject({ writes: 5, lost: 0 });
+    expect(result.p50Ms).toBeGreaterThan(0);
+    const server = postgres(postgresUrl ?? '', { max: 1, onnotice: () => {} });
+    try {
+      const left = await server`select datname from pg_database where datname like 'billing_propagation_%'`;
+      expect(left).toEqual([]);
+    } finally {
+      await server.end();
+    }
+  }, 60_000);
+});
 
 describe.runIf(postgresUrl)('npm run bench on PostgreSQL', () => {
   it('drops its billing_bench database at the end unless --keep is given', async () => {

@@ -13,7 +13,7 @@ import { openDatabase } from '../../src/db/database.js';
 import { openBillingStore } from '../../src/db/store.js';
 import { createUsageStore } from '../../src/db/usage-store.js';
 import type { LimitsChange } from '../../src/domain/limits/changes.js';
-import { withinASecond } from '../support/eventually.js';
+import { eventuallyReads } from '../support/eventually.js';
 import {
   ADMIN_SECRET,
   adminToken,
@@ -90,7 +90,8 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL through PgBouncer i
         const tenant = unique('org');
         const heard = new Promise<LimitsChange>((resolve) => reader.subscribe(resolve));
         await writer.tenants.putTenant(tenant, { plan_id: 'free' }, 'test');
-        expect(await answerWithin(heard, 1_000)).toEqual({ tenants: [tenant] });
+        // A deadline to stop waiting, not a speed test: a LISTEN through PgBouncer would never hear it.
+        expect(await answerWithin(heard, 10_000)).toEqual({ tenants: [tenant] });
       } finally {
         await Promise.all([writer.close(), reader.close()]);
       }
@@ -173,8 +174,11 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL through PgBouncer i
               .catch(() => {});
           });
           await holding;
+          // Calls queued behind a statement PgBouncer lost never answer: the wait for them has to end.
+          // Without prepared statements every call must be granted: a deadline far past any answer on
+          // a loaded machine, so slowness is never read as a hang.
           const calls = [1, 2, 3].map(() =>
-            answerWithin(reserve(), 3_000).then(
+            answerWithin(reserve(), prepare ? 3_000 : 15_000).then(
               (outcome) => (outcome === 'no answer' ? outcome : outcome.kind),
               (error: unknown) => String((error as { cause?: Error }).cause?.message ?? error),
             ),
@@ -248,7 +252,9 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL through PgBouncer i
         await Promise.all(replicas.map((replica) => replica.stop()));
       });
 
-      it('serves an admin write on one from the other within a second', async () => {
+      // "Within a second" is the product's promise, measured by scripts/bench/propagation.ts; here:
+      // the write arrives through the direct LISTEN at all, not after the hour-long TTL.
+      it('serves an admin write on one from the other, notified through the direct LISTEN', async () => {
         const [a, b] = replicas;
         if (!a || !b) throw new Error('two replicas');
         for (const replica of replicas) {
@@ -268,7 +274,7 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL through PgBouncer i
         };
         expect(await deploymentsOnB()).toBe(1); // B now holds the tenant for an hour
         await putTenant(a, tenant, { plan_id: 'free', overrides: { deployments: 42 } });
-        await withinASecond(deploymentsOnB, 42);
+        await eventuallyReads(deploymentsOnB, 42);
       });
 
       it('grants exactly the limit of 200 concurrent reservations spread over both', async () => {

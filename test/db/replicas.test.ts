@@ -3,13 +3,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openBillingStore } from '../../src/db/store.js';
-import { withinASecond } from '../support/eventually.js';
+import { eventuallyReads } from '../support/eventually.js';
 import { createHarness, STORE_KINDS, unique, useHarness } from '../support/harness.js';
 
 describe.runIf(STORE_KINDS.includes('postgres'))('two replicas on one PostgreSQL database', () => {
   const h = useHarness({ store: 'postgres' });
 
-  it('serves a write made on replica A from replica B within a second, not after the TTL', async () => {
+  // The product's promise is "within a second"; these tests check that the change arrives at all,
+  // long before the hour-long TTL. How fast it arrives is measured: scripts/bench/propagation.ts.
+  it('serves a write made on replica A from replica B once notified, not after the TTL', async () => {
     const b = h.withApp({
       dependencies: { store: await h.database.openReplica() },
       config: { cacheTtlMs: 3_600_000 },
@@ -23,7 +25,7 @@ describe.runIf(STORE_KINDS.includes('postgres'))('two replicas on one PostgreSQL
       body: JSON.stringify({ overrides: { deployments: 42 } }),
     });
     expect(put.status).toBe(200);
-    await withinASecond(deploymentsOnB, 42);
+    await eventuallyReads(deploymentsOnB, 42);
   });
 
   it('spreads a plan change to the other replica as well', async () => {
@@ -36,7 +38,7 @@ describe.runIf(STORE_KINDS.includes('postgres'))('two replicas on one PostgreSQL
     const freeDeployments = async () => (await b.limits('org-x')).deployments;
     expect(await freeDeployments()).toBe(1);
     await own.store.tenants.updatePlan('free', { deployments: 2, self_hosted_workers: 5 }, 'ops');
-    await withinASecond(freeDeployments, 2);
+    await eventuallyReads(freeDeployments, 2);
   });
 });
 

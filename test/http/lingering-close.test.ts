@@ -164,6 +164,14 @@ function serving(h: ReturnType<typeof useHarness>, options: Partial<ListenOption
   };
 }
 
+/**
+ * How long to wait for a lingering connection to be cut before calling it never cut: far past every
+ * bound below (a 2 s linger; a slow sender reaching the 1 MiB byte bound ~10 s in), yet short of
+ * the 30 s deadline one test must see cleared. It only ends the wait: which bound cut a connection
+ * is asserted on what it read, not on how long it took — two loaded cores stretch every second.
+ */
+const NEVER_CUT_MS = 20_000;
+
 /** Resolves with `promise`, or fails when it takes longer than `ms` (a bound, not a speed test). */
 async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
@@ -361,7 +369,7 @@ describe('what a refused client may cost: bounded time and bytes', () => {
       const clearTimer = vi.spyOn(globalThis, 'clearTimeout');
       try {
         const exchange = await within(
-          5_000,
+          NEVER_CUT_MS,
           sendWhileReading(bytesBound.port, headerOf(200_000), { forever: true, intervalMs: 0 }),
         );
         expect(answerIn(exchange.received).statusLine).toBe(HEADERS_TOO_LARGE[0]);
@@ -383,7 +391,7 @@ describe('what a refused client may cost: bounded time and bytes', () => {
 
     it('a client that never stops sending slowly is cut after the time bound', async () => {
       const exchange = await within(
-        5_000,
+        NEVER_CUT_MS,
         sendWhileReading(timeBound.port, headerOf(200_000), {
           forever: true,
           chunkBytes: KiB,
@@ -393,7 +401,9 @@ describe('what a refused client may cost: bounded time and bytes', () => {
       expect(answerIn(exchange.received).statusLine).toBe(HEADERS_TOO_LARGE[0]);
       expect(exchange.clientEnded).toBe(false);
       expect(exchange.sentAfterAnswer).toBeGreaterThanOrEqual(4 * KiB); // it lingered, then cut
-      await closedServerSide(timeBound);
+      const socket = await closedServerSide(timeBound);
+      // Cut by time: far short of the byte bound (1 MiB), which a sender this slow reaches ~10 s in.
+      expect(socket.bytesRead).toBeLessThan(MAX_HEADER_BYTES + ONE_READ + 512 * KiB);
       expect(await connectionsOf(timeBound.server)).toBe(0);
     });
 
@@ -407,7 +417,7 @@ describe('what a refused client may cost: bounded time and bytes', () => {
         const socket = timeBound.lastSocket();
         return socket !== undefined && isLingering(socket);
       });
-      expect(await within(5_000, timeBound.server.close(30_000))).toBe(true);
+      expect(await within(NEVER_CUT_MS, timeBound.server.close(30_000))).toBe(true);
       expect((await exchange).clientEnded).toBe(false);
     });
   });
@@ -417,7 +427,7 @@ describe('what a refused client may cost: bounded time and bytes', () => {
 
     it('a client that never stops sending is cut after about 1 MiB', async () => {
       const exchange = await within(
-        5_000,
+        NEVER_CUT_MS,
         sendWhileReading(s.port, headerOf(200_000), { forever: true, intervalMs: 0 }),
       );
       expect(answerIn(exchange.received).statusLine).toBe(HEADERS_TOO_LARGE[0]);
@@ -429,13 +439,15 @@ describe('what a refused client may cost: bounded time and bytes', () => {
 
     it('a client that never stops sending slowly is cut after about 2 s', async () => {
       const exchange = await within(
-        5_000,
+        NEVER_CUT_MS,
         sendWhileReading(s.port, headerOf(200_000), { forever: true, chunkBytes: KiB, intervalMs: 10 }),
       );
       expect(answerIn(exchange.received).statusLine).toBe(HEADERS_TOO_LARGE[0]);
       expect(exchange.clientEnded).toBe(false);
       expect(exchange.sentAfterAnswer).toBeGreaterThanOrEqual(16 * KiB);
-      await closedServerSide(s);
+      const socket = await closedServerSide(s);
+      // Cut by time: far short of the byte bound (1 MiB), which a sender this slow reaches ~10 s in.
+      expect(socket.bytesRead).toBeLessThan(MAX_HEADER_BYTES + ONE_READ + 512 * KiB);
       expect(await connectionsOf(s.server)).toBe(0);
     });
   });

@@ -1,6 +1,7 @@
 /**
- * Logs one line through the service's logger, then idles or crashes:
- * `node --import tsx test/support/log-then.ts idle|crash|exit`.
+ * Logs one line through the service's logger, then idles until killed, crashes or exits:
+ * `node --import tsx test/support/log-then.ts idle|crash|exit`. Idling for good, not for a while:
+ * the line must then show because of the timed flush, never because the process exited.
  */
 import { createLogger } from '../../src/telemetry/logger.js';
 
@@ -14,5 +15,5 @@ if (how === 'crash') {
 } else if (how === 'exit') {
   process.exit(3);
 } else {
-  setTimeout(() => {}, 5_000);
+  setInterval(() => {}, 60_000);
 }

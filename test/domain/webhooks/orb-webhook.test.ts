@@ -3,6 +3,7 @@ import { desc, eq, like } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { auditLog, customer as customerTable, plan, webhookEvent } from '../../../src/db/schema.js';
 import type { BillingStore } from '../../../src/domain/store.js';
+import { eventuallyReads } from '../../support/eventually.js';
 import {
   createHarness,
   type Harness,
@@ -535,7 +536,9 @@ describe.each(STORE_KINDS)('POST /webhooks/orb on %s', (kind: StoreKind) => {
 });
 
 describe.runIf(STORE_KINDS.includes('postgres'))('an Orb event on another replica', () => {
-  it('changes the limits served by a second instance within a second', async () => {
+  // "Within a second" is the product's promise, measured by scripts/bench/propagation.ts; here: the
+  // change arrives through the notification at all, long before the hour-long TTL (on a test clock).
+  it('changes the limits served by a second instance once notified, not after the TTL', async () => {
     const receiving = await createHarness({ store: 'postgres' });
     const serving = receiving.withApp({
       dependencies: { store: await receiving.database.openReplica() },
@@ -553,10 +556,6 @@ describe.runIf(STORE_KINDS.includes('postgres'))('an Orb event on another replic
     });
     const res = await receiving.request('/webhooks/orb', orbDelivery(body));
     expect(res.status).toBe(200);
-    const sent = Date.now();
-    while ((await planOnReplica()) !== 'growth' && Date.now() - sent < 1_000) {
-      await new Promise((resolve) => setTimeout(resolve, 10));
-    }
-    expect(await planOnReplica()).toBe('growth');
+    await eventuallyReads(planOnReplica, 'growth');
   });
 });

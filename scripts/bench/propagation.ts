@@ -1,0 +1,214 @@
+/**
+ * `npm run bench:propagation -- [options]`: how long a change takes to reach
+ * another replica — the README's "within a second", measured here; the tests only check that a
+ * change arrives (test/db/replicas.test.ts), since on two loaded CI cores a second is not a second.
+ *
+ * Two replicas in this process, on one PostgreSQL database: replica A a store (its own pool), replica
+ * B the service (`createBillingApp`) over a store of its own — its own pool and LISTEN connection —
+ * caching answers for an hour, so only a notification can change what it answers. For each write,
+ * B answers the tenant's limits (from its cache), A commits a new override, and B is asked again,
+ * the event loop turning between asks, until it answers the new value: the time from the commit's
+ * return to that answer. Writes run one after another; loopback only. Options:
+ *
+ *   --writes <n>       measured writes (200)            --warmup <n>       writes before them (10)
+ *   --give-up <ms>     a write not seen by then fails the run (5000)
+ *   --json             JSON instead of the table        --out <file>       also write the table there
+ *
+ * PostgreSQL: DATABASE_URL or TEST_DATABASE_URL; the run creates `billing_propagation_<hex>` on
+ * that server and drops it at the end. The exit code is non-zero when the harness fails or a write
+ * never reaches B; a p99 over the goal is reported, not failed.
+ */
+import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import postgres from 'postgres';
+import { createBillingApp } from '../../src/app.js';
+import { signWorkerToken } from '../../src/auth/worker-token.js';
+import type { BillingLimitsResponse } from '../../src/contract/limits.js';
+import { openBillingStore } from '../../src/db/store.js';
+import { createLogger } from '../../src/telemetry/logger.js';
+
+const USAGE =
+  'usage: npm run bench:propagation -- [--writes n] [--warmup n] [--give-up ms] [--json] [--out file]';
+/** The README's promise: a change reaches every replica within a second. */
+const GOAL_P99_MS = 1_000;
+const TENANT = 'bench-propagation';
+
+function wholeNumber(values: Record<string, string | boolean | undefined>, name: string, min: number) {
+  const value = Number(values[name]);
+  if (!Number.isInteger(value) || value < min)
+    throw new Error(`--${name} must be an integer ≥ ${min}\n${USAGE}`);
+  return value;
+}
+
+function percentile(sorted: Float64Array, fraction: number): number {
+  if (sorted.length === 0) return 0;
+  const index = Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1);
+  return sorted[Math.max(0, index)] ?? 0;
+}
+
+/** A database of this run's own on `base`'s server, dropped by `drop`. */
+async function runDatabase(base: string) {
+  const admin = postgres(base, { max: 1, onnotice: () => {}, connect_timeout: 3 });
+  const name = `billing_propagation_${randomBytes(6).toString('hex')}`;
+  try {
+    await admin.unsafe(`create database ${name}`);
+  } catch (error) {
+    await admin.end({ timeout: 1 });
+    throw new Error(`PostgreSQL at ${new URL(base).host} not reachable: ${(error as Error).message}`);
+  }
+  const url = new URL(base);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    async drop() {
+      try {
+        await admin.unsafe(`drop database if exists ${name} with (force)`);
+      } finally {
+        await admin.end({ timeout: 1 });
+      }
+    },
+  };
+}
+
+interface Measured {
+  writes: number;
+  warmup: number;
+  /** Commit to B's first answer with the new value, per write, in ms. */
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** B's answers per write until the new one, on average (how often B was asked while it waited). */
+  asksPerWrite: number;
+  /** Writes B had not answered within the give-up time. */
+  lost: number;
+}
+
+async function measure(databaseUrl: string, settings: { writes: number; warmup: number; giveUpMs: number }) {
+  const secret = randomBytes(36).toString('base64url');
+  const token = await signWorkerToken(secret);
+  const writer = await openBillingStore({ url: databaseUrl });
+  const readerStore = await openBillingStore({ url: databaseUrl });
+  try {
+    if (readerStore.invalidation !== 'notify') {
+      throw new Error(
+        `replica B invalidates by ${readerStore.invalidation}, not notifications: nothing to measure`,
+      );
+    }
+    await writer.tenants.putTenant(TENANT, { plan_id: 'free', overrides: { deployments: 0 } }, 'bench');
+    const reader = createBillingApp({
+      config: { jwtSecret: secret, cacheTtlMs: 3_600_000, leaseSweepMs: 0 },
+      dependencies: { store: readerStore, logger: createLogger({ level: 'silent' }) },
+    });
+    const headers = { 'tenant-id': TENANT, authorization: `Bearer ${token}` };
+    const deploymentsOnB = async () => {
+      const res = await reader.request('/billing/limits', { headers });
+      if (res.status !== 200) throw new Error(`replica B answered ${res.status}: ${await res.text()}`);
+      return ((await res.json()) as BillingLimitsResponse).limits.deployments;
+    };
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+
+    const latencies: number[] = [];
+    let asks = 0;
+    let lost = 0;
+    let value = 0;
+    // B holds the tenant from here on: every later read is a cache hit until a notification lands.
+    if ((await deploymentsOnB()) !== value) throw new Error('replica B does not answer the first value');
+    for (let i = 0; i < settings.warmup + settings.writes; i++) {
+      const measured = i >= settings.warmup;
+      value++;
+      await writer.tenants.putTenant(TENANT, { overrides: { deployments: value } }, 'bench');
+      const committed = performance.now();
+      let seen = await deploymentsOnB();
+      let asked = 1;
+      while (seen !== value && performance.now() - committed < settings.giveUpMs) {
+        await turn();
+        seen = await deploymentsOnB();
+        asked++;
+      }
+      const took = performance.now() - committed;
+      if (!measured) continue;
+      asks += asked;
+      if (seen === value) latencies.push(took);
+      else lost++;
+    }
+    const sorted = Float64Array.from(latencies).sort();
+    const round = (ms: number) => Number(ms.toFixed(2));
+    return {
+      writes: settings.writes,
+      warmup: settings.warmup,
+      p50Ms: round(percentile(sorted, 0.5)),
+      p99Ms: round(percentile(sorted, 0.99)),
+      maxMs: round(sorted.at(-1) ?? 0),
+      asksPerWrite: round(asks / settings.writes),
+      lost,
+    } satisfies Measured;
+  } finally {
+    await Promise.all([writer.close(), readerStore.close()]);
+  }
+}
+
+function report(result: Measured, host: string, giveUpMs: number): string {
+  const pass = result.lost === 0 && result.p99Ms <= GOAL_P99_MS;
+  return [
+    `Cross-replica propagation — ${new Date().toISOString()} — ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
+    `${result.writes} writes after ${result.warmup} warm-up, one at a time, on PostgreSQL at ${host}; both replicas in one process (LISTEN/NOTIFY)`,
+    '',
+    '| writes | p50 ms | p99 ms | max ms | asks of B per write | not seen within give-up |',
+    '|---:|---:|---:|---:|---:|---:|',
+    `| ${result.writes} | ${result.p50Ms} | ${result.p99Ms} | ${result.maxMs} | ${result.asksPerWrite} | ${result.lost} (${giveUpMs} ms) |`,
+    '',
+    'Goal:',
+    `- ${pass ? 'PASS' : 'MISS'} commit → the other replica answering it, p99 ≤ ${GOAL_P99_MS} ms: ${result.p99Ms} ms`,
+  ].join('\n');
+}
+
+async function main() {
+  const { values } = parseArgs({
+    options: {
+      writes: { type: 'string', default: '200' },
+      warmup: { type: 'string', default: '10' },
+      'give-up': { type: 'string', default: '5000' },
+      json: { type: 'boolean', default: false },
+      out: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
+  const settings = {
+    writes: wholeNumber(values, 'writes', 1),
+    warmup: wholeNumber(values, 'warmup', 0),
+    giveUpMs: wholeNumber(values, 'give-up', 1),
+  };
+  const base = process.env['DATABASE_URL'] || process.env['TEST_DATABASE_URL'];
+  if (!base) throw new Error('no PostgreSQL: set DATABASE_URL or TEST_DATABASE_URL');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
+  }
+  const database = await runDatabase(base);
+  let result: Measured;
+  try {
+    result = await measure(database.url, settings);
+  } finally {
+    await database.drop();
+  }
+  const table = report(result, new URL(base).host, settings.giveUpMs);
+  if (values.out) writeFileSync(values.out, `${table}\n`);
+  console.log(values.json ? JSON.stringify({ settings, result }, null, 2) : table);
+  if (result.lost > 0) {
+    console.error(
+      `${result.lost} of ${result.writes} writes never reached replica B within ${settings.giveUpMs} ms`,
+    );
+    process.exitCode = 1;
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});
