@@ -92,6 +92,8 @@ describe('PyJWT-compatible checks', () => {
     [{ aud: 'worker', ver: '1', exp: [1] }, 'Expiration Time claim (exp) must be an integer.'],
     [{ aud: 'worker', ver: '1', exp: NOW }, 'Signature has expired'],
     [{ aud: 'worker', ver: '1', exp: NOW + 1 }, 'accepted'],
+    [{ aud: 'worker', ver: '1', iat: NOW }, 'accepted'],
+    [{ aud: 'worker', ver: '1', iat: NOW + 1 }, 'The token is not yet valid (iat)'],
     [{ aud: 'worker', ver: '1', nbf: NOW }, 'accepted'],
     [{ aud: 'worker', ver: '1', nbf: NOW + 1 }, 'The token is not yet valid (nbf)'],
     [{ aud: ['worker', 7], ver: '1' }, 'Invalid claim format in token'],
@@ -186,6 +188,37 @@ describe('the verified-token cache', () => {
     expect(await reasonOf(verify(token))).toBe('accepted');
     clock.seconds = NOW + 40;
     expect(await reasonOf(verify(token))).toBe('Signature has expired');
+  });
+
+  it('honours the leeway for iat and nbf in the future: up to it, not past it', async () => {
+    const verify = verifierAt({ seconds: NOW }, { leeway: 30 });
+    for (const claim of ['iat', 'nbf']) {
+      expect(await reasonOf(verify(await sign({ aud: 'worker', ver: '1', [claim]: NOW + 30 })))).toBe(
+        'accepted',
+      );
+      expect(await reasonOf(verify(await sign({ aud: 'worker', ver: '1', [claim]: NOW + 31 })))).toBe(
+        `The token is not yet valid (${claim})`,
+      );
+    }
+  });
+
+  it('tells how each check ended: verified, then from the cache, refused once expired', async () => {
+    const clock = { seconds: NOW };
+    const results: string[] = [];
+    const verify = createTokenVerifier({
+      secret: SECRET,
+      audience: 'worker',
+      now: () => clock.seconds * 1000,
+      onCheck: (result) => results.push(result),
+    });
+    // No version required: a token without `ver` passes.
+    const token = await sign({ aud: 'worker', exp: NOW + 10 });
+    expect(await reasonOf(verify(token))).toBe('accepted');
+    expect(await reasonOf(verify(token))).toBe('accepted');
+    clock.seconds = NOW + 10;
+    expect(await reasonOf(verify(token))).toBe('Signature has expired');
+    expect(await reasonOf(verify(`${token}x`))).toBe('Signature verification failed');
+    expect(results).toEqual(['verified', 'cached', 'refused', 'refused']);
   });
 
   it('never remembers a refusal: a token that is not yet valid becomes valid', async () => {
