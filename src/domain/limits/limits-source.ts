@@ -75,7 +75,6 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
     storeTimeoutMs = 2_000,
     staleMaxMs = 900_000,
   } = options;
-  if (mode === 'database' && !store) throw new Error('the database plan source needs a store');
   const watched = <T>(read: () => Promise<T>) =>
     options.storeHealth ? options.storeHealth.watch(read) : read();
   const cacheOptions = {
@@ -86,18 +85,10 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
     onEvent: options.onCacheEvent,
   };
 
-  const staticCatalog = options.catalog ?? DEFAULT_PLAN_CATALOG;
-  const catalogCache =
-    store &&
-    createReadThroughCache({
-      ...cacheOptions,
-      load: async () => catalogFrom(await watched(() => store.listPlans())),
-      maxEntries: 1,
-    });
-  // What the cache holds is the answer itself, built once per load: a hit allocates nothing.
-  const tenantCache =
-    store &&
-    createReadThroughCache<LimitsAnswer | undefined>({
+  if (mode === 'database') {
+    if (!store) throw new Error('the database plan source needs a store');
+    // What the cache holds is the answer itself, built once per load: a hit allocates nothing.
+    const tenants = createReadThroughCache<LimitsAnswer | undefined>({
       ...cacheOptions,
       load: async (tenantId) => {
         const record = await watched(() => store.findTenant(tenantId));
@@ -105,46 +96,51 @@ export function createLimitsSource(options: LimitsSourceOptions): LimitsSource {
       },
       maxEntries: cacheMaxEntries,
     });
-
-  // Header mode's answers, kept per (plan, tenant) for as long as the catalog they were read from.
-  // Only header mode has them: lru-cache allocates its `max` slots up front.
-  const headerAnswers =
-    mode === 'header'
-      ? new LRUCache<string, { catalog: PlanCatalog; answer: LimitsAnswer }>({ max: cacheMaxEntries })
-      : undefined;
-
-  /** Database mode: a fresh cached answer as it is (no promise); otherwise read through the cache. */
-  function answerOfTenant(cache: NonNullable<typeof tenantCache>, tenantId: string) {
-    const hit = cache.fresh(tenantId);
-    if (hit) return hit.value ?? Promise.reject(tenantNotFound());
-    return orUnavailable(cache.get(tenantId)).then((answer) => answer ?? Promise.reject(tenantNotFound()));
+    return {
+      mode,
+      // A fresh cached answer as it is (no promise); otherwise read through the cache.
+      answer({ tenantId }) {
+        const hit = tenants.fresh(tenantId);
+        if (hit) return hit.value ?? Promise.reject(tenantNotFound());
+        return orUnavailable(tenants.get(tenantId)).then(
+          (answer) => answer ?? Promise.reject(tenantNotFound()),
+        );
+      },
+      apply(change) {
+        if ('all' in change) tenants.invalidateAll();
+        else tenants.invalidate(change.tenants);
+      },
+    };
   }
 
-  /** Header mode: the caller's plan in the catalog; the answer kept while the catalog is the same. */
-  async function answerOfPlan({ tenantId, planType }: LimitsQuery): Promise<LimitsAnswer> {
-    const catalog = catalogCache ? await orUnavailable(catalogCache.get(CATALOG_KEY)) : staticCatalog;
-    // A tenant id has no control characters: a newline can't be part of one.
-    const key = `${planType}\n${tenantId}`;
-    const known = headerAnswers?.get(key);
-    if (known?.catalog === catalog) return known.answer;
-    const answer = answerOf(tenantId, { ...catalog[planType], plan_type: planType });
-    headerAnswers?.set(key, { catalog, answer });
-    return answer;
-  }
-
+  // Header mode: the caller's plan in the catalog — the store's plan table when there is a store.
+  const catalogs =
+    store &&
+    createReadThroughCache({
+      ...cacheOptions,
+      load: async () => catalogFrom(await watched(() => store.listPlans())),
+      maxEntries: 1,
+    });
+  const staticCatalog = options.catalog ?? DEFAULT_PLAN_CATALOG;
+  // Answers kept per (plan, tenant) for as long as the catalog they were read from.
+  const answers = new LRUCache<string, { catalog: PlanCatalog; answer: LimitsAnswer }>({
+    max: cacheMaxEntries,
+  });
   return {
     mode,
-    answer(query) {
-      if (mode === 'database' && tenantCache) return answerOfTenant(tenantCache, query.tenantId);
-      return answerOfPlan(query);
+    async answer({ tenantId, planType }) {
+      const catalog = catalogs ? await orUnavailable(catalogs.get(CATALOG_KEY)) : staticCatalog;
+      // A tenant id has no control characters: a newline can't be part of one.
+      const key = `${planType}\n${tenantId}`;
+      const known = answers.get(key);
+      if (known?.catalog === catalog) return known.answer;
+      const answer = answerOf(tenantId, { ...catalog[planType], plan_type: planType });
+      answers.set(key, { catalog, answer });
+      return answer;
     },
+    // A tenant's overrides don't reach header mode's answers; a plan change does.
     apply(change) {
-      if ('all' in change) {
-        catalogCache?.invalidateAll();
-        tenantCache?.invalidateAll();
-      } else {
-        tenantCache?.invalidate(change.tenants);
-      }
+      if ('all' in change) catalogs?.invalidateAll();
     },
   };
 }

@@ -44,7 +44,7 @@ interface Box<V> {
   readAt: number;
 }
 
-/** A read cut short by an invalidation resolves empty; asking again starts a fresh read. */
+/** A read cut short by an invalidation is tried again, this many times in all, before the store is read directly. */
 const MAX_ATTEMPTS = 3;
 
 /** The store did not answer within the cache's load timeout, and nothing was known before. */
@@ -54,7 +54,7 @@ export class StoreReadTimeout extends Error {
 
 /**
  * lru-cache aborts a read when its key is deleted (our invalidation), evicted or replaced, and
- * fails it with one of these reasons; a caller that joined the read in flight sees only that.
+ * fails it — for the caller that started it and every caller that joined it — with one of these.
  */
 const CACHE_ABORT_REASONS = new Set(['deleted', 'evicted', 'replaced']);
 function isAbortedByCache(error: unknown): boolean {
@@ -112,22 +112,22 @@ export function createReadThroughCache<V>(options: ReadThroughCacheOptions<V>): 
     async get(key) {
       const hit = fresh(key);
       if (hit) return hit.value;
+      // Not fresh: a read of the store, started here or joined in flight — a miss either way.
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const status: LRUCache.Status<string, Box<V>> = {};
-        const fetching = cache.fetch(key, { status });
-        let box: Box<V> | undefined | typeof TIMED_OUT;
+        // `forceFetch`: our loads always give a box, so an empty answer can't come back.
+        const fetching = cache.forceFetch(key);
+        let box: Box<V> | typeof TIMED_OUT;
         try {
           box = await bounded(fetching);
         } catch (error) {
-          if (status.fetchAborted || isAbortedByCache(error)) continue; // invalidated mid-read: read again
+          if (isAbortedByCache(error)) continue; // invalidated mid-read: read again
           return lastKnown(key, error);
         }
         if (box === TIMED_OUT) {
           fetching.catch(() => {}); // its outcome fills the cache, or reaches a later caller
           return lastKnown(key, new StoreReadTimeout(`no answer from the store within ${loadTimeoutMs} ms`));
         }
-        if (!box) continue;
-        onEvent(status.fetch === 'hit' ? 'hit' : 'miss');
+        onEvent('miss');
         return box.value;
       }
       // Invalidated on every attempt (a burst of writes): read the store directly.

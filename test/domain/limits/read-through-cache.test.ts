@@ -207,6 +207,124 @@ describe('the read-through cache', () => {
     expect(await cache.get('k')).toBe(2);
   });
 
+  it('gives a caller that joined an invalidated read the answer read after it', async () => {
+    let version = 1;
+    const slowFirstRead = deferred<void>();
+    const events: CacheEvent[] = [];
+    const cache = createReadThroughCache({
+      load: async () => {
+        const seen = version;
+        if (seen === 1) await slowFirstRead.promise;
+        return seen;
+      },
+      ttlMs: 60_000,
+      maxEntries: 10,
+      now: clockAt().now,
+      onEvent: (event) => events.push(event),
+    });
+    const starter = cache.get('k');
+    const joiner = cache.get('k'); // joins the read in flight: lru-cache fails both when it is aborted
+    version = 2;
+    cache.invalidate(['k']);
+    slowFirstRead.resolve();
+    expect(await Promise.all([starter, joiner])).toEqual([2, 2]);
+    expect(events).toEqual(['invalidated', 'miss', 'miss']);
+  });
+
+  /** A store whose first `invalidatedReads` reads are each invalidated while in flight (a burst of writes). */
+  function burstOfWrites(
+    invalidatedReads: number,
+    options: { loadTimeoutMs?: number; last?: Promise<string> } = {},
+  ) {
+    let loads = 0;
+    const events: CacheEvent[] = [];
+    const cache = createReadThroughCache<string>({
+      load: async (key) => {
+        const load = ++loads;
+        if (load > invalidatedReads) return options.last ?? `read ${load}`;
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        cache.invalidate([key]); // a write committed while this read was in flight
+        return `read ${load}, from before a write`;
+      },
+      ttlMs: 60_000,
+      maxEntries: 10,
+      loadTimeoutMs: options.loadTimeoutMs ?? 0,
+      now: clockAt().now,
+      onEvent: (event) => events.push(event),
+    });
+    return { cache, events, loads: () => loads };
+  }
+
+  it('reads again after an invalidation, and once invalidated three times reads the store directly', async () => {
+    const twice = burstOfWrites(2);
+    expect(await twice.cache.get('k')).toBe('read 3');
+    expect(twice.loads()).toBe(3);
+    expect(twice.cache.fresh('k')?.value).toBe('read 3'); // the third read was the cache's own: kept
+
+    const thrice = burstOfWrites(3);
+    expect(await thrice.cache.get('k')).toBe('read 4');
+    expect(thrice.loads()).toBe(4);
+    expect(thrice.events).toEqual(['invalidated', 'invalidated', 'invalidated', 'miss']);
+    expect(thrice.cache.fresh('k')).toBeUndefined(); // the direct read filled nothing
+  });
+
+  it('fails a direct read the store is too slow for', async () => {
+    const { cache, loads } = burstOfWrites(3, { loadTimeoutMs: 20, last: deferred<string>().promise });
+    const failure = await cache.get('k').catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(StoreReadTimeout);
+    expect(failure).toMatchObject({
+      name: 'StoreReadTimeout',
+      message: 'no answer from the store within 20 ms',
+    });
+    expect(loads()).toBe(4);
+  });
+
+  it('names its timeout after the load timeout when nothing was known', async () => {
+    const cache = createReadThroughCache<string>({
+      load: () => deferred<string>().promise,
+      ttlMs: 60_000,
+      maxEntries: 10,
+      loadTimeoutMs: 25,
+      now: clockAt().now,
+    });
+    await expect(cache.get('k')).rejects.toMatchObject({
+      name: 'StoreReadTimeout',
+      message: 'no answer from the store within 25 ms',
+    });
+  });
+
+  it('waits as long as the store takes when there is no load timeout', async () => {
+    const cache = createReadThroughCache({
+      load: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        return 'slow but there';
+      },
+      ttlMs: 60_000,
+      maxEntries: 10,
+      loadTimeoutMs: 0,
+      now: clockAt().now,
+    });
+    expect(await cache.get('k')).toBe('slow but there');
+  });
+
+  it('counts an invalidation only for what it forgot', async () => {
+    const events: CacheEvent[] = [];
+    const cache = createReadThroughCache({
+      load: async (key) => key,
+      ttlMs: 60_000,
+      maxEntries: 10,
+      now: clockAt().now,
+      onEvent: (event) => events.push(event),
+    });
+    cache.invalidate(['never-read']);
+    cache.invalidateAll();
+    expect(events).toEqual([]);
+    await cache.get('a');
+    await cache.get('b');
+    cache.invalidate(['a', 'b', 'c']);
+    expect(events).toEqual(['miss', 'miss', 'invalidated', 'invalidated']);
+  });
+
   it('holds at most maxEntries, dropping the least recently used', async () => {
     const loads: string[] = [];
     const cache = createReadThroughCache({
