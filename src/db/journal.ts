@@ -17,15 +17,20 @@ export async function announce(db: Executor, change: LimitsChange): Promise<void
 
 /** A notification as a change; an unreadable one means "everything": it must never leave stale answers. */
 export function changeOf(payload: string): LimitsChange {
-  try {
-    const value: unknown = JSON.parse(payload);
-    if (typeof value === 'object' && value !== null && 'tenants' in value && Array.isArray(value.tenants)) {
-      return { tenants: value.tenants.filter((id): id is string => typeof id === 'string') };
-    }
-  } catch {
-    // fall through
+  const value = parsedOrUndefined(payload);
+  if (typeof value === 'object' && value !== null && 'tenants' in value && Array.isArray(value.tenants)) {
+    return { tenants: value.tenants.filter((id): id is string => typeof id === 'string') };
   }
   return { all: true };
+}
+
+// Only the parse may fail: a payload that parses is read by checks that cannot throw.
+function parsedOrUndefined(payload: string): unknown {
+  try {
+    return JSON.parse(payload);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Who changed what, before → after, in the write's own transaction. */

@@ -1,10 +1,16 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { DataDirInUse, lockDataDir, readDataDirOwner, runningServerOf } from '../../src/db/data-dir-lock.js';
+import {
+  DataDirInUse,
+  type DataDirOwner,
+  lockDataDir,
+  readDataDirOwner,
+  runningServerOf,
+} from '../../src/db/data-dir-lock.js';
 import { openDatabase } from '../../src/db/database.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -147,4 +153,85 @@ describe('one owner per data directory', () => {
     await second.close();
     expect(readDataDirOwner(dataDir)).toBeUndefined();
   }, 60_000);
+
+  it('uses a lock it is given on the same directory, leaves it to its holder, and refuses one on another', async () => {
+    const dataDir = freshDir();
+    const lock = await lockDataDir(dataDir, 'server');
+    try {
+      const handle = await openDatabase({ dataDir, dataDirLock: lock });
+      expect(readDataDirOwner(dataDir)).toMatchObject({ role: 'server', pid: process.pid });
+      await handle.close();
+      // Closing the database does not release the caller's lock.
+      expect(readDataDirOwner(dataDir)).toMatchObject({ role: 'server' });
+      const elsewhere = freshDir();
+      mkdirSync(elsewhere, { recursive: true });
+      await expect(openDatabase({ dataDir: elsewhere, dataDirLock: lock })).rejects.toThrow(
+        `the lock given is on ${dataDir}, not on ${elsewhere}`,
+      );
+      expect(readDataDirOwner(elsewhere)).toBeUndefined();
+    } finally {
+      await lock.release();
+    }
+  }, 60_000);
+
+  it('releases its own lock when the directory cannot be opened', async () => {
+    const dataDir = freshDir();
+    mkdirSync(dataDir, { recursive: true });
+    writeFileSync(join(dataDir, 'PG_VERSION'), 'not a PostgreSQL data directory\n');
+    await expect(openDatabase({ dataDir })).rejects.toThrow();
+    expect(readDataDirOwner(dataDir)).toBeUndefined();
+    const retaken = await lockDataDir(dataDir, 'process');
+    await retaken.release();
+  }, 60_000);
+
+  it('counts a server as running only when it is on this host, alive, and not this process', async () => {
+    const dataDir = freshDir();
+    const lock = await lockDataDir(dataDir, 'server');
+    const describeAs = (owner: Partial<DataDirOwner>) =>
+      writeFileSync(
+        `${dataDir}.owner.json`,
+        JSON.stringify({ role: 'server', pid: process.ppid, host: hostname(), started_at: 'now', ...owner }),
+      );
+    try {
+      describeAs({});
+      expect(runningServerOf(dataDir)).toMatchObject({ role: 'server', pid: process.ppid });
+      describeAs({ role: 'admin-cli' });
+      expect(runningServerOf(dataDir)).toBeUndefined();
+      // Its pids mean nothing here.
+      describeAs({ host: 'another-host' });
+      expect(runningServerOf(dataDir)).toBeUndefined();
+      // In a container every server is pid 1: our own pid was a predecessor's.
+      describeAs({ pid: process.pid });
+      expect(runningServerOf(dataDir)).toBeUndefined();
+      describeAs({ pid: 2 ** 22 + 1 }); // above Linux's pid_max: no such process
+      expect(runningServerOf(dataDir)).toBeUndefined();
+    } finally {
+      await lock.release();
+    }
+    // The description stays, the lock is gone: nobody is running.
+    writeFileSync(
+      `${dataDir}.owner.json`,
+      JSON.stringify({ role: 'server', pid: process.ppid, host: hostname() }),
+    );
+    expect(runningServerOf(dataDir)).toBeUndefined();
+    expect(runningServerOf(join(scratch, 'never-created'))).toBeUndefined();
+  });
+
+  it('names whoever holds a directory: role, pid, host when it is another, URL', () => {
+    const owner = { pid: 42, host: hostname(), started_at: 'now' };
+    const inUse = (holder: DataDirOwner | undefined) => new DataDirInUse('/data/pglite', holder);
+    expect(inUse(undefined)).toMatchObject({
+      name: 'DataDirInUse',
+      message: 'the embedded store at /data/pglite is in use by another process',
+    });
+    expect(inUse({ ...owner, role: 'server', url: 'http://127.0.0.1:8000' }).message).toBe(
+      'the embedded store at /data/pglite is in use by the server (pid 42, http://127.0.0.1:8000)',
+    );
+    expect(inUse({ ...owner, role: 'admin-cli', host: 'box-2' }).message).toBe(
+      'the embedded store at /data/pglite is in use by the admin CLI (pid 42 on box-2)',
+    );
+    expect(inUse({ ...owner, role: 'process' }).message).toBe(
+      'the embedded store at /data/pglite is in use by another process (pid 42)',
+    );
+  });
 });

@@ -64,6 +64,8 @@ describe('inlineParameters: the hot path without prepared statements', () => {
     ['a quoted identifier with a $', 'select "a$1" from f($1::text)', ['x']],
     ['a $ within a name', 'select a$1 from f($1::text)', ['x']],
     ['a placeholder without a value', 'select $1::text, $2::text', ['x']],
+    ['a placeholder glued to a quoted identifier', 'select "a"$1 from f($1::text)', ['x']],
+    ['a value without a literal, even one no placeholder uses', 'select $2::text', [{ a: 1 }, 'x']],
     ['a boolean (postgres.js types it)', 'select $1', [true]],
     ['a date (postgres.js types it)', 'select $1', [new Date(0)]],
     ['an object', 'select $1', [{ a: 1 }]],

@@ -35,6 +35,11 @@ describe.each(STORE_KINDS)('change notifications (%s)', (kind) => {
     const fits = tenants.slice(0, 37);
     expect(JSON.stringify({ tenants: fits }).length).toBeLessThanOrEqual(7_900);
     expect(await heardOf({ tenants: fits })).toEqual({ tenants: fits });
+    // 7,900 characters exactly is the limit, and still a list.
+    const last = `${'x'.repeat(7_900 - JSON.stringify({ tenants: [...fits, ''] }).length)}`;
+    const atTheLimit = [...fits, last];
+    expect(JSON.stringify({ tenants: atTheLimit })).toHaveLength(7_900);
+    expect(await heardOf({ tenants: atTheLimit })).toEqual({ tenants: atTheLimit });
   });
 
   it('says nothing when the transaction rolls back', async () => {
@@ -57,6 +62,10 @@ describe('a notification read back', () => {
     ['a list of something else', '[1,2]'],
     ['no tenants', '{"plans":["free"]}'],
     ['tenants not a list', '{"tenants":"org-1"}'],
+    ['tenants an object', '{"tenants":{"0":"org-1"}}'],
+    ['null', 'null'],
+    ['a number', '7'],
+    ['a string', '"org-1"'],
   ])('is "everything" when it is unreadable: %s', (_, payload) => {
     expect(changeOf(payload)).toEqual({ all: true });
   });

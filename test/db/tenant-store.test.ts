@@ -59,7 +59,13 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
     });
     expect(change).toEqual({ tenants: [ORG_A] });
     const [entry] = await auditEntries(ORG_A);
-    expect(entry).toMatchObject({ actor: 'alice', action: 'tenant.put', subjectId: ORG_A, before: null });
+    expect(entry).toMatchObject({
+      actor: 'alice',
+      action: 'tenant.put',
+      subjectType: 'tenant',
+      subjectId: ORG_A,
+      before: null,
+    });
     expect(entry?.after).toMatchObject({ planId: 'growth' });
   });
 
@@ -67,15 +73,21 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
     const ORG_B = unique('org-b');
     await tenants().putTenant(ORG_B, { plan_id: 'free', overrides: { deployments: 3 } }, 'alice');
     const { after } = await tenants().putTenant(ORG_B, { overrides: { self_hosted_workers: null } }, 'alice');
-    // `overrides` replaces: deployments inherits again, workers are unlimited.
-    expect(after.overrides).toEqual({ self_hosted_workers: null });
+    // `overrides` replaces: deployments inherits again (no key at all), workers are unlimited.
+    expect(after.overrides).toStrictEqual({ self_hosted_workers: null });
     const kept = await tenants().putTenant(ORG_B, { plan_id: 'growth' }, 'alice');
-    expect(kept.after.overrides).toEqual({ self_hosted_workers: null });
+    expect(kept.after.overrides).toStrictEqual({ self_hosted_workers: null });
+    expect((await tenants().findTenant(ORG_B))?.overrides).toStrictEqual({ self_hosted_workers: null });
   });
 
   it('refuses a new customer without a plan, writing nothing', async () => {
     const ORG_C = unique('org-c');
-    await expect(tenants().putTenant(ORG_C, {}, 'alice')).rejects.toBeInstanceOf(DomainError);
+    const refused = tenants().putTenant(ORG_C, {}, 'alice');
+    await expect(refused).rejects.toBeInstanceOf(DomainError);
+    await expect(refused).rejects.toMatchObject({
+      code: 'plan_required',
+      message: `Customer ${ORG_C} does not exist: plan_id is required`,
+    });
     expect(await tenants().findTenant(ORG_C)).toBeUndefined();
     expect(await auditEntries(ORG_C)).toHaveLength(0);
   });
@@ -90,6 +102,28 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
     const upgraded = await tenants().putTenant(ORG_D2, { plan_id: 'enterprise' }, 'alice');
     expect(upgraded.change).toEqual({ tenants: expect.arrayContaining([ORG_D1, ORG_D2]) });
     expect((await tenants().findTenant(ORG_D1))?.planId).toBe('enterprise');
+    // Naming the plan the customer already has changes no one else's answer.
+    const same = await tenants().putTenant(
+      ORG_D2,
+      { plan_id: 'enterprise', overrides: { deployments: 2 } },
+      'alice',
+    );
+    expect(same.change).toEqual({ tenants: [ORG_D2] });
+  });
+
+  it('keeps soft-limit overrides a write leaves out, and replaces them when given', async () => {
+    const ORG_L = unique('org-l');
+    const soft = { deployments: { overage_cap: 2 } };
+    await tenants().putTenant(ORG_L, { plan_id: 'growth', soft_limits: soft }, 'alice');
+    const kept = await tenants().putTenant(ORG_L, { overrides: { deployments: 7 } }, 'alice');
+    expect(kept.after.softLimitOverrides).toEqual(soft);
+    const replaced = await tenants().putTenant(
+      ORG_L,
+      { soft_limits: { self_hosted_workers: null } },
+      'alice',
+    );
+    expect(replaced.after.softLimitOverrides).toEqual({ self_hosted_workers: null });
+    expect(replaced.after.overrides).toEqual({ deployments: 7 });
   });
 
   it('clears overrides, and says when the tenant does not exist', async () => {
@@ -98,6 +132,7 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
     const cleared = await tenants().clearOverrides(ORG_E, 'bob');
     expect(cleared?.before?.overrides).toEqual({ deployments: 9 });
     expect(cleared?.after.overrides).toEqual({});
+    expect(cleared?.change).toEqual({ tenants: [ORG_E] });
     expect(await tenants().clearOverrides(unique('org-none'), 'bob')).toBeUndefined();
     expect((await auditEntries(ORG_E))[0]).toMatchObject({ actor: 'bob', action: 'tenant.clear_overrides' });
   });
@@ -124,18 +159,55 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
       .from(auditLog)
       .where(eq(auditLog.subjectId, 'growth'))
       .orderBy(desc(auditLog.id));
-    expect(entry).toMatchObject({ actor: 'ops', action: 'plan.update' });
+    expect(entry).toMatchObject({ actor: 'ops', action: 'plan.update', subjectType: 'plan' });
     expect((await own.store.tenants.listPlans()).find((p) => p.plan_id === 'growth')).toMatchObject({
       deployments: 8,
       self_hosted_workers: 50,
     });
   });
 
+  it('maps an Orb plan id to one plan only; leaving it out keeps it, null unmaps it', async () => {
+    const own = await createHarness({ store: kind });
+    const plans = own.store.tenants;
+    const limits = { deployments: 5, self_hosted_workers: null };
+    expect(await plans.updatePlan('no-such-plan' as 'free', limits, 'ops')).toBeUndefined();
+    const taken = plans.updatePlan('growth', { ...limits, orb_external_plan_id: 'free' }, 'ops');
+    await expect(taken).rejects.toMatchObject({ code: 'orb_plan_already_mapped', facts: { planId: 'free' } });
+    const again = await plans.updatePlan('growth', { ...limits, orb_external_plan_id: 'growth' }, 'ops');
+    expect(again?.after.orb_external_plan_id).toBe('growth');
+    const soft = { deployments: { overage_cap: 3 } };
+    const kept = await plans.updatePlan('growth', { ...limits, soft_limits: soft }, 'ops');
+    expect(kept?.after).toMatchObject({ orb_external_plan_id: 'growth', soft_limits: soft });
+    const unmapped = await plans.updatePlan('growth', { ...limits, orb_external_plan_id: null }, 'ops');
+    expect(unmapped?.after).toMatchObject({ orb_external_plan_id: null, soft_limits: soft });
+    // Once unmapped, another plan may take the id.
+    const moved = await plans.updatePlan(
+      'free',
+      { deployments: 1, self_hosted_workers: 5, orb_external_plan_id: 'growth' },
+      'ops',
+    );
+    expect(moved?.after.orb_external_plan_id).toBe('growth');
+  });
+
   it('seeds only once, even after the seeded tenants change', async () => {
     const ORG_S = unique('org-s');
     const seeded = [{ tenantId: ORG_S, planId: 'free' as const }];
     const seed = unique('seed');
-    expect(await tenants().seedOnce(seed, seeded)).toBe(true);
+    const seen: LimitsChange[] = [];
+    const unsubscribe = h.store.subscribe((change) => seen.push(change));
+    try {
+      expect(await tenants().seedOnce(seed, seeded)).toBe(true);
+      await eventually(
+        () => seen.some((change) => 'tenants' in change && change.tenants.includes(ORG_S)),
+        1_000,
+      );
+      expect(seen).toContainEqual({ tenants: [ORG_S] });
+    } finally {
+      unsubscribe();
+    }
+    expect(await auditEntries(seed)).toMatchObject([
+      { actor: 'seed', action: 'seed', subjectType: 'seed', before: null, after: seeded },
+    ]);
     await tenants().putTenant(ORG_S, { plan_id: 'growth' }, 'alice');
     expect(await tenants().seedOnce(seed, seeded)).toBe(false);
     expect((await tenants().findTenant(ORG_S))?.planId).toBe('growth');

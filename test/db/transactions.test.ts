@@ -27,6 +27,17 @@ describe('inTransaction', () => {
     }
   });
 
+  it('finds the SQLSTATE under wrappers whose code is something else', async () => {
+    // A wrapper's own code (a word, a number) is not PostgreSQL's answer: the cause's is.
+    for (const code of ['QUERY_FAILED', 12345, '4000']) {
+      const { db, attempts } = failingWith(
+        Object.assign(new Error('wrapped'), { code, cause: postgresError('40001') }),
+      );
+      await expect(inTransaction(db, async () => 1)).rejects.toThrow('wrapped');
+      expect(attempts()).toBe(5);
+    }
+  });
+
   it('does not run it again for any other failure', async () => {
     for (const error of [postgresError('23505'), postgresError('57P01'), new Error('no code')]) {
       const { db, attempts } = failingWith(error);
