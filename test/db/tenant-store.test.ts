@@ -18,6 +18,25 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
       .where(and(eq(auditLog.subjectId, subjectId)))
       .orderBy(desc(auditLog.id));
 
+  /** The changes the store's subscribers heard from `write` on, until one named `tenantId`. */
+  async function changesHeardDuring(
+    tenantId: string,
+    write: () => Promise<unknown>,
+  ): Promise<LimitsChange[]> {
+    const seen: LimitsChange[] = [];
+    const unsubscribe = h.store.subscribe((change) => seen.push(change));
+    try {
+      await write();
+      await eventually(
+        () => seen.some((change) => 'tenants' in change && change.tenants.includes(tenantId)),
+        1_000,
+      );
+      return seen;
+    } finally {
+      unsubscribe();
+    }
+  }
+
   it('holds the original plan catalog after migration', async () => {
     expect(await tenants().listPlans()).toEqual([
       {
@@ -193,18 +212,10 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
     const ORG_S = unique('org-s');
     const seeded = [{ tenantId: ORG_S, planId: 'free' as const }];
     const seed = unique('seed');
-    const seen: LimitsChange[] = [];
-    const unsubscribe = h.store.subscribe((change) => seen.push(change));
-    try {
+    const seen = await changesHeardDuring(ORG_S, async () => {
       expect(await tenants().seedOnce(seed, seeded)).toBe(true);
-      await eventually(
-        () => seen.some((change) => 'tenants' in change && change.tenants.includes(ORG_S)),
-        1_000,
-      );
-      expect(seen).toContainEqual({ tenants: [ORG_S] });
-    } finally {
-      unsubscribe();
-    }
+    });
+    expect(seen).toContainEqual({ tenants: [ORG_S] });
     expect(await auditEntries(seed)).toMatchObject([
       { actor: 'seed', action: 'seed', subjectType: 'seed', before: null, after: seeded },
     ]);
@@ -235,18 +246,10 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
 
   it('tells its subscribers what each committed write changed', async () => {
     const ORG_N = unique('org-n');
-    const seen: LimitsChange[] = [];
-    const unsubscribe = h.store.subscribe((change) => seen.push(change));
-    try {
-      await tenants().putTenant(ORG_N, { plan_id: 'free' }, 'alice');
-      await eventually(
-        () => seen.some((change) => 'tenants' in change && change.tenants.includes(ORG_N)),
-        1_000,
-      );
-      expect(seen).toContainEqual({ tenants: [ORG_N] });
-    } finally {
-      unsubscribe();
-    }
+    const seen = await changesHeardDuring(ORG_N, () =>
+      tenants().putTenant(ORG_N, { plan_id: 'free' }, 'alice'),
+    );
+    expect(seen).toContainEqual({ tenants: [ORG_N] });
   });
 
   it('keeps the CHECK constraints: no negative limits, no number together with "unlimited"', async () => {

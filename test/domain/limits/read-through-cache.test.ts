@@ -17,6 +17,27 @@ function deferred<T>() {
 /** Tests move this clock; the cache's TTLs run on it, never on the time the test takes. */
 const clockAt = (ms = 1_000_000) => testClock(ms);
 
+/** A store at version 1 whose first read waits for `slowFirstRead`; `write()` moves it to version 2. */
+function versionedStore(onEvent?: (event: CacheEvent) => void) {
+  let version = 1;
+  const slowFirstRead = deferred<void>();
+  const cache = createReadThroughCache({
+    load: async () => {
+      const seen = version;
+      if (seen === 1) await slowFirstRead.promise;
+      return seen;
+    },
+    ttlMs: 60_000,
+    maxEntries: 10,
+    now: clockAt().now,
+    ...(onEvent ? { onEvent } : {}),
+  });
+  const write = () => {
+    version = 2;
+  };
+  return { cache, slowFirstRead, write };
+}
+
 describe('the read-through cache', () => {
   it('shares one store read among 100 concurrent misses', async () => {
     let loads = 0;
@@ -187,20 +208,9 @@ describe('the read-through cache', () => {
   });
 
   it('never keeps an answer read before an invalidation', async () => {
-    let version = 1;
-    const slowFirstRead = deferred<void>();
-    const cache = createReadThroughCache({
-      load: async () => {
-        const seen = version;
-        if (seen === 1) await slowFirstRead.promise;
-        return seen;
-      },
-      ttlMs: 60_000,
-      maxEntries: 10,
-      now: clockAt().now,
-    });
+    const { cache, slowFirstRead, write } = versionedStore();
     const early = cache.get('k'); // starts reading version 1, slowly
-    version = 2; // a write commits…
+    write(); // a write commits…
     cache.invalidate(['k']); // …and invalidates while the old read is still in flight
     slowFirstRead.resolve();
     expect(await early).toBe(2);
@@ -208,23 +218,11 @@ describe('the read-through cache', () => {
   });
 
   it('gives a caller that joined an invalidated read the answer read after it', async () => {
-    let version = 1;
-    const slowFirstRead = deferred<void>();
     const events: CacheEvent[] = [];
-    const cache = createReadThroughCache({
-      load: async () => {
-        const seen = version;
-        if (seen === 1) await slowFirstRead.promise;
-        return seen;
-      },
-      ttlMs: 60_000,
-      maxEntries: 10,
-      now: clockAt().now,
-      onEvent: (event) => events.push(event),
-    });
+    const { cache, slowFirstRead, write } = versionedStore((event) => events.push(event));
     const starter = cache.get('k');
     const joiner = cache.get('k'); // joins the read in flight: lru-cache fails both when it is aborted
-    version = 2;
+    write();
     cache.invalidate(['k']);
     slowFirstRead.resolve();
     expect(await Promise.all([starter, joiner])).toEqual([2, 2]);
