@@ -5,7 +5,6 @@
  * hear each other through BILLING_LISTEN_DATABASE_URL, exact grants, and the TTL-only fallback.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BillingLimitsResponse } from '../../src/contract/limits.js';
@@ -24,15 +23,10 @@ import {
   WORKER_SECRET,
   workerToken,
 } from '../support/harness.js';
+import { CHECKED_IN_MIGRATIONS } from '../support/migrations.js';
 import { PGBOUNCER_MISSING, type PgBouncer, startPgBouncer } from '../support/pgbouncer.js';
 import { parsePrometheus, sampleSum } from '../support/prometheus.js';
 import { type RunningServer, runServerToExit, spawnServer } from '../support/spawn-server.js';
-
-const CHECKED_IN_MIGRATIONS = (
-  JSON.parse(readFileSync(new URL('../../drizzle/meta/_journal.json', import.meta.url), 'utf8')) as {
-    entries: unknown[];
-  }
-).entries.length;
 
 /** Another database on the same server as `url`. */
 function databaseUrl(url: string, name: string): string {

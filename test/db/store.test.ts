@@ -6,12 +6,7 @@ import { openBillingStore } from '../../src/db/store.js';
 import type { LimitsChange } from '../../src/domain/limits/changes.js';
 import { eventually } from '../support/eventually.js';
 import { openTestDatabase, STORE_KINDS, type StoreKind, unique } from '../support/harness.js';
-
-const CHECKED_IN_MIGRATIONS = (
-  JSON.parse(readFileSync(new URL('../../drizzle/meta/_journal.json', import.meta.url), 'utf8')) as {
-    entries: unknown[];
-  }
-).entries.length;
+import { CHECKED_IN_MIGRATIONS } from '../support/migrations.js';
 
 const postgresUrl = process.env['TEST_DATABASE_URL'];
 

@@ -2,8 +2,7 @@ import { and, desc, eq } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { auditLog, organizationToAccount, plan } from '../../src/db/schema.js';
 import { DomainError } from '../../src/domain/errors.js';
-import type { LimitsChange } from '../../src/domain/limits/changes.js';
-import { eventually } from '../support/eventually.js';
+import { heardAfter } from '../support/eventually.js';
 import { createHarness, STORE_KINDS, type StoreKind, unique, useHarness } from '../support/harness.js';
 
 describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
@@ -17,25 +16,6 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
       .from(auditLog)
       .where(and(eq(auditLog.subjectId, subjectId)))
       .orderBy(desc(auditLog.id));
-
-  /** The changes the store's subscribers heard from `write` on, until one named `tenantId`. */
-  async function changesHeardDuring(
-    tenantId: string,
-    write: () => Promise<unknown>,
-  ): Promise<LimitsChange[]> {
-    const seen: LimitsChange[] = [];
-    const unsubscribe = h.store.subscribe((change) => seen.push(change));
-    try {
-      await write();
-      await eventually(
-        () => seen.some((change) => 'tenants' in change && change.tenants.includes(tenantId)),
-        1_000,
-      );
-      return seen;
-    } finally {
-      unsubscribe();
-    }
-  }
 
   it('holds the original plan catalog after migration', async () => {
     expect(await tenants().listPlans()).toEqual([
@@ -212,10 +192,13 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
     const ORG_S = unique('org-s');
     const seeded = [{ tenantId: ORG_S, planId: 'free' as const }];
     const seed = unique('seed');
-    const seen = await changesHeardDuring(ORG_S, async () => {
-      expect(await tenants().seedOnce(seed, seeded)).toBe(true);
-    });
-    expect(seen).toContainEqual({ tenants: [ORG_S] });
+    const seeding = await heardAfter(
+      h.store,
+      () => tenants().seedOnce(seed, seeded),
+      () => ORG_S,
+    );
+    expect(seeding.result).toBe(true);
+    expect(seeding.heard).toContainEqual({ tenants: [ORG_S] });
     expect(await auditEntries(seed)).toMatchObject([
       { actor: 'seed', action: 'seed', subjectType: 'seed', before: null, after: seeded },
     ]);
@@ -246,10 +229,9 @@ describe.each(STORE_KINDS)('the tenant store on %s', (kind: StoreKind) => {
 
   it('tells its subscribers what each committed write changed', async () => {
     const ORG_N = unique('org-n');
-    const seen = await changesHeardDuring(ORG_N, () =>
-      tenants().putTenant(ORG_N, { plan_id: 'free' }, 'alice'),
-    );
-    expect(seen).toContainEqual({ tenants: [ORG_N] });
+    const write = () => tenants().putTenant(ORG_N, { plan_id: 'free' }, 'alice');
+    const { heard } = await heardAfter(h.store, write, () => ORG_N);
+    expect(heard).toContainEqual({ tenants: [ORG_N] });
   });
 
   it('keeps the CHECK constraints: no negative limits, no number together with "unlimited"', async () => {

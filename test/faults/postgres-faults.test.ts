@@ -5,7 +5,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { auditLog, reservation, usageCounter, webhookEvent } from '../../src/db/schema.js';
 import { openBillingStore } from '../../src/db/store.js';
 import type { BillingStore } from '../../src/domain/store.js';
-import { eventually } from '../support/eventually.js';
+import { eventually, heardAfter } from '../support/eventually.js';
 import { type Harness, STORE_KINDS, useHarness } from '../support/harness.js';
 import { orbDelivery, subscriptionEvent } from '../support/orb.js';
 import { parsePrometheus, sampleSum } from '../support/prometheus.js';
@@ -104,19 +104,14 @@ describe.runIf(STORE_KINDS.includes('postgres'))('PostgreSQL faults', { timeout:
    * take the answer out of that replica's cache — and a test that needs it cached for an outage
    * would find nothing to serve.
    */
-  const heardTenant = async (planId: 'free' | 'growth' | 'enterprise') => {
-    const heard = new Set<string>();
-    const unsubscribe = store.subscribe((change) => {
-      if ('tenants' in change) for (const tenant of change.tenants) heard.add(tenant);
-    });
-    try {
-      const tenant = await h.tenant(planId);
-      await eventually(() => heard.has(tenant), 30_000);
-      return tenant;
-    } finally {
-      unsubscribe();
-    }
-  };
+  const heardTenant = async (planId: 'free' | 'growth' | 'enterprise') =>
+    (
+      await heardAfter(
+        store,
+        () => h.tenant(planId),
+        (tenant) => tenant,
+      )
+    ).result;
   const usedOf = async (tenant: string) => {
     const [row] = await h.db
       .select({ used: usageCounter.used })

@@ -1,4 +1,6 @@
 import { expect } from 'vitest';
+import type { LimitsChange } from '../../src/domain/limits/changes.js';
+import type { BillingStore } from '../../src/domain/store.js';
 
 /** Polls until `check` holds or the deadline passes — tests wait for a state, never for a fixed time. */
 export async function eventually(
@@ -27,4 +29,29 @@ export async function eventuallyReads<T>(read: () => Promise<T>, expected: T, ti
     seen = await read();
   }
   expect(seen, `read within ${timeoutMs} ms`).toBe(expected);
+}
+
+/**
+ * Runs `write`, then waits until `store`'s subscribers have heard a change naming the tenant
+ * `tenantOf(result)`: after that, no late notification of this write can reach them. Returns the
+ * write's result and every change heard meanwhile.
+ */
+export async function heardAfter<T>(
+  store: Pick<BillingStore, 'subscribe'>,
+  write: () => Promise<T>,
+  tenantOf: (result: T) => string,
+): Promise<{ result: T; heard: LimitsChange[] }> {
+  const heard: LimitsChange[] = [];
+  const unsubscribe = store.subscribe((change) => heard.push(change));
+  try {
+    const result = await write();
+    const tenant = tenantOf(result);
+    await eventually(
+      () => heard.some((change) => 'tenants' in change && change.tenants.includes(tenant)),
+      30_000,
+    );
+    return { result, heard };
+  } finally {
+    unsubscribe();
+  }
 }
