@@ -84,12 +84,11 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
   const ours = middlewares.slice(0, inputStep);
   const rest = middlewares.slice(inputStep);
   const plain = ours.map(plainMiddlewareOf);
+  // After ours: the input parser, the output parser and the resolver's own step, nothing else.
+  const after = rest.map((middleware) => middleware._type ?? 'resolver').join(' ');
   if (
-    inputStep < 0 ||
+    after !== 'input output resolver' ||
     plain.some((step) => step === undefined) ||
-    rest.length !== 3 ||
-    rest[1]?._type !== 'output' ||
-    rest[2]?._type !== undefined ||
     inputs?.length !== 1 ||
     !output ||
     !resolver
@@ -178,8 +177,9 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
 
 /** Parsed output is plain JSON data: frozen all the way down, its serialized bytes can be remembered. */
 function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    for (const child of Object.values(value)) deepFreeze(child);
+  // A primitive, null included, is frozen already.
+  if (!Object.isFrozen(value)) {
+    for (const child of Object.values(value as object)) deepFreeze(child);
     Object.freeze(value);
   }
   return value;

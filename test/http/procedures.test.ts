@@ -4,8 +4,9 @@
  * with the same code and cause — so a tRPC upgrade that changes the internals fails here, loudly.
  */
 import { randomUUID } from 'node:crypto';
-import { TRPCError } from '@trpc/server';
+import { initTRPC, TRPCError } from '@trpc/server';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
 import type { BillingContext, BillingServices } from '../../src/api/context.js';
 import { type ProcedureEntry, proceduresOf } from '../../src/api/procedures.js';
 import { type AppRouter, createCaller } from '../../src/api/router.js';
@@ -448,6 +449,9 @@ describe('the runner’s output memo', () => {
 });
 
 describe('a procedure chain the runner does not understand', () => {
+  const refusal = (path: string) =>
+    `${path}: not a procedure chain this runner understands (tRPC internals changed?)`;
+
   it('is refused when the router is listed, not served differently from tRPC', () => {
     const traced = workerProcedure
       .use(async ({ next }) => next())
@@ -455,6 +459,155 @@ describe('a procedure chain the runner does not understand', () => {
       .output(BillingLimitsResponse)
       .query(({ input, ctx }) => ctx.services.limits.answer(input));
     const tracedRouter = router({ traced }) as unknown as AppRouter;
-    expect(() => proceduresOf(tracedRouter)).toThrow('traced: not a procedure chain this runner understands');
+    expect(() => proceduresOf(tracedRouter)).toThrow(refusal('traced'));
+  });
+
+  it.each([
+    ['no input', () => workerProcedure.output(z.object({})).query(() => ({}))],
+    ['no output', () => workerProcedure.input(z.object({})).query(() => ({}))],
+    [
+      'a middleware after the input',
+      () =>
+        workerProcedure
+          .input(z.object({}))
+          .use(async ({ next }) => next())
+          .output(z.object({}))
+          .query(() => ({})),
+    ],
+    [
+      'a middleware after the output',
+      () =>
+        workerProcedure
+          .input(z.object({}))
+          .output(z.object({}))
+          .use(async ({ next }) => next())
+          .query(() => ({})),
+    ],
+    [
+      'two inputs',
+      () =>
+        workerProcedure
+          .input(z.object({ a: z.string() }))
+          .input(z.object({ b: z.string() }))
+          .output(z.object({}))
+          .query(() => ({})),
+    ],
+  ])('is refused with %s', (_, procedure) => {
+    expect(() => proceduresOf(router({ odd: procedure() }) as unknown as AppRouter)).toThrow(refusal('odd'));
+  });
+});
+
+describe('a router the runner lists', () => {
+  /** A context whose worker authentication accepts anyone: these procedures are the runner's test, not auth's. */
+  const ctx = {
+    authorization: undefined,
+    deadline: undefined,
+    services: { authenticateWorker: async () => ({ sub: 'w' }) },
+  } as unknown as BillingContext;
+  const entryOf = (listed: readonly ProcedureEntry[], path: string) => {
+    const entry = listed.find((candidate) => candidate.path === path);
+    if (!entry) throw new Error(`no ${path}`);
+    return entry;
+  };
+
+  it('is listed once: the same entries, runners and all, every time', () => {
+    const own = router({
+      one: workerProcedure
+        .input(z.object({}))
+        .output(z.object({}))
+        .query(() => ({})),
+    });
+    const listed = proceduresOf(own as unknown as AppRouter);
+    expect(listed.map(({ path, type, inputFields }) => ({ path, type, inputFields }))).toEqual([
+      { path: 'one', type: 'query', inputFields: [] },
+    ]);
+    expect(proceduresOf(own as unknown as AppRouter)).toBe(listed);
+  });
+
+  it('names the fields of an object input, through optional and nullable, and none of any other input', () => {
+    const own = router({
+      plain: workerProcedure
+        .input(z.object({ a: z.string(), b: z.int() }))
+        .output(z.object({}))
+        .query(() => ({})),
+      wrapped: workerProcedure
+        .input(z.object({ c: z.string() }).nullable().optional())
+        .output(z.object({}))
+        .mutation(() => ({})),
+      text: workerProcedure
+        .input(z.string())
+        .output(z.object({}))
+        .query(() => ({})),
+    });
+    const listed = proceduresOf(own as unknown as AppRouter);
+    expect(listed.map(({ path, type, inputFields }) => [path, type, inputFields])).toEqual([
+      ['plain', 'query', ['a', 'b']],
+      ['wrapped', 'mutation', ['c']],
+      ['text', 'query', []],
+    ]);
+  });
+
+  it('runs a procedure with no middleware of ours, and hands the resolver the raw input as tRPC does', async () => {
+    const bare = initTRPC.context<BillingContext>().create();
+    const own = bare.router({
+      echo: bare.procedure
+        .input(z.object({ n: z.coerce.number() }))
+        .output(z.object({ parsed: z.number(), raw: z.unknown() }))
+        .query(async (options) => ({
+          parsed: options.input.n,
+          // Untyped, but there: tRPC hands the resolver its middleware options, `getRawInput` among them.
+          raw: await (options as unknown as { getRawInput(): Promise<unknown> }).getRawInput(),
+        })),
+    });
+    const echo = entryOf(proceduresOf(own as unknown as AppRouter), 'echo');
+    expect(await echo.run(ctx, { n: '7' })).toEqual({ parsed: 7, raw: { n: '7' } });
+    expect(await bare.createCallerFactory(own)(ctx).echo({ n: '7' })).toEqual({ parsed: 7, raw: { n: '7' } });
+  });
+
+  it('awaits an input schema with an asynchronous check before the resolver sees the input', async () => {
+    const own = router({
+      checked: workerProcedure
+        .input(z.object({ n: z.int() }).refine(async ({ n }) => n > 0, 'must be positive'))
+        .output(z.object({ n: z.int() }))
+        .query(({ input }) => ({ n: input.n })),
+    });
+    const checked = entryOf(proceduresOf(own as unknown as AppRouter), 'checked');
+    expect(await checked.run(ctx, { n: 2 })).toEqual({ n: 2 });
+    expect(await outcome(() => checked.run(ctx, { n: -2 }))).toMatchObject({
+      ok: false,
+      code: 'BAD_REQUEST',
+    });
+  });
+
+  it('parses an answer that is not frozen anew even when it is the same object, changed since', async () => {
+    const shared = { count: 1 };
+    const own = router({
+      counter: workerProcedure
+        .input(z.object({}))
+        .output(z.object({ count: z.int() }))
+        .query(() => shared),
+    });
+    const counter = entryOf(proceduresOf(own as unknown as AppRouter), 'counter');
+    const first = await counter.run(ctx, {});
+    shared.count = 2;
+    const second = await counter.run(ctx, {});
+    expect([first, second]).toEqual([{ count: 1 }, { count: 2 }]);
+    expect(Object.isFrozen(first)).toBe(false);
+  });
+
+  it('freezes a frozen answer’s parsed output all the way down, nulls and lists included', async () => {
+    const answer = Object.freeze({ outer: { inner: [1, null], none: null } });
+    const own = router({
+      frozen: workerProcedure
+        .input(z.object({}))
+        .output(z.object({ outer: z.object({ inner: z.array(z.int().nullable()), none: z.null() }) }))
+        .query(() => answer),
+    });
+    const frozen = entryOf(proceduresOf(own as unknown as AppRouter), 'frozen');
+    const parsed = (await frozen.run(ctx, {})) as { outer: { inner: unknown[] } };
+    expect(parsed).toEqual({ outer: { inner: [1, null], none: null } });
+    expect(Object.isFrozen(parsed.outer)).toBe(true);
+    expect(Object.isFrozen(parsed.outer.inner)).toBe(true);
+    expect(await frozen.run(ctx, {})).toBe(parsed);
   });
 });
