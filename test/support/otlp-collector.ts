@@ -6,6 +6,7 @@ export interface OtlpSpan {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
+  traceState?: string;
   name: string;
   kind: number;
   attributes?: { key: string; value: Record<string, unknown> }[];

@@ -90,6 +90,7 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
       traceId: CALLER_TRACE,
       parentSpanId: CALLER_SPAN,
     });
+    expect(request?.traceState).toBe('vendor=value');
     expect(request?.status?.code ?? 0).not.toBe(ERROR);
     expect(attribute(request, 'http.request.method')).toEqual({ stringValue: 'GET' });
     expect(attribute(request, 'http.response.status_code')).toEqual({ intValue: 200 });
