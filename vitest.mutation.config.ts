@@ -18,9 +18,9 @@ const SPAWNING = [
   'test/client/package.test.ts',
   'test/db/pgbouncer.test.ts',
   'test/http/docs-page.test.ts',
-  'test/http/graceful-shutdown.test.ts',
   'test/http/openapi-generated-client.test.ts',
   'test/http/openapi-lint.test.ts',
+  'test/http/sigterm-under-load.test.ts',
   'test/telemetry/log-delivery.test.ts',
   'test/telemetry/tracing.test.ts',
 ];

@@ -70,4 +70,16 @@ describe('other requests', () => {
     expect(res.headers.get('allow')).toBe('GET');
     expect(await res.text()).toBe('{"detail":"Method Not Allowed"}');
   });
+
+  it('name every method of a path with more than one in Allow', async () => {
+    const res = await h.request('/admin/tenants/org-a', { method: 'DELETE' });
+    expect(res.status).toBe(405);
+    expect(res.headers.get('allow')).toBe('GET, PUT');
+  });
+
+  it('answer a path no route has with 404, in FastAPI words', async () => {
+    const res = await h.request('/billing/nothing');
+    expect(res.status).toBe(404);
+    expect(await res.json()).toEqual({ detail: 'Not Found' });
+  });
 });

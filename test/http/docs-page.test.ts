@@ -3,16 +3,13 @@
  * every request to another host aborted: the page must render the API from this origin alone,
  * under its Content-Security-Policy, with nothing refused and nothing failing. The screenshot the
  * README shows is taken here. How the routes read swagger-ui-dist's files is checked without a
- * browser, over a package directory of the test's own.
+ * browser in test/http/docs-routes.test.ts.
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { mkdirSync, statSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Hono } from 'hono';
 import type { Locator } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
-import { mountDocsRoutes } from '../../src/http/docs-routes.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
 import { type BrowserTab, NO_PROBLEMS, useBrowser } from '../support/browser.js';
 import { eventually } from '../support/eventually.js';
@@ -137,76 +134,5 @@ describe('/docs in Chromium', () => {
       'GET https://example.com/pixel.png',
       'WebSocket wss://example.com/socket',
     ]);
-  });
-});
-
-describe('/docs over a swagger-ui-dist directory of its own', () => {
-  /** A package directory with a manifest and a stylesheet, but no bundle (yet). */
-  function swaggerUiDirectory(manifest: unknown = { version: '9.8.7' }): string {
-    const directory = mkdtempSync(join(tmpdir(), 'swagger-ui-dist-'));
-    onTestFinished(() => rmSync(directory, { recursive: true, force: true }));
-    writeFileSync(join(directory, 'package.json'), JSON.stringify(manifest));
-    writeFileSync(join(directory, 'swagger-ui.css'), 'body{color:red}');
-    return directory;
-  }
-
-  /** The docs routes alone on a bare Hono app, a thrown error answered as the service answers it. */
-  function docsApp(swaggerUiDirectory: string): Hono {
-    const app = new Hono();
-    mountDocsRoutes(
-      {
-        on: (method, path, handler) => void app.on(method as string, path, handler),
-        notFound: (handler) => void app.notFound(handler),
-      },
-      { swaggerUiDirectory },
-    );
-    app.onError((_, c) => c.json({ detail: 'Internal Server Error' }, 500));
-    return app;
-  }
-
-  it("names the files by the version in the package's manifest", async () => {
-    const app = docsApp(swaggerUiDirectory({ version: '9.8.7-rc.1' }));
-    expect(await (await app.request('/docs')).text()).toContain('/docs/assets/9.8.7-rc.1/swagger-ui.css');
-    expect((await app.request('/docs/assets/9.8.7-rc.1/swagger-ui.css')).status).toBe(200);
-    expect((await app.request('/docs/assets/5.35.0/swagger-ui.css')).status).toBe(404);
-  });
-
-  it('reads a file on its first request and keeps it for the life of the process', async () => {
-    const directory = swaggerUiDirectory();
-    const app = docsApp(directory);
-    expect(await (await app.request('/docs/assets/9.8.7/swagger-ui.css')).text()).toBe('body{color:red}');
-    writeFileSync(join(directory, 'swagger-ui.css'), 'body{color:blue}');
-    expect(await (await app.request('/docs/assets/9.8.7/swagger-ui.css')).text()).toBe('body{color:red}');
-    expect(await (await docsApp(directory).request('/docs/assets/9.8.7/swagger-ui.css')).text()).toBe(
-      'body{color:red}',
-    );
-  });
-
-  it('answers 500 while a file cannot be read, and serves it once it can', async () => {
-    const directory = swaggerUiDirectory();
-    const app = docsApp(directory);
-    const missing = await app.request('/docs/assets/9.8.7/swagger-ui-bundle.js');
-    expect(missing.status).toBe(500);
-    expect(await missing.json()).toEqual({ detail: 'Internal Server Error' });
-
-    writeFileSync(join(directory, 'swagger-ui-bundle.js'), 'window.SwaggerUIBundle = () => {};');
-    const found = await app.request('/docs/assets/9.8.7/swagger-ui-bundle.js');
-    expect(found.status).toBe(200);
-    expect(await found.text()).toBe('window.SwaggerUIBundle = () => {};');
-  });
-
-  it.each([
-    [{ version: '../../etc' }],
-    [{ version: '5.35.0/x' }],
-    [{ version: 5 }],
-    [{ name: 'swagger-ui-dist' }],
-  ])('refuses to mount a package whose version cannot name a path: %j', (manifest) => {
-    expect(() => docsApp(swaggerUiDirectory(manifest))).toThrow(/has no usable version/);
-  });
-
-  it('refuses to mount a directory without a manifest', () => {
-    const directory = swaggerUiDirectory();
-    rmSync(join(directory, 'package.json'));
-    expect(() => docsApp(directory)).toThrow(/ENOENT/);
   });
 });

@@ -14,6 +14,7 @@ describe('exceedsJsonDepth', () => {
     ['"[[[[[[[[["', 1, false], // brackets inside a string don't nest
     ['{"a":"\\"[[[[["}', 1, false], // nor after an escaped quote
     ['[[],[],[]]', 2, false], // siblings, not depth
+    ['[{},{},{}]', 2, false], // a closing brace ends its level as a bracket does
   ])('%s deeper than %i: %s', (text, max, expected) => {
     expect(exceedsJsonDepth(text, max)).toBe(expected);
   });

@@ -1,6 +1,19 @@
-import { connect, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { isLingering } from '../../src/http/lingering-close.js';
+import type { IncomingMessage } from 'node:http';
+import {
+  type AddressInfo,
+  connect,
+  createServer as createNetServer,
+  type Server as NetServer,
+  type Socket,
+} from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import {
+  closeLingering,
+  DEFAULT_LINGER,
+  isLingering,
+  lingerAfterAnswer,
+  lingerOn,
+} from '../../src/http/lingering-close.js';
 import { type DrainableServer, type ListenOptions, listen } from '../../src/http/node-server.js';
 import { eventually } from '../support/eventually.js';
 import { useHarness } from '../support/harness.js';
@@ -458,3 +471,128 @@ function connectionsOf(server: DrainableServer): Promise<number> {
     server.server.getConnections((error, count) => (error ? reject(error) : resolve(count))),
   );
 }
+
+describe('closeLingering and lingerAfterAnswer on a connection the test holds both ends of', () => {
+  let server: NetServer | undefined;
+  const open: Socket[] = [];
+  afterEach(async () => {
+    for (const socket of open.splice(0)) socket.destroy();
+    await new Promise((resolve) => server?.close(resolve));
+    server = undefined;
+  });
+
+  /** A connection as an HTTP server's (half-open allowed): the server's end and the client. */
+  async function pair() {
+    server = createNetServer({ allowHalfOpen: true });
+    const serverSide = new Promise<Socket>((resolve) => server?.once('connection', resolve));
+    await new Promise<void>((resolve) => server?.listen(0, '127.0.0.1', resolve));
+    const client = connect({
+      port: (server.address() as AddressInfo).port,
+      host: '127.0.0.1',
+      allowHalfOpen: true,
+    });
+    client.on('error', () => {});
+    const socket = await serverSide;
+    open.push(client, socket);
+    return { socket, client, server };
+  }
+
+  /** The delays of the timers set while `act` runs. */
+  function timersSetBy(act: () => void): unknown[] {
+    const setTimer = vi.spyOn(globalThis, 'setTimeout');
+    try {
+      act();
+      return setTimer.mock.calls.map(([, ms]) => ms);
+    } finally {
+      setTimer.mockRestore();
+    }
+  }
+
+  it('leaves a destroyed connection alone', async () => {
+    const { socket } = await pair();
+    socket.destroy();
+    closeLingering(socket, { timeMs: 1_000, bytes: 10 }, 'answer');
+    expect(isLingering(socket)).toBe(false);
+  });
+
+  it('keeps the bounds of the first close: a second changes nothing', async () => {
+    const { socket } = await pair();
+    expect(timersSetBy(() => closeLingering(socket, { timeMs: 30_000, bytes: 10 }))).toEqual([30_000]);
+    expect(timersSetBy(() => closeLingering(socket, { timeMs: 20, bytes: 10 }))).toEqual([]);
+  });
+
+  it('reads up to the byte bound, and cuts at the first byte past it', async () => {
+    const { socket, client } = await pair();
+    closeLingering(socket, { timeMs: 30_000, bytes: 10 });
+    client.write('0123456789');
+    await eventually(() => socket.bytesRead === 10);
+    expect(socket.destroyed).toBe(false);
+    client.write('!');
+    await eventually(() => socket.destroyed);
+  });
+
+  it('writes the answer, ends its side, and closes once the client ends its own', async () => {
+    const { socket, client } = await pair();
+    let received = '';
+    client.on('data', (chunk: Buffer) => {
+      received += chunk.toString('latin1');
+    });
+    const ended = new Promise((resolve) => client.once('end', resolve));
+    closeLingering(socket, { timeMs: 30_000, bytes: 1024 }, 'HTTP/1.1 400 Bad Request\r\n\r\n');
+    await ended;
+    expect(received).toBe('HTTP/1.1 400 Bad Request\r\n\r\n');
+    expect(socket.destroyed).toBe(false);
+    client.end();
+    await eventually(() => socket.destroyed);
+  });
+
+  it('closes at once when the client had ended its side already', async () => {
+    const { socket, client } = await pair();
+    socket.resume();
+    client.end();
+    await eventually(() => socket.readableEnded);
+    closeLingering(socket, { timeMs: 30_000, bytes: 1024 });
+    await eventually(() => socket.destroyed);
+  });
+
+  it('takes the connection from the listeners it had: none of them hears another byte or the end', async () => {
+    const { socket, client } = await pair();
+    const heard: string[] = [];
+    socket.on('data', () => heard.push('data'));
+    socket.on('end', () => heard.push('end'));
+    closeLingering(socket, { timeMs: 30_000, bytes: 1024 });
+    client.write('GET / HTTP/1.1\r\n\r\n');
+    client.end();
+    await eventually(() => socket.destroyed);
+    expect(heard).toEqual([]);
+  });
+
+  it('takes a reset while lingering as the end it expected, not as an uncaught error', async () => {
+    const { socket } = await pair();
+    closeLingering(socket, { timeMs: 30_000, bytes: 1024 });
+    expect(() => socket.emit('error', new Error('read ECONNRESET'))).not.toThrow();
+  });
+
+  it('makes Node’s closing after an answer linger within the bounds its server was given', async () => {
+    const { socket, server: net } = await pair();
+    lingerOn(net, { timeMs: 1_234, bytes: 1024 });
+    lingerAfterAnswer({ socket } as IncomingMessage);
+    expect(timersSetBy(() => socket.destroySoon())).toEqual([1_234]);
+    expect(isLingering(socket)).toBe(true);
+  });
+
+  it('lingers within the defaults on a server given no bounds', async () => {
+    const { socket } = await pair();
+    lingerAfterAnswer({ socket } as IncomingMessage);
+    expect(timersSetBy(() => socket.destroySoon())).toEqual([DEFAULT_LINGER.timeMs]);
+  });
+
+  it('leaves a request without a connection, or with a destroyed one, alone', async () => {
+    expect(() => lingerAfterAnswer({ socket: null } as unknown as IncomingMessage)).not.toThrow();
+    const { socket } = await pair();
+    const destroySoon = socket.destroySoon;
+    socket.destroy();
+    lingerAfterAnswer({ socket } as IncomingMessage);
+    expect(socket.destroySoon).toBe(destroySoon);
+  });
+});

@@ -81,7 +81,9 @@ describe.each(STORE_KINDS)('GET /readyz on %s', (kind) => {
     const res = await app.request('/readyz');
     expect(res.status).toBe(503);
     expect(await res.json()).toEqual({ detail: 'Shutting down' });
-    expect((await app.request('/healthz')).status).toBe(200);
+    const alive = await app.request('/healthz');
+    expect(alive.status).toBe(200);
+    expect(await alive.json()).toEqual({ status: 'ok' });
   });
 
   it('stays ready, degraded since the outage began, while the store is away — not after the stale limit', async () => {
@@ -209,5 +211,13 @@ describe.runIf(STORE_KINDS.includes('postgres'))('when PostgreSQL goes away and 
       await store.close();
       await proxy.close();
     }
+  });
+});
+
+describe('readiness without a store (plans from the header)', () => {
+  const h = useHarness();
+
+  it('is ready: there is nothing to wait for', async () => {
+    expect(await readiness(h)).toEqual({ status: 200, body: { status: 'ok' } });
   });
 });

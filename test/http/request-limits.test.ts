@@ -5,6 +5,7 @@ import { MAX_BODY_BYTES } from '../../src/http/body-limit.js';
 import { type DrainableServer, listen } from '../../src/http/node-server.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { useHarness } from '../support/harness.js';
+import { refusal } from '../support/refusal.js';
 
 /** Writes raw bytes on a fresh connection and resolves with everything the server sent before closing. */
 function rawExchange(port: number, bytes: string, timeoutMs = 10_000): Promise<string> {
@@ -25,12 +26,6 @@ function rawExchange(port: number, bytes: string, timeoutMs = 10_000): Promise<s
     socket.on('error', () => {}); // the server may reset after answering
     socket.write(bytes);
   });
-}
-
-/** A refusal made before the app sees the request, byte for byte as the client reads it. */
-function refusal(status: string, detail: string): string {
-  const body = JSON.stringify({ detail });
-  return `HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
 }
 
 describe('request size and time limits over a real socket', () => {
@@ -98,6 +93,16 @@ describe('request size and time limits over a real socket', () => {
     });
     expect(res.status).toBe(413);
     expect(res.headers.get('connection')).toBe('close');
+    expect(await res.json()).toEqual({ detail: `Request body larger than ${MAX_BODY_BYTES} bytes` });
+  });
+
+  it('answers 413 to a body over the cap without Node too (app.request: no connection to linger on)', async () => {
+    const res = await h.request('/trpc/billing.limits', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ padding: 'p'.repeat(MAX_BODY_BYTES) }),
+    });
+    expect(res.status).toBe(413);
     expect(await res.json()).toEqual({ detail: `Request body larger than ${MAX_BODY_BYTES} bytes` });
   });
 
