@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Hono } from 'hono';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { beforeEach, describe, expect, it, onTestFinished } from 'vitest';
 import { mountDocsRoutes } from '../../src/http/docs-routes.js';
 
 /** The docs routes alone on a bare Hono app, a thrown error answered as the service answers it. */
@@ -35,7 +35,11 @@ const CSP =
   "base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 describe('/docs over the installed swagger-ui-dist', () => {
-  const app = docsApp();
+  // Built in each test: what mounting does is then part of what the test checks.
+  let app: Hono;
+  beforeEach(() => {
+    app = docsApp();
+  });
   const assets = `/docs/assets/${installedVersion}`;
 
   it('serves the page, which loads its files from this origin under their version', async () => {

@@ -85,12 +85,18 @@ describe('listen', () => {
     expect(server.inFlight()).toBe(0);
   });
 
-  it('keeps connections alive until it drains, then answers with Connection: close', async () => {
-    const server = await serve(() => new Response('ok'));
-    expect((await get(server, { connection: 'keep-alive' })).connection).toBe('keep-alive');
-    server.startDraining();
-    expect((await get(server, { connection: 'keep-alive' })).connection).toBe('close');
-  });
+  it.each([
+    ['made at once', () => new Response('ok')],
+    ['made later', async () => new Response('ok')],
+  ])(
+    'keeps connections alive until it drains, then answers with Connection: close (answers %s)',
+    async (_, fetch) => {
+      const server = await serve(fetch);
+      expect((await get(server, { connection: 'keep-alive' })).connection).toBe('keep-alive');
+      server.startDraining();
+      expect((await get(server, { connection: 'keep-alive' })).connection).toBe('close');
+    },
+  );
 
   it('says Connection: close to a request that arrived before the draining began and is answered after', async () => {
     const gate = gated();

@@ -53,8 +53,17 @@ describe('firstHeaderValue', () => {
     expect(await tenantId({ env: { incoming: { rawHeaders } } })).toBe('org-a');
   });
 
-  it('skips the headers before it', async () => {
-    const rawHeaders = ['accept', 'application/json', 'X-Tenant', 'org-x', 'tenant-id', 'org-a'];
+  it('skips the headers before it, one with a name as long as its own too', async () => {
+    const rawHeaders = [
+      'accept',
+      'application/json',
+      'x-api-key',
+      'k',
+      'X-Tenant',
+      'org-x',
+      'tenant-id',
+      'org-a',
+    ];
     expect(await tenantId({ env: { incoming: { rawHeaders } } })).toBe('org-a');
   });
 
