@@ -59,7 +59,7 @@ const OBSERVED_IN: Record<string, string> = {
   BILLING_STORE_TIMEOUT_MS: HERE,
   BILLING_STALE_MAX_MS: HERE,
   BILLING_MAX_HEADER_BYTES: HERE,
-  BILLING_SHUTDOWN_DELAY_MS: 'test/http/graceful-shutdown.test.ts',
+  BILLING_SHUTDOWN_DELAY_MS: 'test/http/sigterm-under-load.test.ts',
   BILLING_SHUTDOWN_TIMEOUT_MS: HERE,
   BILLING_LEASE_SWEEP_MS: 'test/server.test.ts',
 };
