@@ -9,6 +9,11 @@ import type { ProcedureEntry } from '../../src/api/procedures.js';
 import { allowedMethodsOf, restRoutesOf } from '../../src/http/rest-routes.js';
 import { useHarness } from '../support/harness.js';
 
+/** Where a 422's issues are located, in order. */
+async function locationsOf(res: Response): Promise<unknown[][]> {
+  return ((await res.json()) as { detail: { loc: unknown[] }[] }).detail.map((issue) => issue.loc);
+}
+
 describe('the route table', () => {
   const entry = (meta: unknown) => ({ meta }) as ProcedureEntry;
 
@@ -103,9 +108,7 @@ describe('REST routes of an app built in the test', () => {
   it('locates a body field’s issue in the body, and answers a success 201 as JSON', async () => {
     const tenant = await h.tenant('growth');
     const refused = await reserveWith('{"resource": "deployments"}', tenant);
-    expect(
-      ((await refused.json()) as { detail: { loc: unknown[] }[] }).detail.map((issue) => issue.loc),
-    ).toEqual([['body', 'idempotency_key']]);
+    expect(await locationsOf(refused)).toEqual([['body', 'idempotency_key']]);
     const made = await reserveWith('{"resource": "deployments", "idempotency_key": "k-1"}', tenant);
     expect(made.status).toBe(201);
     expect(made.headers.get('content-type')).toBe('application/json');
@@ -161,14 +164,10 @@ describe('REST routes of an app built in the test', () => {
     const badLimit = await app.asWorker('/billing/reservations?limit=0', {
       headers: { 'tenant-id': tenant },
     });
-    expect(
-      ((await badLimit.json()) as { detail: { loc: unknown[] }[] }).detail.map((issue) => issue.loc),
-    ).toEqual([['query', 'limit']]);
+    expect(await locationsOf(badLimit)).toEqual([['query', 'limit']]);
     const fromQuery = await app.asWorker(`/billing/limits?tenantId=${tenant}&tenant-id=${tenant}`);
     expect(fromQuery.status).toBe(422);
-    expect(
-      ((await fromQuery.json()) as { detail: { loc: unknown[] }[] }).detail.map((issue) => issue.loc),
-    ).toEqual([['header', 'tenant-id']]);
+    expect(await locationsOf(fromQuery)).toEqual([['header', 'tenant-id']]);
   });
 
   it('reads path parameters, and locates their issues in the path', async () => {
@@ -182,9 +181,7 @@ describe('REST routes of an app built in the test', () => {
       headers: { 'tenant-id': tenant },
     });
     expect(badId.status).toBe(422);
-    expect(
-      ((await badId.json()) as { detail: { loc: unknown[] }[] }).detail.map((issue) => issue.loc),
-    ).toEqual([['path', 'reservationId']]);
+    expect(await locationsOf(badId)).toEqual([['path', 'reservationId']]);
   });
 
   it('checks the token before the body: an unreadable body from a caller without one is a 401', async () => {
