@@ -10,10 +10,12 @@ import { createAdministration } from './domain/limits/administration.js';
 import type { PlanCatalog } from './domain/limits/catalog.js';
 import { createLimitsSource } from './domain/limits/limits-source.js';
 import type { CacheEvent } from './domain/limits/read-through-cache.js';
+import { type DispatcherOptions, startDispatcher } from './domain/outbox/dispatcher.js';
+import { createWebhookEndpoints, type WebhookEndpoints } from './domain/outbox/endpoints.js';
+import { startPeriodicTask } from './domain/periodic-task.js';
 import type { BillingStore } from './domain/store.js';
 import { createStoreHealth, createStoreReadiness } from './domain/store-health.js';
 import { createEntitlementsService } from './domain/usage/entitlements.js';
-import { startLeaseSweeper } from './domain/usage/lease-sweeper.js';
 import { createUsageService, type UsageService } from './domain/usage/usage.js';
 import { createOrbEventHandler } from './domain/webhooks/orb-events.js';
 import { mountDocsRoutes } from './http/docs-routes.js';
@@ -25,6 +27,8 @@ import { firstHeaderValue } from './http/request-headers.js';
 import { deadlineOf, observedRoutes, requestIdOf } from './http/request-observer.js';
 import { mountRestRoutes } from './http/rest-routes.js';
 import { mountTrpcEndpoint } from './http/trpc-endpoint.js';
+import { webhookUrlProblem } from './http/webhook-address.js';
+import { createWebhookSender } from './http/webhook-sender.js';
 import { defaultLogger, type Logger, throttledWarning } from './telemetry/logger.js';
 import {
   createPrometheusMetrics,
@@ -56,6 +60,8 @@ export type BillingAppConfig = Partial<
     | 'orbDefaultPlan'
     | 'metricsPort'
     | 'leaseSweepMs'
+    | 'webhookAllowPrivate'
+    | 'eventRetentionDays'
   >
 >;
 
@@ -73,6 +79,15 @@ export interface BillingAppDependencies {
   tracer?: RequestTracer | undefined;
   /** Milliseconds since the epoch; tests inject their own clock (token expiry, webhook timestamps, the cache). */
   now?: (() => number) | undefined;
+  /**
+   * How this app's outbound webhook dispatcher retries and times attempts (defaults: see
+   * `startDispatcher`; tests shorten them), or `false`: no dispatcher in this app (another app on
+   * the same store sends; endpoints can still be managed).
+   */
+  dispatcher?:
+    | Pick<DispatcherOptions, 'pollMs' | 'attemptTimeoutMs' | 'retryDelaysMs' | 'disableAfterMs'>
+    | false
+    | undefined;
 }
 
 /** Callbacks into the embedding process. Every one optional. */
@@ -103,6 +118,64 @@ const AUTH_DISABLED: TokenClaims = Object.freeze({ sub: 'auth-disabled' });
 const READINESS_STORE_WAIT_MAX_MS = 500;
 const readinessTimeoutOf = (storeTimeoutMs: number) =>
   storeTimeoutMs > 0 ? Math.min(storeTimeoutMs, READINESS_STORE_WAIT_MAX_MS) : READINESS_STORE_WAIT_MAX_MS;
+
+/** How often a replica deletes sent events past their retention, and how many at a time. */
+const PRUNE_INTERVAL_MS = 60 * 60 * 1_000;
+const PRUNE_BATCH = 1_000;
+
+/**
+ * Outbound webhooks on `store`: this replica's dispatcher (woken by every replica's commits, and
+ * stopped when the store closes) and the endpoints service the admin API uses.
+ */
+function startOutboundWebhooks(
+  store: BillingStore,
+  config: BillingAppConfig,
+  dependencies: BillingAppDependencies,
+  telemetry: { logger: Logger; metrics: PrometheusMetrics; warn: NonNullable<BillingAppHooks['warn']> },
+): WebhookEndpoints {
+  const allowPrivate = config.webhookAllowPrivate ?? false;
+  const endpoints = (wake: () => void) =>
+    createWebhookEndpoints({
+      store: store.outbox,
+      urlProblem: (url) => webhookUrlProblem(url, { allowPrivate }),
+      wake,
+    });
+  if (dependencies.dispatcher === false) return endpoints(() => {});
+  const { logger, metrics, warn } = telemetry;
+  let pending = 0;
+  metrics.observeOutbox(() => pending);
+  const dispatchFailed = throttledWarning(logger, 'webhook dispatch failed', 10_000);
+  const dispatcher = startDispatcher({
+    ...dependencies.dispatcher,
+    store: store.outbox,
+    send: createWebhookSender({ allowPrivate }),
+    signal: store.closing,
+    now: dependencies.now,
+    onOutcome: ({ eventType, outcome }) => metrics.webhookDelivery({ event_type: eventType, outcome }),
+    onEndpointDisabled: ({ endpointId, url, reason }) =>
+      warn('webhook endpoint disabled', { endpoint_id: endpointId, url, reason }),
+    onPendingCount: (count) => {
+      pending = count;
+    },
+    onError: (error) => dispatchFailed({ err: error }),
+  });
+  store.onOutboxCommitted(dispatcher.wake);
+  const pruneFailed = throttledWarning(logger, 'outbox pruning failed', 10_000);
+  const retentionDays = config.eventRetentionDays ?? 7;
+  startPeriodicTask({
+    // A batch at a time, until none is left: a long-idle outbox is pruned without one huge delete.
+    async run() {
+      while ((await store.outbox.pruneEvents(retentionDays, PRUNE_BATCH)) === PRUNE_BATCH) {
+        if (store.closing.aborted) return;
+      }
+    },
+    intervalMs: PRUNE_INTERVAL_MS,
+    signal: store.closing,
+    onError: (error) => pruneFailed({ err: error }),
+    runAtStart: true,
+  });
+  return endpoints(dispatcher.wake);
+}
 
 /**
  * The billing limits service as a Hono app: REST routes derived from the procedures' OpenAPI
@@ -238,6 +311,7 @@ export function createBillingApp({
       metrics.limitCheck({ plan, source: limits.mode, outcome: limitCheckOutcomeOf(status) }),
     administration: store && createAdministration(store.tenants, apply),
     webhookEvents: store?.webhooks,
+    webhookEndpoints: store && startOutboundWebhooks(store, config, dependencies, { logger, metrics, warn }),
     usage,
     entitlements:
       store &&
@@ -250,8 +324,8 @@ export function createBillingApp({
   };
   if (usage && store && (config.leaseSweepMs ?? 1_000) > 0) {
     const sweepFailed = throttledWarning(logger, 'lease sweep failed', 10_000);
-    startLeaseSweeper({
-      sweep: () => usage.expireLeases(),
+    startPeriodicTask({
+      run: () => usage.expireLeases(),
       intervalMs: config.leaseSweepMs ?? 1_000,
       signal: store.closing,
       onError: (error) => sweepFailed({ err: error }),

@@ -67,6 +67,8 @@ const EnvSchema = z
     BILLING_SHUTDOWN_DELAY_MS: integer(0, 0, 300_000),
     BILLING_SHUTDOWN_TIMEOUT_MS: integer(10_000, 0, 600_000),
     BILLING_LEASE_SWEEP_MS: integer(1_000, 0, 5_000),
+    BILLING_WEBHOOK_ALLOW_PRIVATE: flag,
+    BILLING_EVENT_RETENTION_DAYS: integer(7, 1, 3_650),
   })
   .superRefine((env, ctx) => {
     const refuse = (variable: string, message: string) =>
@@ -141,6 +143,16 @@ const EnvSchema = z
      * within this long of its end, plus the sweep's own time; 0 = this replica does not sweep.
      */
     leaseSweepMs: e.BILLING_LEASE_SWEEP_MS,
+    /**
+     * Outbound webhook URLs may be (or resolve to) loopback, private, link-local and metadata
+     * addresses: off by default, so that an admin token cannot aim the service at its own network.
+     */
+    webhookAllowPrivate: e.BILLING_WEBHOOK_ALLOW_PRIVATE,
+    /**
+     * How long sent events are kept (days): older ones, and their deliveries, are deleted once none
+     * of their deliveries is still pending.
+     */
+    eventRetentionDays: e.BILLING_EVENT_RETENTION_DAYS,
   }));
 
 /** The service's settings, read from the environment by `loadConfig`. */

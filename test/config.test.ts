@@ -35,6 +35,7 @@ describe('loadConfig', () => {
       shutdownDelayMs: 0,
       shutdownTimeoutMs: 10_000,
       leaseSweepMs: 1_000,
+      webhookAllowPrivate: false,
     });
   });
 
@@ -108,6 +109,7 @@ describe('loadConfig', () => {
         BILLING_SHUTDOWN_TIMEOUT_MS: '20000',
         BILLING_CACHE_MAX_ENTRIES: '2500',
         BILLING_LEASE_SWEEP_MS: '250',
+        BILLING_WEBHOOK_ALLOW_PRIVATE: 'true',
       }),
     ).toMatchObject({
       logLevel: 'debug',
@@ -123,7 +125,12 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 20_000,
       cacheMaxEntries: 2_500,
       leaseSweepMs: 250,
+      webhookAllowPrivate: true,
     });
+    expect(loadConfig({ BILLING_WEBHOOK_ALLOW_PRIVATE: '1' }).webhookAllowPrivate).toBe(true);
+    expect(() => loadConfig({ BILLING_WEBHOOK_ALLOW_PRIVATE: 'yes' })).toThrow(
+      /BILLING_WEBHOOK_ALLOW_PRIVATE/,
+    );
     expect(loadConfig({ BILLING_LEASE_SWEEP_MS: '0' }).leaseSweepMs).toBe(0);
     expect(loadConfig({ BILLING_LEASE_SWEEP_MS: '5000' }).leaseSweepMs).toBe(5_000);
     expect(loadConfig({ BILLING_CACHE_MAX_ENTRIES: '1' }).cacheMaxEntries).toBe(1);

@@ -8,9 +8,14 @@
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { eq } from 'drizzle-orm';
+import { Webhook } from 'standardwebhooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signAdminToken } from '../src/auth/admin-token.js';
 import { signWorkerToken } from '../src/auth/worker-token.js';
+import { openDatabase } from '../src/db/database.js';
+import { billingEvent, webhookDelivery } from '../src/db/schema.js';
+import { storeOver } from '../src/db/store.js';
 import { eventually } from './support/eventually.js';
 import {
   ADMIN_SECRET,
@@ -24,8 +29,9 @@ import {
 } from './support/harness.js';
 import { orbDelivery, subscriptionEvent } from './support/orb.js';
 import { parsePrometheus, sampleSum } from './support/prometheus.js';
-import { type RunningServer, spawnServer } from './support/spawn-server.js';
+import { freshPgliteDir, type RunningServer, spawnServer } from './support/spawn-server.js';
 import { startTcpProxy, type TcpProxy } from './support/tcp-proxy.js';
+import { startWebhookReceiver } from './support/webhook-receiver.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const HERE = 'test/settings.test.ts';
@@ -62,6 +68,8 @@ const OBSERVED_IN: Record<string, string> = {
   BILLING_SHUTDOWN_DELAY_MS: 'test/http/sigterm-under-load.test.ts',
   BILLING_SHUTDOWN_TIMEOUT_MS: HERE,
   BILLING_LEASE_SWEEP_MS: 'test/server.test.ts',
+  BILLING_WEBHOOK_ALLOW_PRIVATE: HERE,
+  BILLING_EVENT_RETENTION_DAYS: HERE,
 };
 
 /** The variables of the README's configuration table (its rows' first cells), in order. */
@@ -158,6 +166,7 @@ describe('a server on the embedded store with settings away from their defaults'
       BILLING_METRICS_HOST: '127.0.0.2',
       ORB_WEBHOOK_SECRET: ORB_SECRET,
       ORB_DEFAULT_PLAN: 'growth',
+      BILLING_WEBHOOK_ALLOW_PRIVATE: 'true',
     });
     origin = printedOrigin(server, /listening on (\S+) /);
     metricsOrigin = printedOrigin(server, /Metrics: (\S+)\/metrics/);
@@ -192,6 +201,29 @@ describe('a server on the embedded store with settings away from their defaults'
       status: 404,
       body: { detail: 'Tenant not found' },
     });
+  });
+
+  it('BILLING_WEBHOOK_ALLOW_PRIVATE=true: a loopback endpoint is accepted, and gets signed events', async () => {
+    const receiver = await startWebhookReceiver();
+    const created = await fetch(`${origin}/admin/webhook-endpoints`, {
+      method: 'POST',
+      headers: { ...(await adminHeaders()), 'content-type': 'application/json' },
+      body: JSON.stringify({ url: receiver.url }),
+    });
+    expect(created.status).toBe(201);
+    const { secret } = (await created.json()) as { secret: string };
+    const tenant = unique();
+    const put = await fetch(`${origin}/admin/tenants/${tenant}`, {
+      method: 'PUT',
+      headers: { ...(await adminHeaders()), 'content-type': 'application/json' },
+      body: JSON.stringify({ plan_id: 'growth' }),
+    });
+    expect(put.status).toBe(200);
+    await eventually(() => receiver.payloads(tenant).length === 1);
+    const [request] = receiver.received;
+    expect(
+      new Webhook(secret).verify(request?.body ?? '', request?.headers as Record<string, string>),
+    ).toMatchObject({ type: 'limits.changed', data: { tenant_id: tenant, before: null, cause: 'admin' } });
   });
 
   it('BILLING_CLOCK_TOLERANCE_SECONDS=120: accepts a token that expired a minute ago', async () => {
@@ -264,6 +296,59 @@ describe('a server on the embedded store with settings away from their defaults'
     expect(webhook.status).toBe(200);
     const after = await fetch(`${origin}/admin/tenants/${tenant}`, { headers: await adminHeaders() });
     expect(((await after.json()) as { plan_id: string }).plan_id).toBe('growth');
+  });
+});
+
+describe('a server on an embedded store holding sent events of several ages', () => {
+  it('BILLING_EVENT_RETENTION_DAYS=3: deletes the events sent more than 3 days ago at start, with their deliveries', async () => {
+    const dataDir = freshPgliteDir();
+    const handle = await openDatabase({ dataDir });
+    let endpointId: string;
+    try {
+      const store = await storeOver(handle);
+      endpointId = (
+        await store.outbox.createEndpoint(
+          { url: 'https://93.184.215.14/hook', events: null, description: '', secret: 'whsec_AAAA' },
+          'test',
+        )
+      ).id;
+      // One delivery per event (the outbox's trigger), all delivered: only their age tells them apart.
+      for (const [tenantId, daysAgo] of [
+        ['org-ten-days', 10],
+        ['org-two-days', 2],
+      ] as const) {
+        const [event] = await handle.db
+          .insert(billingEvent)
+          .values({ type: 'limits.changed', tenantId, data: {} })
+          .returning({ sequence: billingEvent.sequence });
+        await handle.db
+          .update(billingEvent)
+          .set({ createdAt: new Date(Date.now() - daysAgo * 86_400_000) })
+          .where(eq(billingEvent.sequence, event?.sequence ?? 0));
+      }
+      await handle.db.update(webhookDelivery).set({ status: 'delivered' });
+    } finally {
+      await handle.close();
+    }
+    const server = await spawnServer({
+      BILLING_DATA_DIR: dataDir,
+      BILLING_JWT_SECRET: WORKER_SECRET,
+      BILLING_ADMIN_SECRET: ADMIN_SECRET,
+      BILLING_EVENT_RETENTION_DAYS: '3',
+    });
+    try {
+      const origin = printedOrigin(server, /listening on (\S+) /);
+      const tenantsDelivered = async () => {
+        const res = await fetch(`${origin}/admin/webhook-endpoints/${endpointId}/deliveries`, {
+          headers: { authorization: `Bearer ${await signAdminToken(ADMIN_SECRET, { subject: 'alice' })}` },
+        });
+        const { deliveries } = (await res.json()) as { deliveries: { tenant_id: string }[] };
+        return deliveries.map((delivery) => delivery.tenant_id).join(',');
+      };
+      await eventually(async () => (await tenantsDelivered()) === 'org-two-days');
+    } finally {
+      expect(await server.stop()).toBe(0);
+    }
   });
 });
 

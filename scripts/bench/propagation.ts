@@ -2,6 +2,9 @@
  * `npm run bench:propagation -- [options]`: how long a change takes to reach
  * another replica — the README's "within a second", measured here; the tests only check that a
  * change arrives (test/db/replicas.test.ts), since on two loaded CI cores a second is not a second.
+ * And how long it takes to reach a webhook receiver: B also runs the outbound webhook dispatcher
+ * (woken by the outbox's NOTIFY), sending to an endpoint on loopback; for each write, the time from
+ * the commit's return to the receiver reading its `limits.changed`.
  *
  * Two replicas in this process, on one PostgreSQL database: replica A a store (its own pool), replica
  * B the service (`createBillingApp`) over a store of its own — its own pool and LISTEN connection —
@@ -19,7 +22,10 @@
  * never reaches B; a p99 over the goal is reported, not failed.
  */
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
@@ -84,6 +90,31 @@ interface Measured {
   asksPerWrite: number;
   /** Writes B had not answered within the give-up time. */
   lost: number;
+  /** Commit to the receiver reading the write's webhook, in ms. */
+  webhook: { p50Ms: number; p99Ms: number; maxMs: number; lost: number };
+}
+
+/** A loopback receiver: resolves `arrival(value)` when a webhook whose `after.deployments` is `value` arrives. */
+async function startReceiver() {
+  const arrivals = new Map<number, number>();
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk: Buffer) => {
+      body += chunk.toString('utf8');
+    });
+    req.on('end', () => {
+      const payload = JSON.parse(body) as { data: { after: { deployments: number } } };
+      arrivals.set(payload.data.after.deployments, performance.now());
+      res.writeHead(204).end();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+    arrivals,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 async function measure(databaseUrl: string, settings: { writes: number; warmup: number; giveUpMs: number }) {
@@ -91,6 +122,7 @@ async function measure(databaseUrl: string, settings: { writes: number; warmup: 
   const token = await signWorkerToken(secret);
   const writer = await openBillingStore({ url: databaseUrl });
   const readerStore = await openBillingStore({ url: databaseUrl });
+  const receiver = await startReceiver();
   try {
     if (readerStore.invalidation !== 'notify') {
       throw new Error(
@@ -98,8 +130,17 @@ async function measure(databaseUrl: string, settings: { writes: number; warmup: 
       );
     }
     await writer.tenants.putTenant(TENANT, { plan_id: 'free', overrides: { deployments: 0 } }, 'bench');
+    await writer.outbox.createEndpoint(
+      {
+        url: receiver.url,
+        events: null,
+        description: 'bench',
+        secret: `whsec_${randomBytes(32).toString('base64')}`,
+      },
+      'bench',
+    );
     const reader = createBillingApp({
-      config: { jwtSecret: secret, cacheTtlMs: 3_600_000, leaseSweepMs: 0 },
+      config: { jwtSecret: secret, cacheTtlMs: 3_600_000, leaseSweepMs: 0, webhookAllowPrivate: true },
       dependencies: { store: readerStore, logger: createLogger({ level: 'silent' }) },
     });
     const headers = { 'tenant-id': TENANT, authorization: `Bearer ${token}` };
@@ -111,6 +152,8 @@ async function measure(databaseUrl: string, settings: { writes: number; warmup: 
     const turn = () => new Promise((resolve) => setImmediate(resolve));
 
     const latencies: number[] = [];
+    const webhookLatencies: number[] = [];
+    let webhooksLost = 0;
     let asks = 0;
     let lost = 0;
     let value = 0;
@@ -129,12 +172,17 @@ async function measure(databaseUrl: string, settings: { writes: number; warmup: 
         asked++;
       }
       const took = performance.now() - committed;
+      while (!receiver.arrivals.has(value) && performance.now() - committed < settings.giveUpMs) await turn();
+      const arrived = receiver.arrivals.get(value);
       if (!measured) continue;
       asks += asked;
       if (seen === value) latencies.push(took);
       else lost++;
+      if (arrived === undefined) webhooksLost++;
+      else webhookLatencies.push(arrived - committed);
     }
     const sorted = Float64Array.from(latencies).sort();
+    const webhooksSorted = Float64Array.from(webhookLatencies).sort();
     const round = (ms: number) => Number(ms.toFixed(2));
     return {
       writes: settings.writes,
@@ -144,14 +192,22 @@ async function measure(databaseUrl: string, settings: { writes: number; warmup: 
       maxMs: round(sorted.at(-1) ?? 0),
       asksPerWrite: round(asks / settings.writes),
       lost,
+      webhook: {
+        p50Ms: round(percentile(webhooksSorted, 0.5)),
+        p99Ms: round(percentile(webhooksSorted, 0.99)),
+        maxMs: round(webhooksSorted.at(-1) ?? 0),
+        lost: webhooksLost,
+      },
     } satisfies Measured;
   } finally {
-    await Promise.all([writer.close(), readerStore.close()]);
+    await Promise.all([writer.close(), readerStore.close(), receiver.close()]);
   }
 }
 
 function report(result: Measured, host: string, giveUpMs: number): string {
   const pass = result.lost === 0 && result.p99Ms <= GOAL_P99_MS;
+  const { webhook } = result;
+  const webhookPass = webhook.lost === 0 && webhook.p99Ms <= GOAL_P99_MS;
   return [
     `Cross-replica propagation — ${new Date().toISOString()} — ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
     `${result.writes} writes after ${result.warmup} warm-up, one at a time, on PostgreSQL at ${host}; both replicas in one process (LISTEN/NOTIFY)`,
@@ -160,8 +216,15 @@ function report(result: Measured, host: string, giveUpMs: number): string {
     '|---:|---:|---:|---:|---:|---:|',
     `| ${result.writes} | ${result.p50Ms} | ${result.p99Ms} | ${result.maxMs} | ${result.asksPerWrite} | ${result.lost} (${giveUpMs} ms) |`,
     '',
-    'Goal:',
+    'The same writes reaching a webhook receiver on loopback, sent by the other replica:',
+    '',
+    '| writes | p50 ms | p99 ms | max ms | not received within give-up |',
+    '|---:|---:|---:|---:|---:|',
+    `| ${result.writes} | ${webhook.p50Ms} | ${webhook.p99Ms} | ${webhook.maxMs} | ${webhook.lost} (${giveUpMs} ms) |`,
+    '',
+    'Goals:',
     `- ${pass ? 'PASS' : 'MISS'} commit → the other replica answering it, p99 ≤ ${GOAL_P99_MS} ms: ${result.p99Ms} ms`,
+    `- ${webhookPass ? 'PASS' : 'MISS'} commit → the webhook received, p99 ≤ ${GOAL_P99_MS} ms: ${webhook.p99Ms} ms`,
   ].join('\n');
 }
 
@@ -203,6 +266,12 @@ async function main() {
   if (result.lost > 0) {
     console.error(
       `${result.lost} of ${result.writes} writes never reached replica B within ${settings.giveUpMs} ms`,
+    );
+    process.exitCode = 1;
+  }
+  if (result.webhook.lost > 0) {
+    console.error(
+      `${result.webhook.lost} of ${result.writes} writes' webhooks never arrived within ${settings.giveUpMs} ms`,
     );
     process.exitCode = 1;
   }

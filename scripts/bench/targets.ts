@@ -130,9 +130,11 @@ const NO_METRICS: PrometheusMetrics = {
   tokenCheck() {},
   cacheEvent() {},
   webhookEvent() {},
+  webhookDelivery() {},
   httpRequest() {},
   observeStore() {},
   invalidationMode() {},
+  observeOutbox() {},
   scrape: async () => '',
   shutdown: async () => {},
 };

@@ -1,6 +1,7 @@
 import type { TokenClaims } from '../auth/token-verifier.js';
 import type { Administration } from '../domain/limits/administration.js';
 import type { LimitsSource } from '../domain/limits/limits-source.js';
+import type { WebhookEndpoints } from '../domain/outbox/endpoints.js';
 import type { EntitlementsService } from '../domain/usage/entitlements.js';
 import type { UsageService } from '../domain/usage/usage.js';
 import type { WebhookStore } from '../domain/webhooks/webhook-store.js';
@@ -17,6 +18,8 @@ export interface BillingServices {
   administration?: Administration | undefined;
   /** The Orb events received, for operators; absent without a store. */
   webhookEvents?: Pick<WebhookStore, 'listWebhookEvents' | 'findWebhookEvent' | 'replayOrbEvent'> | undefined;
+  /** Outbound webhook endpoints and their deliveries; absent without a store. */
+  webhookEndpoints?: WebhookEndpoints | undefined;
   /** Reservations and usage; absent without a store. */
   usage?: UsageService | undefined;
   /** Each limit explained, with what holds it; absent without a store. */

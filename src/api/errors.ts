@@ -53,8 +53,11 @@ function domainFailure(error: DomainError, locate: LocateField): FastApiFailure 
       return { status: 409, detail: { code: 'limit_exceeded', ...error.facts }, bearerChallenge: false };
     case 'reservation_not_found':
     case 'webhook_event_not_found':
+    case 'webhook_endpoint_not_found':
+    case 'webhook_delivery_not_found':
       return { status: 404, detail: error.message, bearerChallenge: false };
     case 'orb_plan_already_mapped':
+    case 'webhook_endpoint_disabled':
       return { status: 409, detail: error.message, bearerChallenge: false };
     case 'not_leased':
     case 'reservation_expired':
@@ -69,6 +72,19 @@ function domainFailure(error: DomainError, locate: LocateField): FastApiFailure 
             loc: [...locate(['idempotency_key'])],
             msg: error.message,
             input: error.facts['idempotency_key'] ?? null,
+          },
+        ],
+        bearerChallenge: false,
+      };
+    case 'webhook_url_refused':
+      return {
+        status: 422,
+        detail: [
+          {
+            type: 'value_error',
+            loc: [...locate(['url'])],
+            msg: error.message,
+            input: error.facts['url'] ?? null,
           },
         ],
         bearerChallenge: false,
@@ -97,6 +113,10 @@ const TRPC_CODE_OF: Readonly<Record<DomainErrorCode, TRPC_ERROR_CODE_KEY>> = {
   tenant_not_found: 'NOT_FOUND',
   reservation_not_found: 'NOT_FOUND',
   webhook_event_not_found: 'NOT_FOUND',
+  webhook_endpoint_not_found: 'NOT_FOUND',
+  webhook_delivery_not_found: 'NOT_FOUND',
+  webhook_endpoint_disabled: 'CONFLICT',
+  webhook_url_refused: 'UNPROCESSABLE_CONTENT',
   limit_exceeded: 'CONFLICT',
   orb_plan_already_mapped: 'CONFLICT',
   not_leased: 'CONFLICT',

@@ -1,8 +1,13 @@
 import { clearOverrides } from './admin/clear-overrides.js';
+import { createWebhookEndpoint } from './admin/create-webhook-endpoint.js';
+import { deleteWebhookEndpoint } from './admin/delete-webhook-endpoint.js';
 import { getTenant } from './admin/get-tenant.js';
 import { listPlans } from './admin/list-plans.js';
+import { listWebhookDeliveries } from './admin/list-webhook-deliveries.js';
+import { listWebhookEndpoints } from './admin/list-webhook-endpoints.js';
 import { listWebhookEvents } from './admin/list-webhook-events.js';
 import { putTenant } from './admin/put-tenant.js';
+import { redeliverWebhookDelivery } from './admin/redeliver-webhook-delivery.js';
 import { replayWebhookEvent } from './admin/replay-webhook-event.js';
 import { setPlan } from './admin/set-plan.js';
 import { check } from './billing/check.js';
@@ -36,6 +41,11 @@ export const appRouter = router({
     clearOverrides,
     listWebhookEvents,
     replayWebhookEvent,
+    createWebhookEndpoint,
+    listWebhookEndpoints,
+    deleteWebhookEndpoint,
+    listWebhookDeliveries,
+    redeliverWebhookDelivery,
   }),
 });
 

@@ -20,8 +20,8 @@ export type BillingMeta = {
    * missing body is a 422, as FastAPI answers for a required body model.
    */
   optionalBody?: true;
-  /** The REST status of a success when not 200: 201 (created), 204 (no body). */
-  successStatus?: 201 | 204;
+  /** The REST status of a success when not 200: 201 (created), 202 (accepted, done later), 204 (no body). */
+  successStatus?: 201 | 202 | 204;
   /**
    * The body a 409 here answers, when not a plain `{detail}`: `LimitExceeded` (a limit's facts) or
    * `RenewConflict` (why a lease cannot be renewed); the name of its schema in the document.

@@ -1,4 +1,4 @@
-import { type AnyColumn, eq, type SQL, sql } from 'drizzle-orm';
+import { type AnyColumn, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { LimitOverrides, PlanView } from '../contract/admin.js';
 import { PlanType } from '../contract/plans.js';
 import type { TenantRecord } from '../domain/limits/effective-limits.js';
@@ -44,21 +44,9 @@ function planIdOf(id: string): PlanType {
   return PlanType.parse(id);
 }
 
-/** One tenant with its customer's plan and its own overrides; `lock` holds its row until the transaction ends. */
-export async function readTenant(
-  db: Executor,
-  tenantId: string,
-  lock = false,
-): Promise<TenantRecord | undefined> {
-  const query = db
-    .select(tenantColumns)
-    .from(organizationToAccount)
-    .innerJoin(customer, eq(customer.id, organizationToAccount.customerId))
-    .innerJoin(plan, eq(plan.id, customer.planId))
-    .where(eq(organizationToAccount.organizationId, tenantId))
-    .limit(1);
-  const [row] = lock ? await query.for('update', { of: organizationToAccount }) : await query;
-  if (!row) return undefined;
+type TenantRow = Awaited<ReturnType<typeof tenantsQuery>>[number];
+
+function tenantRecordOf(row: TenantRow): TenantRecord {
   const overrides: LimitOverrides = {};
   const deployments = overrideOf(row.deploymentAllowance, row.deploymentUnlimited);
   const workers = overrideOf(row.workerAllowance, row.workerUnlimited);
@@ -73,6 +61,38 @@ export async function readTenant(
     planSoftLimits: row.planSoftLimits,
     softLimitOverrides: row.softLimitOverrides,
   };
+}
+
+const tenantsQuery = (db: Executor) =>
+  db
+    .select(tenantColumns)
+    .from(organizationToAccount)
+    .innerJoin(customer, eq(customer.id, organizationToAccount.customerId))
+    .innerJoin(plan, eq(plan.id, customer.planId));
+
+/** One tenant with its customer's plan and its own overrides; `lock` holds its row until the transaction ends. */
+export async function readTenant(
+  db: Executor,
+  tenantId: string,
+  lock = false,
+): Promise<TenantRecord | undefined> {
+  const query = tenantsQuery(db).where(eq(organizationToAccount.organizationId, tenantId)).limit(1);
+  const [row] = lock ? await query.for('update', { of: organizationToAccount }) : await query;
+  return row && tenantRecordOf(row);
+}
+
+/** The tenants named, or every tenant on a plan: what a write may change, read before and after it. */
+export async function readTenants(
+  db: Executor,
+  which: { tenantIds: readonly string[] } | { planId: PlanType },
+): Promise<TenantRecord[]> {
+  if ('tenantIds' in which && which.tenantIds.length === 0) return [];
+  const rows = await tenantsQuery(db).where(
+    'tenantIds' in which
+      ? inArray(organizationToAccount.organizationId, [...which.tenantIds])
+      : eq(customer.planId, which.planId),
+  );
+  return rows.map(tenantRecordOf);
 }
 
 /** A catalog row as the admin API shows it. */

@@ -1,5 +1,6 @@
 import { sql } from 'drizzle-orm';
 import {
+  bigint,
   bigserial,
   boolean,
   check,
@@ -180,5 +181,80 @@ export const reservation = pgTable(
     index('reservation_active_idx').on(t.organizationId, t.resource).where(sql`${t.releasedAt} IS NULL`),
     // The listing's: a tenant's reservations, newest first.
     index('reservation_tenant_created_idx').on(t.organizationId, t.createdAt.desc(), t.id.desc()),
+  ],
+);
+
+/**
+ * The outbox: every event the service sends (`limits.changed`, …), written in the transaction of
+ * the change that caused it. `sequence` is database-wide and increasing (a PostgreSQL sequence):
+ * consumers order and resume by it. `data` is the event's data without `sequence` (added when sent).
+ */
+export const billingEvent = pgTable(
+  'billing_event',
+  {
+    sequence: bigserial('sequence', { mode: 'number' }).primaryKey(),
+    /** The Standard Webhooks `webhook-id`: the same on every attempt. */
+    id: uuid('id').notNull().unique().defaultRandom(),
+    type: text('type').notNull(),
+    tenantId: text('tenant_id'),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [index('billing_event_tenant_idx').on(t.tenantId, t.sequence)],
+);
+
+/** Where operators asked events to be sent, with the secret they are signed with. */
+export const webhookEndpoint = pgTable('webhook_endpoint', {
+  id: uuid('id').primaryKey().defaultRandom(),
+  url: text('url').notNull(),
+  /** The event types sent to it (a JSON array of strings); NULL = every type, those added later too. */
+  events: jsonb('events').$type<string[]>(),
+  description: text('description').notNull().default(''),
+  /** `whsec_` + base64 of 32 random bytes: shown once, when the endpoint is created. */
+  secret: text('secret').notNull(),
+  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+  /** Set when it answered 410 Gone or failed for 24 hours: nothing more is attempted. */
+  disabledAt: timestamp('disabled_at', { withTimezone: true }),
+  disabledReason: text('disabled_reason'),
+  /** When its current run of failed attempts began; NULL after a success. */
+  failingSince: timestamp('failing_since', { withTimezone: true }),
+});
+
+/**
+ * One event for one endpoint, made by a trigger on `billing_event` (one per enabled endpoint that
+ * takes its type). A replica claims a due one by moving `next_attempt_at` past the attempt's
+ * timeout (`FOR UPDATE SKIP LOCKED`): a replica that dies mid-attempt leaves it to be tried again.
+ */
+export const webhookDelivery = pgTable(
+  'webhook_delivery',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    endpointId: uuid('endpoint_id')
+      .notNull()
+      .references(() => webhookEndpoint.id, { onDelete: 'cascade' }),
+    eventSequence: bigint('event_sequence', { mode: 'number' })
+      .notNull()
+      .references(() => billingEvent.sequence, { onDelete: 'cascade' }),
+    /** Copied from the event: one tenant's deliveries to an endpoint go one at a time, in sequence order. */
+    tenantId: text('tenant_id'),
+    eventType: text('event_type').notNull(),
+    status: text('status').notNull().default('pending'),
+    attempts: integer('attempts').notNull().default(0),
+    lastStatusCode: integer('last_status_code'),
+    lastError: text('last_error'),
+    nextAttemptAt: timestamp('next_attempt_at', { withTimezone: true }).notNull().defaultNow(),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    deliveredAt: timestamp('delivered_at', { withTimezone: true }),
+  },
+  (t) => [
+    check('webhook_delivery_status', sql`${t.status} IN ('pending', 'delivered', 'failed')`),
+    unique('webhook_delivery_once').on(t.endpointId, t.eventSequence),
+    // The dispatcher's: what is due, and whether an earlier one of the same tenant still waits.
+    index('webhook_delivery_pending_idx')
+      .on(t.endpointId, t.tenantId, t.eventSequence)
+      .where(sql`${t.status} = 'pending'`),
+    index('webhook_delivery_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
+    // The operators' listing: an endpoint's deliveries, newest first.
+    index('webhook_delivery_endpoint_created_idx').on(t.endpointId, t.createdAt.desc(), t.id.desc()),
   ],
 );

@@ -2,6 +2,8 @@ import type { BillingStore } from '../domain/store.js';
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './database.js';
 import { DEMO_TENANTS } from './demo-tenants.js';
 import { changeOf, LIMITS_CHANNEL } from './journal.js';
+import { OUTBOX_CHANNEL } from './outbox.js';
+import { createOutboxStore } from './outbox-store.js';
 import { createTenantStore } from './tenant-store.js';
 import { createUsageStore } from './usage-store.js';
 import { createWebhookStore } from './webhook-store.js';
@@ -22,16 +24,27 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
     const change = changeOf(payload);
     for (const listener of listeners) listener(change);
   });
+  const outboxListeners = new Set<() => void>();
+  if (notified) {
+    await handle.listen(OUTBOX_CHANNEL, () => {
+      for (const listener of outboxListeners) listener();
+    });
+  }
   const { db } = handle;
   const closing = new AbortController();
   return {
     tenants: createTenantStore(db),
     usage: createUsageStore(db),
     webhooks: createWebhookStore(db),
+    outbox: createOutboxStore(db),
     invalidation: notified ? 'notify' : 'ttl',
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    onOutboxCommitted(listener) {
+      outboxListeners.add(listener);
+      return () => outboxListeners.delete(listener);
     },
     closing: closing.signal,
     ping: () => handle.ping(),

@@ -3,9 +3,18 @@ import { DomainError, orbPlanAlreadyMapped } from '../domain/errors.js';
 import type { LimitsChange } from '../domain/limits/changes.js';
 import type { TenantRecord } from '../domain/limits/effective-limits.js';
 import type { TenantStore, Written } from '../domain/limits/tenant-store.js';
+import { limitsChangedEvents } from '../domain/outbox/events.js';
 import type { Database } from './database.js';
 import { announce, audit } from './journal.js';
-import { type Executor, overrideColumns, planOf, readTenant, tenantsOfCustomer } from './rows.js';
+import { recordEvents } from './outbox.js';
+import {
+  type Executor,
+  overrideColumns,
+  planOf,
+  readTenant,
+  readTenants,
+  tenantsOfCustomer,
+} from './rows.js';
 import { auditLog, customer, organizationToAccount, plan } from './schema.js';
 import { inTransaction, serializeOn } from './transactions.js';
 
@@ -51,6 +60,7 @@ export function createTenantStore(db: Database): TenantStore {
         const holder =
           orbPlanId && catalog.find((row) => row.orbExternalPlanId === orbPlanId && row.id !== planId);
         if (holder) throw orbPlanAlreadyMapped(holder.id);
+        const tenantsBefore = await readTenants(tx, { planId });
         const [updated] = await tx
           .update(plan)
           .set({
@@ -74,6 +84,8 @@ export function createTenantStore(db: Database): TenantStore {
           before,
           after,
         });
+        const tenantsAfter = await readTenants(tx, { planId });
+        await recordEvents(tx, limitsChangedEvents(tenantsBefore, tenantsAfter, 'catalog'));
         const change: LimitsChange = { all: true };
         await announce(tx, change);
         return { before, after, change };
@@ -92,6 +104,9 @@ export function createTenantStore(db: Database): TenantStore {
           .from(customer)
           .where(eq(customer.id, customerId))
           .for('update');
+        // What the write may change: this tenant, and every organization sharing its customer's plan.
+        const scope = [...new Set([tenantId, ...(await tenantsOfCustomer(tx, customerId))])];
+        const tenantsBefore = await readTenants(tx, { tenantIds: scope });
         let customerPlanChanged = false;
         if (!existingCustomer) {
           if (!update.plan_id) {
@@ -125,6 +140,8 @@ export function createTenantStore(db: Database): TenantStore {
           .values({ organizationId: tenantId, ...columns })
           .onConflictDoUpdate({ target: organizationToAccount.organizationId, set: columns });
         const after = await auditTenantWrite(tx, { tenantId, action: 'tenant.put', actor, before });
+        const tenantsAfter = await readTenants(tx, { tenantIds: scope });
+        await recordEvents(tx, limitsChangedEvents(tenantsBefore, tenantsAfter, 'admin'));
         // A customer's plan is shared by every organization mapped to it.
         const tenants = customerPlanChanged ? await tenantsOfCustomer(tx, customerId) : [tenantId];
         const change: LimitsChange = { tenants };
@@ -154,6 +171,7 @@ export function createTenantStore(db: Database): TenantStore {
           actor,
           before,
         });
+        await recordEvents(tx, limitsChangedEvents([before], [after], 'admin'));
         const change: LimitsChange = { tenants: [tenantId] };
         await announce(tx, change);
         return { before, after, change };

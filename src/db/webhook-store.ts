@@ -2,6 +2,7 @@ import { and, desc, eq, getTableColumns, sql } from 'drizzle-orm';
 import { PlanType } from '../contract/plans.js';
 import type { WebhookOutcome } from '../contract/webhooks.js';
 import type { LimitsChange } from '../domain/limits/changes.js';
+import { limitsChangedEvents } from '../domain/outbox/events.js';
 import type {
   EventAction,
   EventResult,
@@ -11,7 +12,8 @@ import type {
 } from '../domain/webhooks/webhook-store.js';
 import type { Database } from './database.js';
 import { announce, audit } from './journal.js';
-import { type Executor, microsecondsUtc, tenantsOfCustomer } from './rows.js';
+import { recordEvents } from './outbox.js';
+import { type Executor, microsecondsUtc, readTenants, tenantsOfCustomer } from './rows.js';
 import { customer, plan, webhookEvent } from './schema.js';
 import { inTransaction, serializeOn } from './transactions.js';
 
@@ -71,6 +73,8 @@ async function carryOut(
   // each found no row and inserted one (a UNIQUE violation), or locked rows in opposite orders.
   await serializeOn(tx, 'customer', customerId);
   const [current] = await tx.select().from(customer).where(eq(customer.id, customerId)).for('update');
+  const tenants = await tenantsOfCustomer(tx, customerId);
+  const tenantsBefore = await readTenants(tx, { tenantIds: tenants });
   if (current?.lastOrbEventAt && current.lastOrbEventAt > event.createdAt) {
     return finish({
       outcome: 'stale',
@@ -94,7 +98,11 @@ async function carryOut(
     before: current ? { planId: current.planId } : null,
     after: { planId, event_id: event.id },
   });
-  const change: LimitsChange = { tenants: await tenantsOfCustomer(tx, customerId) };
+  await recordEvents(
+    tx,
+    limitsChangedEvents(tenantsBefore, await readTenants(tx, { tenantIds: tenants }), 'orb'),
+  );
+  const change: LimitsChange = { tenants };
   if (change.tenants.length > 0) await announce(tx, change);
   return {
     ...(await finish({ outcome: 'applied', detail: { plan_id: PlanType.parse(planId) } })),

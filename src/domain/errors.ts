@@ -17,7 +17,12 @@ export type DomainErrorCode =
   /** A renewal refused (409 `{"detail": {"code": …}}`): the reservation cannot hold longer. */
   | 'not_leased'
   | 'reservation_expired'
-  | 'reservation_released';
+  | 'reservation_released'
+  | 'webhook_endpoint_not_found'
+  | 'webhook_delivery_not_found'
+  | 'webhook_endpoint_disabled'
+  /** An outbound webhook URL refused (a 422 on `url`): `facts.problem` says why. */
+  | 'webhook_url_refused';
 
 export class DomainError extends Error {
   override readonly name = 'DomainError';
@@ -44,6 +49,18 @@ export const orbPlanAlreadyMapped = (planId: string) =>
 
 export const webhookEventNotFound = () =>
   new DomainError('webhook_event_not_found', 'Webhook event not found');
+
+export const webhookEndpointNotFound = () =>
+  new DomainError('webhook_endpoint_not_found', 'Webhook endpoint not found');
+
+export const webhookDeliveryNotFound = () =>
+  new DomainError('webhook_delivery_not_found', 'Webhook delivery not found');
+
+export const webhookEndpointDisabled = () =>
+  new DomainError('webhook_endpoint_disabled', 'Webhook endpoint is disabled');
+
+export const webhookUrlRefused = (url: string, problem: string) =>
+  new DomainError('webhook_url_refused', `Value error, ${problem}`, { facts: { url, problem } });
 
 export const storeUnavailable = (cause: unknown) =>
   new DomainError('store_unavailable', 'Limits store unavailable', { cause });

@@ -1,5 +1,6 @@
 import type { LimitsChange } from './limits/changes.js';
 import type { TenantStore } from './limits/tenant-store.js';
+import type { OutboxStore } from './outbox/outbox-store.js';
 import type { UsageStore } from './usage/usage-store.js';
 import type { WebhookStore } from './webhooks/webhook-store.js';
 
@@ -11,6 +12,7 @@ export interface BillingStore {
   readonly tenants: TenantStore;
   readonly usage: UsageStore;
   readonly webhooks: WebhookStore;
+  readonly outbox: OutboxStore;
   /**
    * How cached limits learn of other replicas' writes: `notify` = their committed changes reach
    * `subscribe`'s listeners; `ttl` = no notification reaches this process (a LISTEN did not hear
@@ -22,6 +24,11 @@ export interface BillingStore {
    * unsubscribe. Never called when `invalidation` is `ttl`.
    */
   subscribe(listener: (change: LimitsChange) => void): () => void;
+  /**
+   * Calls `listener` when any replica commits outbound deliveries (the outbox's trigger notifies);
+   * returns the unsubscribe. Never called when `invalidation` is `ttl`: dispatchers poll then.
+   */
+  onOutboxCommitted(listener: () => void): () => void;
   /** Aborted when `close` begins: background work on the store (the lease sweep) stops with it. */
   readonly closing: AbortSignal;
   ping(): Promise<void>;

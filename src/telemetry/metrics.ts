@@ -11,11 +11,13 @@ import {
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
 import { TOKEN_CHECK_RESULTS, type TokenCheckResult } from '../auth/token-verifier.js';
 import { CHECK_REASONS, type CheckReason } from '../contract/entitlements.js';
+import { EVENT_TYPES } from '../contract/outbound-webhooks.js';
 import { PLAN_TYPES } from '../contract/plans.js';
 import { Resource } from '../contract/usage.js';
 import { WEBHOOK_OUTCOMES } from '../contract/webhooks.js';
 import { PLAN_SOURCES } from '../domain/limits/limits-source.js';
 import { CACHE_EVENTS, type CacheEvent } from '../domain/limits/read-through-cache.js';
+import { DELIVERY_OUTCOMES, type DeliveryOutcome } from '../domain/outbox/dispatcher.js';
 import { type LimitViolation, VIOLATION_KINDS } from '../domain/usage/usage.js';
 import { END_EVENT, PLAN_EVENT_TYPES } from '../domain/webhooks/orb-events.js';
 import { createRequestDurations, hrTimeOf } from './request-durations.js';
@@ -73,6 +75,7 @@ const DECLARED_SERIES = {
   reservationsExpired: everyCombination({ resource: Resource.options }),
   preflightChecks: everyCombination({ resource: Resource.options, reason: CHECK_REASONS }),
   tokenChecks: everyCombination({ token: TOKEN_KINDS, result: TOKEN_CHECK_RESULTS }),
+  webhookDeliveries: everyCombination({ event_type: EVENT_TYPES, outcome: DELIVERY_OUTCOMES }),
   webhookEvents: [
     ...everyCombination({
       type: PLAN_CHANGING_EVENT_TYPES,
@@ -102,6 +105,13 @@ export interface BillingMetrics {
   cacheEvent(result: CacheEvent): void;
   /** `billing_webhook_events_total{type,outcome}`; `type` is `unknown` when the delivery was refused unread. */
   webhookEvent(labels: { type: string; outcome: string }): void;
+  /** `billing_webhook_deliveries_total{event_type,outcome}`: outbound attempts — delivered, retried (failed, to be tried again) or failed (given up). */
+  webhookDelivery(labels: { event_type: string; outcome: DeliveryOutcome }): void;
+  /**
+   * `billing_webhook_outbox_pending`: outbound deliveries not yet delivered or given up, as `read`
+   * last counted them (the dispatcher counts when it has nothing to send). No series until called.
+   */
+  observeOutbox(read: () => number): void;
   /**
    * `billing_store_up` (1 while the store answers, 0 during an outage) and
    * `billing_store_unreachable_seconds` (how long the current outage has lasted; 0 when up), both
@@ -158,6 +168,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   const durations = createRequestDurations('Duration of HTTP server requests.');
   let readStore: (() => { up: boolean; unreachableSeconds: number }) | undefined;
   let modeInForce: InvalidationMode | undefined;
+  let readOutbox: (() => number) | undefined;
   const gauges = gaugeProducer(() => {
     const store = readStore?.();
     return [
@@ -179,6 +190,11 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
         points: modeInForce
           ? INVALIDATION_MODES.map((mode) => ({ attributes: { mode }, value: mode === modeInForce ? 1 : 0 }))
           : [],
+      },
+      {
+        name: 'billing_webhook_outbox_pending',
+        description: 'Outbound webhook deliveries pending (not yet delivered or given up), as last counted',
+        points: readOutbox ? [{ attributes: {}, value: readOutbox() }] : [],
       },
     ];
   });
@@ -222,6 +238,10 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     description: 'Orb webhook deliveries by event type and outcome',
   });
 
+  const [countWebhookDelivery, zeroWebhookDeliveries] = countedSeries(meter, 'billing_webhook_deliveries', {
+    description: 'Outbound webhook attempts by event type and outcome (retried = failed, to be tried again)',
+  });
+
   const metrics: PrometheusMetrics = {
     contentType: 'text/plain; version=0.0.4; charset=utf-8',
     limitCheck: ({ plan, source, outcome }) =>
@@ -234,8 +254,13 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     tokenCheck: ({ token, result }) => countTokenCheck(`${token}|${result}`, () => ({ token, result })),
     cacheEvent: (result) => countCacheEvent(result, () => ({ result })),
     webhookEvent: ({ type, outcome }) => countWebhookEvent(`${type}|${outcome}`, () => ({ type, outcome })),
+    webhookDelivery: ({ event_type, outcome }) =>
+      countWebhookDelivery(`${event_type}|${outcome}`, () => ({ event_type, outcome })),
     observeStore(read) {
       readStore = read;
+    },
+    observeOutbox(read) {
+      readOutbox = read;
     },
     invalidationMode(mode) {
       modeInForce = mode;
@@ -260,6 +285,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   for (const labels of DECLARED_SERIES.tokenChecks) metrics.tokenCheck(labels);
   for (const result of CACHE_EVENTS) metrics.cacheEvent(result);
   for (const labels of DECLARED_SERIES.webhookEvents) metrics.webhookEvent(labels);
+  for (const labels of DECLARED_SERIES.webhookDeliveries) metrics.webhookDelivery(labels);
   for (const zero of [
     zeroLimitChecks,
     zeroViolations,
@@ -268,6 +294,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     zeroTokenChecks,
     zeroCacheEvents,
     zeroWebhookEvents,
+    zeroWebhookDeliveries,
   ]) {
     zero();
   }

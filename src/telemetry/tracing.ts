@@ -98,11 +98,25 @@ export function startTracing(options: TracingOptions): Tracing {
     traceStore(store) {
       const attributes = { 'db.system.name': 'postgresql' };
       return {
-        ...traceCalls(tracer, store, 'store', attributes, ['subscribe', 'tenants', 'usage', 'webhooks']),
+        ...traceCalls(tracer, store, 'store', attributes, [
+          'subscribe',
+          'onOutboxCommitted',
+          'tenants',
+          'usage',
+          'webhooks',
+          'outbox',
+        ]),
         tenants: traceCalls(tracer, store.tenants, 'store.tenants', attributes, []),
         // The lease sweep runs every second on every replica, outside any request: not a trace each time.
         usage: traceCalls(tracer, store.usage, 'store.usage', attributes, ['expireLeases']),
         webhooks: traceCalls(tracer, store.webhooks, 'store.webhooks', attributes, []),
+        // The dispatcher's calls run on every replica, outside any request, as the sweep's do.
+        outbox: traceCalls(tracer, store.outbox, 'store.outbox', attributes, [
+          'claimDue',
+          'finishAttempt',
+          'nextDueInMs',
+          'pendingCount',
+        ]),
       };
     },
     shutdown: () => provider.shutdown(),

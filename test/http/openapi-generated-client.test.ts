@@ -64,6 +64,17 @@ function dataOf<Data>(result: { data?: Data; response: Response }): Data {
   return result.data;
 }
 
+// An outbound endpoint first: the tenant's changes below are events for it.
+const endpoint = dataOf(
+  await call(
+    'createWebhookEndpoint',
+    admin.POST('/admin/webhook-endpoints', {
+      body: { url: 'https://93.184.215.14/hook', events: ['limits.changed'], description: 'generated client' },
+    }),
+  ),
+);
+const endpointPath = { path: { endpointId: endpoint.endpoint_id } };
+
 const tenant = { path: { tenantId } };
 await call(
   'putTenant',
@@ -169,6 +180,25 @@ await call(
   'replayWebhookEvent',
   admin.POST('/admin/webhook-events/{eventId}/replay', { params: { path: { eventId: event.id } } }),
 );
+
+await call('listWebhookEndpoints', admin.GET('/admin/webhook-endpoints'));
+const { deliveries } = dataOf(
+  await call(
+    'listWebhookDeliveries',
+    admin.GET('/admin/webhook-endpoints/{endpointId}/deliveries', {
+      params: { ...endpointPath, query: { limit: 10 } },
+    }),
+  ),
+);
+const [delivery] = deliveries;
+if (!delivery) throw new Error('no delivery of the changes to the tenant');
+await call(
+  'redeliverWebhookDelivery',
+  admin.POST('/admin/webhook-endpoints/{endpointId}/deliveries/{deliveryId}/redeliver', {
+    params: { path: { endpointId: endpoint.endpoint_id, deliveryId: delivery.delivery_id } },
+  }),
+);
+await call('deleteWebhookEndpoint', admin.DELETE('/admin/webhook-endpoints/{endpointId}', { params: endpointPath }));
 
 console.log(JSON.stringify(statuses));
 `;

@@ -20,9 +20,11 @@ import { BillingLimitsInput, BillingLimitsResponse } from '../../src/contract/li
 import { DomainError } from '../../src/domain/errors.js';
 import { createAdministration } from '../../src/domain/limits/administration.js';
 import { createLimitsSource, type LimitsSource } from '../../src/domain/limits/limits-source.js';
+import { createWebhookEndpoints } from '../../src/domain/outbox/endpoints.js';
 import type { BillingStore } from '../../src/domain/store.js';
 import { createEntitlementsService } from '../../src/domain/usage/entitlements.js';
 import { createUsageService } from '../../src/domain/usage/usage.js';
+import { webhookUrlProblem } from '../../src/http/webhook-address.js';
 import { ADMIN_SECRET, unique, useHarness, WORKER_SECRET } from '../support/harness.js';
 
 const h = useHarness({ store: 'pglite' });
@@ -44,6 +46,12 @@ function servicesOver(store: BillingStore, checks: [string, number][]): BillingS
     usage: createUsageService(store.usage, { catalog: store.tenants }),
     // A clock that stands still: `as_of` is the same both ways.
     entitlements: createEntitlementsService(store.usage, { now: () => Date.parse('2026-12-02T12:00:00Z') }),
+    webhookEndpoints: createWebhookEndpoints({
+      store: store.outbox,
+      // No DNS here: the cases' URLs are IP literals, checked as they are.
+      urlProblem: (url) => webhookUrlProblem(url, { allowPrivate: false }),
+      wake: () => {},
+    }),
   };
 }
 
@@ -56,12 +64,20 @@ interface Fixture {
   reservationId: string;
   /** One on a lease, to renew. */
   leasedReservationId: string;
+  /** An outbound webhook endpoint, and one delivery of the tenant's event to it. */
+  endpointId: string;
+  deliveryId: string;
+  /** Another endpoint, made for each call (deleting one is not idempotent). */
+  freshEndpointId(): Promise<string>;
 }
 
 interface ProcedureCases {
   /** The token the procedure wants. */
   credentials: Exclude<Credentials, 'none'>;
-  /** A call that succeeds (run twice: mutations are chosen so that the second call answers the same). */
+  /**
+   * A call that succeeds (run twice: mutations are chosen so that the second call answers the same).
+   * A function: a fresh input for each of the two calls.
+   */
   success(fixture: Fixture): unknown;
   /** Inputs the input schema refuses. */
   badInputs(fixture: Fixture): unknown[];
@@ -224,6 +240,51 @@ const CASES: Record<string, ProcedureCases> = {
     success: ({ customer }) => ({ customer_id: customer, limit: 10 }),
     badInputs: () => [{ limit: 0 }, { limit: 501 }, { customer_id: '' }, { cursor: 'not-a-cursor' }],
   },
+  'admin.createWebhookEndpoint': {
+    credentials: 'admin',
+    success: () => ({ url: 'https://93.184.215.14/hook', description: 'procedures' }),
+    badInputs: () => [
+      {},
+      { url: 1 },
+      { url: 'https://93.184.215.14/hook', events: [] },
+      { url: 'https://93.184.215.14/hook', events: ['limit.exploded'] },
+      { url: 'https://93.184.215.14/hook', extra: 1 },
+    ],
+    refusals: () => [{ url: 'http://127.0.0.1/hook' }, { url: 'ftp://93.184.215.14/hook' }],
+    volatile: ['endpoint_id', 'secret', 'created_at'],
+  },
+  'admin.listWebhookEndpoints': {
+    credentials: 'admin',
+    success: () => undefined,
+    badInputs: () => ['endpoints', 42],
+  },
+  'admin.deleteWebhookEndpoint': {
+    credentials: 'admin',
+    success:
+      ({ freshEndpointId }) =>
+      async () => ({ endpointId: await freshEndpointId() }),
+    badInputs: () => [{ endpointId: 'not-a-uuid' }, {}],
+    refusals: () => [{ endpointId: randomUUID() }],
+  },
+  'admin.listWebhookDeliveries': {
+    credentials: 'admin',
+    success: ({ endpointId }) => ({ endpointId, limit: 10 }),
+    badInputs: ({ endpointId }) => [
+      { endpointId, limit: 0 },
+      { endpointId, cursor: 'not-a-cursor' },
+      { endpointId: 'x' },
+    ],
+    refusals: () => [{ endpointId: randomUUID() }],
+  },
+  'admin.redeliverWebhookDelivery': {
+    credentials: 'admin',
+    success: ({ endpointId, deliveryId }) => ({ endpointId, deliveryId }),
+    badInputs: ({ endpointId }) => [{ endpointId, deliveryId: 'x' }, { endpointId }],
+    refusals: ({ endpointId, deliveryId }) => [
+      { endpointId, deliveryId: randomUUID() },
+      { endpointId: randomUUID(), deliveryId },
+    ],
+  },
   'admin.replayWebhookEvent': {
     credentials: 'admin',
     // An ignored event: every replay answers it as recorded.
@@ -309,10 +370,17 @@ describe('every procedure, run by our runner and by tRPC’s own caller', () => 
    */
   async function bothWays(entry: ProcedureEntry, credentials: Credentials, input: unknown) {
     const ctx = contextAs(credentials);
+    const inputOf = async () =>
+      typeof input === 'function' ? await (input as () => Promise<unknown>)() : input;
     checks.length = 0;
-    const viaCaller = withVolatile(await outcome(() => callerOf(ctx, entry.path)(input)), CASES[entry.path]);
+    const callerInput = await inputOf();
+    const viaCaller = withVolatile(
+      await outcome(() => callerOf(ctx, entry.path)(callerInput)),
+      CASES[entry.path],
+    );
     const callerChecks = checks.splice(0);
-    const viaRunner = await outcome(() => entry.run(ctx, input));
+    const runnerInput = await inputOf();
+    const viaRunner = await outcome(() => entry.run(ctx, runnerInput));
     expect(
       { outcome: viaRunner, checks: checks.splice(0) },
       `${entry.path} ${JSON.stringify(input)}`,
@@ -344,11 +412,25 @@ describe('every procedure, run by our runner and by tRPC’s own caller', () => 
       idempotency_key: 'fixture-leased',
       lease_seconds: 600,
     });
+    const newEndpoint = async () =>
+      (
+        await h.store.outbox.createEndpoint(
+          { url: 'https://93.184.215.14/hook', events: null, description: '', secret: 'whsec_AAAA' },
+          'test',
+        )
+      ).id;
+    const endpointId = await newEndpoint();
+    // Another tenant's creation: its event is the endpoint's delivery (the fixture tenant stays as it is).
+    await h.tenant('free');
+    const { deliveries } = await h.store.outbox.listDeliveries(endpointId, { limit: 1 });
     const fixture: Fixture = {
       tenant,
       customer,
       reservationId: reservation?.reservation.reservation_id ?? '',
       leasedReservationId: leased?.reservation.reservation_id ?? '',
+      endpointId,
+      deliveryId: deliveries[0]?.id ?? '',
+      freshEndpointId: newEndpoint,
     };
     const other: Credentials = cases.credentials === 'worker' ? 'admin' : 'worker';
 

@@ -71,6 +71,10 @@ describe('the tRPC code of every domain failure', () => {
     not_leased: true,
     reservation_expired: true,
     reservation_released: true,
+    webhook_endpoint_not_found: true,
+    webhook_delivery_not_found: true,
+    webhook_endpoint_disabled: true,
+    webhook_url_refused: true,
   } satisfies Record<DomainErrorCode, true>;
 
   it.each(Object.keys(CODES) as DomainErrorCode[])(

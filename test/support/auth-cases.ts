@@ -238,6 +238,8 @@ const SAMPLE_VALUES: Readonly<Record<string, string>> = {
   reservationId: '00000000-0000-4000-8000-000000000000',
   eventId: 'evt-auth-cases',
   planType: 'free',
+  endpointId: '00000000-0000-4000-8000-000000000001',
+  deliveryId: '00000000-0000-4000-8000-000000000002',
 };
 
 function sampleOf(field: string, route: string): string {

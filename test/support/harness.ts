@@ -267,10 +267,10 @@ function withAuthorization(init: RequestInit, token: Promise<string>): Promise<R
 
 function harnessOf(database: TestDatabase | undefined, options: AppOptions): Harness {
   const clock = testClock();
-  // No lease sweep unless a test turns it on: it would touch the database every second, under
-  // every other test's feet.
+  // No lease sweep and no webhook dispatcher unless a test turns them on: they would touch the
+  // database every few seconds, under every other test's feet.
   const app = createBillingApp(
-    merged({ config: { leaseSweepMs: 0 }, dependencies: { now: clock.now } }, options),
+    merged({ config: { leaseSweepMs: 0 }, dependencies: { now: clock.now, dispatcher: false } }, options),
   );
   let worker: Promise<string> | undefined;
   const admins = new Map<string, Promise<string>>();

@@ -36,6 +36,7 @@ function fakeStore(calls: string[]) {
     invalidation: 'notify',
     closing,
     subscribe: () => () => undefined,
+    onOutboxCommitted: () => () => undefined,
     ping: async () => {
       calls.push('ping');
     },
@@ -60,6 +61,16 @@ function fakeStore(calls: string[]) {
       recordOrbEvent: async () => {
         // A library may reject with something that is not an Error.
         throw 'connection reset';
+      },
+    },
+    outbox: {
+      listEndpoints: async () => {
+        calls.push('listEndpoints');
+        return [];
+      },
+      claimDue: async () => {
+        calls.push('claimDue');
+        return [];
       },
     },
   };
@@ -134,12 +145,14 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
         expect(await traced.tenants.findTenant('org-1')).toEqual({ tenantId: 'org-1' });
         await traced.ping();
         await traced.usage.expireLeases(Date.now());
+        expect(await traced.outbox.listEndpoints()).toEqual([]);
+        await traced.outbox.claimDue(1, 1_000);
       });
       span.end(200, '/billing/limits');
     });
-    expect(calls).toEqual(['findTenant org-1', 'ping', 'expireLeases']);
+    expect(calls).toEqual(['findTenant org-1', 'ping', 'expireLeases', 'listEndpoints', 'claimDue']);
     const request = named(spans, 'GET /billing/limits');
-    for (const name of ['store.tenants.findTenant', 'store.ping']) {
+    for (const name of ['store.tenants.findTenant', 'store.ping', 'store.outbox.listEndpoints']) {
       const call = named(spans, name);
       expect(call, name).toMatchObject({
         kind: SPAN_KIND.client,
@@ -148,9 +161,10 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
       });
       expect(attribute(call, 'db.system.name')).toEqual({ stringValue: 'postgresql' });
     }
-    // The lease sweep runs every second on every replica: never a span.
+    // The lease sweep and the webhook dispatcher run on every replica, all the time: never a span.
     expect(spans.map((span) => span.name).sort()).toEqual([
       'GET /billing/limits',
+      'store.outbox.listEndpoints',
       'store.ping',
       'store.tenants.findTenant',
     ]);

@@ -11,8 +11,8 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import type { Reservation, ReservationList, UsageResponse } from '../../../src/contract/usage.js';
 import type { Database } from '../../../src/db/database.js';
 import { reservation } from '../../../src/db/schema.js';
+import { startPeriodicTask } from '../../../src/domain/periodic-task.js';
 import type { BillingStore } from '../../../src/domain/store.js';
-import { startLeaseSweeper } from '../../../src/domain/usage/lease-sweeper.js';
 import { eventually } from '../../support/eventually.js';
 import {
   type Harness,
@@ -891,7 +891,7 @@ describe.each(STORE_KINDS)('leases on %s', (kind) => {
   });
 });
 
-describe('the lease sweeper', () => {
+describe('the lease sweeper (a periodic task)', () => {
   const waitUntil = (check: () => boolean) => eventually(check, 5_000, 2);
 
   it('reports a failed sweep through onError and runs the next one all the same', async () => {
@@ -900,8 +900,8 @@ describe('the lease sweeper', () => {
     const failure = new Error('store away');
     const errors: unknown[] = [];
     let sweeps = 0;
-    startLeaseSweeper({
-      sweep: async () => {
+    startPeriodicTask({
+      run: async () => {
         sweeps++;
         if (sweeps === 1) throw failure;
         return 0;
@@ -920,8 +920,8 @@ describe('the lease sweeper', () => {
     let running = 0;
     let most = 0;
     let sweeps = 0;
-    startLeaseSweeper({
-      sweep: async () => {
+    startPeriodicTask({
+      run: async () => {
         running++;
         most = Math.max(most, running);
         await new Promise((resolve) => setTimeout(resolve, 20));
@@ -942,8 +942,8 @@ describe('the lease sweeper', () => {
     const errors: unknown[] = [];
     let started = 0;
     let fail: (error: Error) => void = () => {};
-    startLeaseSweeper({
-      sweep: () => {
+    startPeriodicTask({
+      run: () => {
         started++;
         return new Promise<number>((_, reject) => {
           fail = reject;
@@ -962,11 +962,46 @@ describe('the lease sweeper', () => {
     expect(errors).toEqual([]);
   });
 
+  it('runs at once with runAtStart, then every interval; not at all when stopped before', async () => {
+    const stop = new AbortController();
+    onTestFinished(() => stop.abort());
+    const starts: number[] = [];
+    const began = Date.now();
+    startPeriodicTask({
+      run: async () => {
+        starts.push(Date.now() - began);
+      },
+      intervalMs: 60_000,
+      signal: stop.signal,
+      onError: () => {},
+      runAtStart: true,
+    });
+    // The first run is synchronous with the start; the next is a minute away.
+    expect(starts).toHaveLength(1);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(starts).toHaveLength(1);
+
+    const stopped = new AbortController();
+    stopped.abort();
+    let ran = false;
+    startPeriodicTask({
+      run: async () => {
+        ran = true;
+      },
+      intervalMs: 1,
+      signal: stopped.signal,
+      onError: () => {},
+      runAtStart: true,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ran).toBe(false);
+  });
+
   it('does not start once stopped before its first sweep', async () => {
     const stop = new AbortController();
     let started = 0;
-    startLeaseSweeper({
-      sweep: async () => {
+    startPeriodicTask({
+      run: async () => {
         started++;
         return 0;
       },

@@ -1,0 +1,128 @@
+import { z } from 'zod';
+import { CustomerId } from './admin.js';
+import { pageCursor } from './cursor.js';
+import { BillingLimits } from './limits.js';
+
+/** Every event type the service sends; an endpoint created without `events` takes all of them. */
+export const EVENT_TYPES = ['limits.changed'] as const;
+export const EventType = z.enum(EVENT_TYPES).meta({ id: 'EventType' });
+export type EventType = z.infer<typeof EventType>;
+
+/** What changed a tenant's limits: an Orb subscription event, an operator, or the plan catalog. */
+export const LimitsChangeCause = z.enum(['orb', 'admin', 'catalog']).meta({ id: 'LimitsChangeCause' });
+export type LimitsChangeCause = z.infer<typeof LimitsChangeCause>;
+
+/** `limits.changed`'s data: one tenant's effective limits before (null: it was created) and after. */
+export const LimitsChangedData = z
+  .object({
+    tenant_id: z.string(),
+    customer_id: CustomerId,
+    sequence: z.number().int().meta({
+      description: 'Database-wide and increasing: order and resume by it across replicas.',
+    }),
+    before: BillingLimits.nullable(),
+    after: BillingLimits,
+    cause: LimitsChangeCause,
+  })
+  .meta({
+    id: 'LimitsChangedData',
+    example: {
+      tenant_id: 'org-456',
+      customer_id: 'org-456',
+      sequence: 42,
+      before: { deployments: 5, self_hosted_workers: null, plan_type: 'growth' },
+      after: { deployments: 10, self_hosted_workers: null, plan_type: 'growth' },
+      cause: 'admin',
+    },
+  });
+export type LimitsChangedData = z.infer<typeof LimitsChangedData>;
+
+/** An outbound webhook's body, the Standard Webhooks way: the type, when it happened, its data. */
+export const LimitsChangedPayload = z
+  .object({
+    type: z.literal('limits.changed'),
+    timestamp: z.string().meta({ description: 'When the change committed (RFC 3339).' }),
+    data: LimitsChangedData,
+  })
+  .meta({ id: 'LimitsChangedPayload' });
+export type LimitsChangedPayload = z.infer<typeof LimitsChangedPayload>;
+
+export const WebhookEndpointId = z.uuid().meta({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' });
+export const WebhookDeliveryId = z.uuid().meta({ example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' });
+
+export const WebhookEndpointCreate = z.strictObject({
+  url: z
+    .string()
+    .min(1)
+    .max(2048)
+    .meta({
+      description:
+        'Where events are POSTed: http or https, no credentials. Refused when its host is or resolves to a ' +
+        'loopback, private, link-local or metadata address (unless `BILLING_WEBHOOK_ALLOW_PRIVATE=true`).',
+      example: 'https://hooks.example.com/billing',
+    }),
+  events: z
+    .array(EventType)
+    .min(1)
+    .optional()
+    .meta({ description: 'The event types to send; left out: every type, now and later.' }),
+  description: z.string().max(1024).default('').meta({ example: 'Engine: refresh cached limits' }),
+});
+export type WebhookEndpointCreate = z.input<typeof WebhookEndpointCreate>;
+
+export const WebhookEndpointView = z
+  .object({
+    endpoint_id: WebhookEndpointId,
+    url: z.string(),
+    events: z.array(EventType),
+    description: z.string(),
+    created_at: z.string(),
+    disabled_at: z.string().nullable().meta({
+      description:
+        'Set once it answered 410 Gone or failed every attempt for 24 hours; nothing is sent then.',
+    }),
+  })
+  .meta({ id: 'WebhookEndpoint' });
+export type WebhookEndpointView = z.infer<typeof WebhookEndpointView>;
+
+export const CreatedWebhookEndpoint = WebhookEndpointView.extend({
+  secret: z.string().meta({
+    description:
+      'The signing secret (`whsec_` + base64 of 32 bytes), for the Standard Webhooks verifier: shown only here.',
+    example: 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw',
+  }),
+}).meta({ id: 'CreatedWebhookEndpoint' });
+export type CreatedWebhookEndpoint = z.infer<typeof CreatedWebhookEndpoint>;
+
+export const DELIVERY_STATUSES = ['pending', 'delivered', 'failed'] as const;
+export const DeliveryStatus = z.enum(DELIVERY_STATUSES).meta({
+  id: 'DeliveryStatus',
+  description:
+    'pending: not delivered yet (waiting for its attempt, or for an earlier event of the same tenant) · ' +
+    'delivered: answered 2xx · failed: given up (retries ran out, 410 Gone, or the endpoint was disabled)',
+});
+export type DeliveryStatus = z.infer<typeof DeliveryStatus>;
+
+export const WebhookDeliveryView = z
+  .object({
+    delivery_id: WebhookDeliveryId,
+    event_id: z.string().meta({ description: 'The `webhook-id` header: the same on every attempt.' }),
+    event_type: EventType,
+    sequence: z.number().int(),
+    tenant_id: z.string().nullable(),
+    status: DeliveryStatus,
+    attempts: z.number().int(),
+    last_status_code: z.number().int().nullable(),
+    last_error: z.string().nullable(),
+    next_attempt_at: z.string().nullable().meta({ description: 'Null unless pending.' }),
+    created_at: z.string(),
+    delivered_at: z.string().nullable(),
+  })
+  .meta({ id: 'WebhookDelivery' });
+export type WebhookDeliveryView = z.infer<typeof WebhookDeliveryView>;
+
+/** The opaque `cursor` of an endpoint's deliveries (see `pageCursor`): delivery ids are UUIDs. */
+export const WebhookDeliveriesCursor = pageCursor({
+  example: 'WyIyMDI2LTEyLTAzVDEyOjAwOjAwLjEyMzQ1NloiLCI3YzllNjY3OS03NDI1LTQwZGUtOTQ0Yi1lMDdmYzFmOTBhZTciXQ',
+  isId: (id) => WebhookDeliveryId.safeParse(id).success,
+});
