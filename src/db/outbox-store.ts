@@ -9,7 +9,7 @@ import type {
 import type { Database } from './database.js';
 import { audit } from './journal.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
-import { type Executor, microsecondsUtc } from './rows.js';
+import { type Executor, keyset, microsecondsUtc } from './rows.js';
 import { billingEvent, webhookDelivery, webhookEndpoint } from './schema.js';
 import { inTransaction } from './transactions.js';
 
@@ -133,20 +133,13 @@ export function createOutboxStore(db: Database): OutboxStore {
         .where(
           and(
             eq(webhookDelivery.endpointId, endpointId),
-            after === undefined
-              ? undefined
-              : sql`(${webhookDelivery.createdAt}, ${webhookDelivery.id}) < (${after.at}::timestamptz, ${after.id}::uuid)`,
+            keyset.after(webhookDelivery.createdAt, webhookDelivery.id, after, 'uuid'),
           ),
         )
         .orderBy(desc(webhookDelivery.createdAt), desc(webhookDelivery.id))
-        // One more than asked: whether a next page exists, without counting.
         .limit(limit + 1);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        deliveries: page.map(deliveryOf),
-        next: rows.length > limit && last ? { at: last.position, id: last.id } : null,
-      };
+      const page = keyset.page(rows, limit, (row) => row.id);
+      return { deliveries: page.rows.map(deliveryOf), next: page.next };
     },
 
     async redeliver(endpointId, deliveryId, actor) {

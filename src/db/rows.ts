@@ -1,9 +1,36 @@
 import { type AnyColumn, eq, inArray, type SQL, sql } from 'drizzle-orm';
 import type { LimitOverrides, PlanView } from '../contract/admin.js';
+import type { PagePosition } from '../contract/cursor.js';
 import { PlanType } from '../contract/plans.js';
 import type { TenantRecord } from '../domain/limits/effective-limits.js';
 import type { Database } from './database.js';
 import { customer, organizationToAccount, plan } from './schema.js';
+
+/**
+ * Newest-first lists, a page at a time, by (time, id) — keyset paging: the condition for the rows
+ * after `after` (none without one), and the page out of the `limit + 1` rows read (one more than
+ * asked: whether a next page exists, without counting) with where the next one starts.
+ */
+export const keyset = {
+  after(
+    time: AnyColumn,
+    id: AnyColumn,
+    after: PagePosition | undefined,
+    idType: 'uuid' | 'text',
+  ): SQL | undefined {
+    if (after === undefined) return undefined;
+    return sql`(${time}, ${id}) < (${after.at}::timestamptz, ${after.id}::${sql.raw(idType)})`;
+  },
+  page<Row extends { position: string }>(
+    rows: Row[],
+    limit: number,
+    idOf: (row: Row) => string,
+  ): { rows: Row[]; next: PagePosition | null } {
+    const page = rows.slice(0, limit);
+    const last = page.at(-1);
+    return { rows: page, next: rows.length > limit && last ? { at: last.position, id: idOf(last) } : null };
+  },
+};
 
 /** A database or a transaction: what every row helper runs on. */
 export type Executor = Pick<Database, 'select' | 'insert' | 'update' | 'execute'>;

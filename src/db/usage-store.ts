@@ -14,7 +14,7 @@ import type {
 } from '../domain/usage/usage-store.js';
 import type { Database } from './database.js';
 import { audit } from './journal.js';
-import { type Executor, microsecondsUtc, readTenant } from './rows.js';
+import { type Executor, keyset, microsecondsUtc, readTenant } from './rows.js';
 import { reservation, usageCounter } from './schema.js';
 
 const isResource = (value: unknown): value is Resource => Resource.safeParse(value).success;
@@ -283,18 +283,14 @@ export function createUsageStore(db: Database): UsageStore {
             eq(reservation.organizationId, tenantId),
             stateCondition(state),
             resource === undefined ? undefined : eq(reservation.resource, resource),
-            after === undefined
-              ? undefined
-              : sql`(${reservation.createdAt}, ${reservation.id}) < (${after.at}::timestamptz, ${after.id}::uuid)`,
+            keyset.after(reservation.createdAt, reservation.id, after, 'uuid'),
           ),
         )
         .orderBy(desc(reservation.createdAt), desc(reservation.id))
-        // One more than asked: whether a next page exists, without counting.
         .limit(limit + 1);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
+      const page = keyset.page(rows, limit, (row) => row.reservationId);
       return {
-        reservations: page.map((row) => {
+        reservations: page.rows.map((row) => {
           const { reservationId, resource, quantity, reference, createdAtMs, releaseReason } = row;
           if (!isResource(resource) || createdAtMs === null) {
             throw new TypeError(`reservation ${reservationId} is incomplete`);
@@ -310,7 +306,7 @@ export function createUsageStore(db: Database): UsageStore {
             releaseReason: isReleaseReason(releaseReason) ? releaseReason : null,
           };
         }),
-        next: rows.length > limit && last ? { at: last.position, id: last.reservationId } : null,
+        next: page.next,
       };
     },
 

@@ -13,7 +13,7 @@ import type {
 import type { Database } from './database.js';
 import { announce, audit } from './journal.js';
 import { recordEvents } from './outbox.js';
-import { type Executor, microsecondsUtc, readTenants, tenantsOfCustomer } from './rows.js';
+import { type Executor, keyset, microsecondsUtc, readTenants, tenantsOfCustomer } from './rows.js';
 import { customer, plan, webhookEvent } from './schema.js';
 import { inTransaction, serializeOn } from './transactions.js';
 
@@ -162,20 +162,13 @@ export function createWebhookStore(db: Database): WebhookStore {
         .where(
           and(
             customerId === undefined ? undefined : eq(webhookEvent.customerId, customerId),
-            after === undefined
-              ? undefined
-              : sql`(${webhookEvent.receivedAt}, ${webhookEvent.id}) < (${after.at}::timestamptz, ${after.id}::text)`,
+            keyset.after(webhookEvent.receivedAt, webhookEvent.id, after, 'text'),
           ),
         )
         .orderBy(desc(webhookEvent.receivedAt), desc(webhookEvent.id))
-        // One more than asked: whether a next page exists, without counting.
         .limit(limit + 1);
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        events: page.map(({ position: _, ...row }) => recordOf(row)),
-        next: rows.length > limit && last ? { at: last.position, id: last.id } : null,
-      };
+      const page = keyset.page(rows, limit, (row) => row.id);
+      return { events: page.rows.map(({ position: _, ...row }) => recordOf(row)), next: page.next };
     },
   };
 }
