@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { and, desc, eq, inArray, sql } from 'drizzle-orm';
 import { Webhook } from 'standardwebhooks';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import type { CreatedWebhookEndpoint, WebhookDeliveryView } from '../../src/contract/outbound-webhooks.js';
 import {
   auditLog,
   billingEvent,
@@ -17,31 +18,6 @@ import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-r
 
 /** Three retries 100 ms apart, then given up: the real schedule's shape, in a test's time. */
 const RETRY_DELAYS_MS = [100, 100, 100];
-
-interface CreatedEndpoint {
-  endpoint_id: string;
-  url: string;
-  events: string[];
-  description: string;
-  secret: string;
-  created_at: string;
-  disabled_at: string | null;
-}
-
-interface Delivery {
-  delivery_id: string;
-  event_id: string;
-  event_type: string;
-  sequence: number;
-  tenant_id: string | null;
-  status: 'pending' | 'delivered' | 'failed';
-  attempts: number;
-  last_status_code: number | null;
-  last_error: string | null;
-  next_attempt_at: string | null;
-  created_at: string;
-  delivered_at: string | null;
-}
 
 const json = (body: unknown): RequestInit => ({
   method: 'POST',
@@ -66,17 +42,17 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
   async function endpointFor(receiver: WebhookReceiver, body: Record<string, unknown> = {}) {
     const res = await sender.asAdmin('/admin/webhook-endpoints', json({ url: receiver.url, ...body }));
     expect(res.status).toBe(201);
-    const created = (await res.json()) as CreatedEndpoint;
+    const created = (await res.json()) as CreatedWebhookEndpoint;
     onTestFinished(async () => {
       await sender.asAdmin(`/admin/webhook-endpoints/${created.endpoint_id}`, { method: 'DELETE' });
     });
     return created;
   }
 
-  async function deliveriesOf(endpointId: string): Promise<Delivery[]> {
+  async function deliveriesOf(endpointId: string): Promise<WebhookDeliveryView[]> {
     const res = await sender.asAdmin(`/admin/webhook-endpoints/${endpointId}/deliveries?limit=500`);
     expect(res.status).toBe(200);
-    return ((await res.json()) as { deliveries: Delivery[] }).deliveries;
+    return ((await res.json()) as { deliveries: WebhookDeliveryView[] }).deliveries;
   }
 
   const putTenant = (tenantId: string, body: Record<string, unknown>) =>
@@ -421,7 +397,7 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
       fields: { endpoint_id: endpoint.endpoint_id, url: receiver.url, reason: 'answered 410 Gone' },
     });
     const { endpoints } = (await (await sender.asAdmin('/admin/webhook-endpoints')).json()) as {
-      endpoints: CreatedEndpoint[];
+      endpoints: CreatedWebhookEndpoint[];
     };
     expect(endpoints.find((e) => e.endpoint_id === endpoint.endpoint_id)?.disabled_at).not.toBeNull();
     // Nothing more is sent or queued.
