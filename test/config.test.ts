@@ -36,6 +36,7 @@ describe('loadConfig', () => {
       shutdownTimeoutMs: 10_000,
       leaseSweepMs: 1_000,
       webhookAllowPrivate: false,
+      eventRetentionDays: 7,
     });
   });
 
@@ -110,6 +111,7 @@ describe('loadConfig', () => {
         BILLING_CACHE_MAX_ENTRIES: '2500',
         BILLING_LEASE_SWEEP_MS: '250',
         BILLING_WEBHOOK_ALLOW_PRIVATE: 'true',
+        BILLING_EVENT_RETENTION_DAYS: '30',
       }),
     ).toMatchObject({
       logLevel: 'debug',
@@ -126,7 +128,15 @@ describe('loadConfig', () => {
       cacheMaxEntries: 2_500,
       leaseSweepMs: 250,
       webhookAllowPrivate: true,
+      eventRetentionDays: 30,
     });
+    expect(loadConfig({ BILLING_EVENT_RETENTION_DAYS: '1' }).eventRetentionDays).toBe(1);
+    expect(loadConfig({ BILLING_EVENT_RETENTION_DAYS: '3650' }).eventRetentionDays).toBe(3_650);
+    for (const refused of ['0', '3651', '1.5']) {
+      expect(() => loadConfig({ BILLING_EVENT_RETENTION_DAYS: refused })).toThrow(
+        /BILLING_EVENT_RETENTION_DAYS/,
+      );
+    }
     expect(loadConfig({ BILLING_WEBHOOK_ALLOW_PRIVATE: '1' }).webhookAllowPrivate).toBe(true);
     expect(() => loadConfig({ BILLING_WEBHOOK_ALLOW_PRIVATE: 'yes' })).toThrow(
       /BILLING_WEBHOOK_ALLOW_PRIVATE/,

@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { CustomerId } from './admin.js';
 import { pageCursor } from './cursor.js';
 import { BillingLimits } from './limits.js';
+import { Resource } from './usage.js';
 
 /** Every event type the service sends; an endpoint created without `events` takes all of them. */
-export const EVENT_TYPES = ['limits.changed'] as const;
+export const EVENT_TYPES = ['limits.changed', 'reservation.expired'] as const;
 export const EventType = z.enum(EVENT_TYPES).meta({ id: 'EventType' });
 export type EventType = z.infer<typeof EventType>;
 
@@ -46,6 +47,40 @@ export const LimitsChangedPayload = z
   })
   .meta({ id: 'LimitsChangedPayload' });
 export type LimitsChangedPayload = z.infer<typeof LimitsChangedPayload>;
+
+/** `reservation.expired`'s data: a lease that ended unrenewed, its quantity given back. */
+export const ReservationExpiredData = z
+  .object({
+    tenant_id: z.string(),
+    reservation_id: z.uuid(),
+    resource: Resource,
+    quantity: z.number().int(),
+    reference: z.string().nullable(),
+    sequence: z.number().int().meta({
+      description: 'Database-wide and increasing: order and resume by it across replicas.',
+    }),
+  })
+  .meta({
+    id: 'ReservationExpiredData',
+    example: {
+      tenant_id: 'org-456',
+      reservation_id: '8bd54051-fc62-41ce-9bfe-aa971fb77ade',
+      resource: 'self_hosted_workers',
+      quantity: 1,
+      reference: 'worker-7',
+      sequence: 43,
+    },
+  });
+export type ReservationExpiredData = z.infer<typeof ReservationExpiredData>;
+
+export const ReservationExpiredPayload = z
+  .object({
+    type: z.literal('reservation.expired'),
+    timestamp: z.string().meta({ description: 'When the expiry committed (RFC 3339).' }),
+    data: ReservationExpiredData,
+  })
+  .meta({ id: 'ReservationExpiredPayload' });
+export type ReservationExpiredPayload = z.infer<typeof ReservationExpiredPayload>;
 
 export const WebhookEndpointId = z.uuid().meta({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' });
 export const WebhookDeliveryId = z.uuid().meta({ example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' });

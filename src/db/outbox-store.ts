@@ -228,7 +228,13 @@ export function createOutboxStore(db: Database): OutboxStore {
 
     async finishAttempt(delivery, outcome, disableAfterMs) {
       return inTransaction(db, async (tx) => {
-        const where = and(eq(webhookDelivery.id, delivery.id), eq(webhookDelivery.status, 'pending'));
+        // Only the attempt claimed: after a redelivery (attempts back to 0) its outcome is stale,
+        // and the delivery stays pending for the attempt the operator asked for.
+        const where = and(
+          eq(webhookDelivery.id, delivery.id),
+          eq(webhookDelivery.status, 'pending'),
+          eq(webhookDelivery.attempts, delivery.attempt),
+        );
         const statusCode = outcome.statusCode;
         const error = 'error' in outcome ? outcome.error : null;
         if (outcome.kind === 'delivered') {

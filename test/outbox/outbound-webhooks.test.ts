@@ -64,7 +64,8 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
     expect(created).toEqual({
       endpoint_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       url: receiver.url,
-      events: ['limits.changed'],
+      // Left out: every type, listed.
+      events: ['limits.changed', 'reservation.expired'],
       description: 'Engine cache',
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
       created_at: expect.any(String),
@@ -141,6 +142,8 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
       }),
     ).toThrow();
 
+    // The receiver answered before the outcome was recorded: wait for it.
+    await eventually(async () => (await deliveriesOf(endpoint.endpoint_id))[0]?.status === 'delivered');
     const [delivery] = await deliveriesOf(endpoint.endpoint_id);
     expect(delivery).toMatchObject({
       event_id: event?.id,
@@ -352,6 +355,8 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
       [11, 500],
       [12, 200],
     ]);
+    // The receiver answered before the outcome was recorded: wait for it.
+    await eventually(async () => (await deliveriesOf(endpoint.endpoint_id))[0]?.status === 'delivered');
     const deliveries = await deliveriesOf(endpoint.endpoint_id);
     expect(deliveries.map((d) => [d.status, d.attempts, d.last_status_code, d.last_error])).toEqual([
       ['delivered', 1, 200, null],
@@ -361,9 +366,15 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
 
   it('sends one tenant’s events in sequence order, whatever fails on the way', async () => {
     const receiver = await startWebhookReceiver();
-    let calls = 0;
-    // Every other first attempt fails: a retried event must still arrive before its successors.
-    receiver.answer(() => (calls++ % 3 === 0 ? 500 : 200));
+    // Every other event's first attempt fails: the retried event must still arrive before its
+    // successors (a second attempt is answered, so none is given up).
+    const seen = new Set<string>();
+    receiver.answer(({ headers }) => {
+      const id = String(headers['webhook-id']);
+      if (seen.has(id)) return 200;
+      seen.add(id);
+      return seen.size % 2 === 1 ? 500 : 200;
+    });
     const tenants = [await h.tenant('growth'), await h.tenant('growth')];
     await endpointFor(receiver);
     for (let deployments = 20; deployments < 26; deployments++) {
@@ -371,17 +382,30 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
         expect((await putTenant(tenant, { overrides: { deployments } })).status).toBe(200);
       }
     }
+    const attemptsOf = (tenant: string) =>
+      receiver.received
+        .filter((request) => request.body.includes(`"${tenant}"`))
+        .map((request) => ({
+          sequence: JSON.parse(request.body).data.sequence as number,
+          status: request.status,
+        }));
     for (const tenant of tenants) {
-      await eventually(() =>
-        receiver
-          .payloads(tenant)
-          .some((p) => (p.data['after'] as { deployments: number }).deployments === 25),
-      );
-      const delivered = receiver.received
-        .filter((request) => request.status === 200 && request.body.includes(`"${tenant}"`))
-        .map((request) => JSON.parse(request.body).data.sequence as number);
-      expect(delivered).toHaveLength(6);
+      // Every event delivered (a 500 is retried until a 200).
+      await eventually(() => attemptsOf(tenant).filter((attempt) => attempt.status === 200).length === 6);
+      const attempts = attemptsOf(tenant);
+      const delivered = attempts
+        .filter((attempt) => attempt.status === 200)
+        .map((attempt) => attempt.sequence);
       expect(delivered).toEqual([...delivered].sort((a, b) => a - b));
+      // No event was attempted before the one ahead of it was delivered.
+      for (const [index, attempt] of attempts.entries()) {
+        const ahead = delivered.filter((sequence) => sequence < attempt.sequence);
+        const deliveredBefore = attempts
+          .slice(0, index)
+          .filter((earlier) => earlier.status === 200)
+          .map((earlier) => earlier.sequence);
+        expect(deliveredBefore).toEqual(ahead);
+      }
     }
   });
 
@@ -419,7 +443,7 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
     const receiver = await startWebhookReceiver();
     const endpoint = await endpointFor(receiver);
     expect((await putTenant(tenant, { overrides: { deployments: 4 } })).status).toBe(200);
-    await eventually(() => receiver.received.length === 1);
+    await eventually(async () => (await deliveriesOf(endpoint.endpoint_id))[0]?.status === 'delivered');
     const [delivery] = await deliveriesOf(endpoint.endpoint_id);
     const res = await sender.asAdmin(
       `/admin/webhook-endpoints/${endpoint.endpoint_id}/deliveries/${delivery?.delivery_id}/redeliver`,
@@ -445,13 +469,111 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
     ]);
   });
 
-  it('sends an endpoint only the event types it asked for', async () => {
-    // Every type today is limits.changed; an endpoint listing it gets it, once even if listed twice.
+  it('a redelivery asked for while an attempt is under way is sent after it', async () => {
+    const tenant = await h.tenant('growth');
+    const receiver = await startWebhookReceiver();
+    let answerFirst: () => void = () => {};
+    const firstHeld = new Promise<void>((held) => {
+      receiver.answer(() => {
+        if (receiver.received.length > 0) return 200;
+        held();
+        return new Promise<number>((resolve) => {
+          answerFirst = () => resolve(200);
+        });
+      });
+    });
+    const endpoint = await endpointFor(receiver);
+    expect((await putTenant(tenant, { overrides: { deployments: 6 } })).status).toBe(200);
+    await firstHeld;
+    const [delivery] = await deliveriesOf(endpoint.endpoint_id);
+    const res = await sender.asAdmin(
+      `/admin/webhook-endpoints/${endpoint.endpoint_id}/deliveries/${delivery?.delivery_id}/redeliver`,
+      { method: 'POST' },
+    );
+    expect(res.status).toBe(202);
+    answerFirst();
+    // The first attempt's outcome does not close the delivery the operator reopened.
+    await eventually(() => receiver.received.length === 2);
+    await eventually(async () => (await deliveriesOf(endpoint.endpoint_id))[0]?.status === 'delivered');
+    expect((await deliveriesOf(endpoint.endpoint_id))[0]).toMatchObject({
+      attempts: 1,
+      last_status_code: 200,
+    });
+    expect(receiver.received[1]?.headers['webhook-id']).toBe(receiver.received[0]?.headers['webhook-id']);
+  });
+
+  it('takes a type listed twice as one', async () => {
     const receiver = await startWebhookReceiver();
     const endpoint = await endpointFor(receiver, { events: ['limits.changed', 'limits.changed'] });
     expect(endpoint.events).toEqual(['limits.changed']);
     const tenant = await h.tenant('growth');
     await eventually(() => receiver.payloads(tenant).length === 1);
+  });
+
+  it('sends reservation.expired when a lease ends unrenewed, to the endpoints that take it; a release sends nothing', async () => {
+    const tenant = await h.tenant('growth');
+    const every = await startWebhookReceiver();
+    const allTypes = await endpointFor(every);
+    const limitsOnly = await startWebhookReceiver();
+    await endpointFor(limitsOnly, { events: ['limits.changed'] });
+    expect(allTypes.events).toEqual(['limits.changed', 'reservation.expired']);
+    const reserve = async (idempotencyKey: string) => {
+      const res = await sender.asWorker('/billing/reservations', {
+        ...json({
+          resource: 'self_hosted_workers',
+          quantity: 2,
+          idempotency_key: idempotencyKey,
+          lease_seconds: 30,
+          reference: 'worker-7',
+        }),
+        headers: { 'content-type': 'application/json', 'tenant-id': tenant },
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { reservation_id: string }).reservation_id;
+    };
+    const [lapsing, released] = [await reserve('lapsing'), await reserve('released')];
+    const deleted = await sender.asWorker(`/billing/reservations/${released}`, {
+      method: 'DELETE',
+      headers: { 'tenant-id': tenant },
+    });
+    expect(deleted.status).toBe(204);
+    // The lease ran out: the sweep releases it.
+    await h.db.execute(
+      sql`update reservation set expires_at = now() - interval '1 second' where id = ${lapsing}`,
+    );
+    expect((await h.store.usage.expireLeases(500)).map((lease) => lease.reservationId)).toEqual([lapsing]);
+
+    await eventually(() => every.payloads(tenant).length === 1);
+    const [request] = every.received;
+    const verified = new Webhook(allTypes.secret).verify(
+      request?.body ?? '',
+      request?.headers as Record<string, string>,
+    );
+    const [event] = await h.db
+      .select()
+      .from(billingEvent)
+      .where(and(eq(billingEvent.tenantId, tenant), eq(billingEvent.type, 'reservation.expired')));
+    expect(verified).toEqual({
+      type: 'reservation.expired',
+      timestamp: event?.createdAt.toISOString(),
+      data: {
+        tenant_id: tenant,
+        reservation_id: lapsing,
+        resource: 'self_hosted_workers',
+        quantity: 2,
+        reference: 'worker-7',
+        sequence: event?.sequence,
+      },
+    });
+    // One event in all: the release wrote none, and a second sweep finds nothing.
+    expect(await h.store.usage.expireLeases(500)).toEqual([]);
+    expect(
+      await h.db
+        .select()
+        .from(billingEvent)
+        .where(and(eq(billingEvent.tenantId, tenant), eq(billingEvent.type, 'reservation.expired'))),
+    ).toHaveLength(1);
+    expect(limitsOnly.received).toEqual([]);
   });
 
   it('prunes events past their retention with their deliveries, never one with a pending delivery', async () => {

@@ -160,9 +160,9 @@ describe.each(STORE_KINDS)('the webhook endpoints admin API on %s', (kind) => {
           {
             type: 'enum',
             loc: ['body', 'events', 1],
-            msg: "Input should be 'limits.changed'",
+            msg: "Input should be 'limits.changed' or 'reservation.expired'",
             input: 'limits.deleted',
-            ctx: { expected: "'limits.changed'" },
+            ctx: { expected: "'limits.changed' or 'reservation.expired'" },
           },
         ],
       ],

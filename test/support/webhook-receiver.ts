@@ -20,7 +20,11 @@ export interface WebhookReceiver {
    * What to answer each request, in order of arrival; once used up, `fallback` (default 200).
    * A function decides per request.
    */
-  answer(statuses: number[] | ((request: { headers: IncomingHttpHeaders; body: string }) => number)): void;
+  answer(
+    statuses:
+      | number[]
+      | ((request: { headers: IncomingHttpHeaders; body: string }) => number | Promise<number>),
+  ): void;
   /** Received bodies parsed, in arrival order, optionally only those whose data names `tenantId`. */
   payloads(tenantId?: string): { type: string; timestamp: string; data: Record<string, unknown> }[];
   close(): Promise<void>;
@@ -32,14 +36,14 @@ export interface WebhookReceiver {
  */
 export async function startWebhookReceiver(options: { fallback?: number } = {}): Promise<WebhookReceiver> {
   const received: ReceivedWebhook[] = [];
-  let decide: (request: { headers: IncomingHttpHeaders; body: string }) => number = () =>
+  let decide: (request: { headers: IncomingHttpHeaders; body: string }) => number | Promise<number> = () =>
     options.fallback ?? 200;
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
+    req.on('end', async () => {
       const body = Buffer.concat(chunks).toString('utf8');
-      const status = decide({ headers: req.headers, body });
+      const status = await decide({ headers: req.headers, body });
       received.push({ headers: req.headers, body, status, at: Date.now() });
       res.writeHead(status, { 'content-type': 'text/plain' }).end('ok');
     });

@@ -93,7 +93,8 @@ export interface OutboxStore {
    */
   claimDue(limit: number, leaseMs: number): Promise<ClaimedDelivery[]>;
   /**
-   * Records an attempt's outcome. A failure starts (or continues) the endpoint's run of failures;
+   * Records an attempt's outcome, unless the delivery was redelivered (or its claim taken over)
+   * since it was claimed: then it is left as it is now. A failure starts (or continues) the endpoint's run of failures;
    * one that began `disableAfterMs` ago or more disables it. True when the endpoint was disabled
    * by this outcome (410 Gone, or the run of failures); a disabled endpoint's pending deliveries
    * are failed.

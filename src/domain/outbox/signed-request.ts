@@ -1,5 +1,5 @@
 import { Webhook } from 'standardwebhooks';
-import { LimitsChangedPayload } from '../../contract/outbound-webhooks.js';
+import { LimitsChangedPayload, ReservationExpiredPayload } from '../../contract/outbound-webhooks.js';
 import type { ClaimedDelivery } from './outbox-store.js';
 
 /** What is POSTed for one attempt: the Standard Webhooks headers and the JSON body. */
@@ -8,7 +8,10 @@ export interface SignedRequest {
   body: string;
 }
 
-const PAYLOADS = { 'limits.changed': LimitsChangedPayload } as const;
+const PAYLOADS = {
+  'limits.changed': LimitsChangedPayload,
+  'reservation.expired': ReservationExpiredPayload,
+} as const;
 
 /**
  * The body is the same on every attempt (the event's type, its commit time and its data with its
