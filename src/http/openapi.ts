@@ -1,7 +1,15 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
+import type { z } from 'zod';
+import { createSchema } from 'zod-openapi';
 import { appRouter } from '../api/router.js';
 import type { BillingMeta } from '../api/trpc.js';
 import { HttpErrorBody, ValidationErrorBody } from '../contract/errors.js';
+import {
+  EVENT_TYPES,
+  type EventType,
+  LimitsChangedPayload,
+  ReservationExpiredPayload,
+} from '../contract/outbound-webhooks.js';
 import { LimitExceededBody, RenewConflictBody } from '../contract/usage.js';
 import { OrbWebhookEvent, OrbWebhookHeaders, WebhookReceipt } from '../contract/webhooks.js';
 import { MAX_WEBHOOK_BYTES, ORB_WEBHOOK_PATH } from './orb-webhook-route.js';
@@ -83,6 +91,59 @@ const orbWebhookOperation = {
   },
 };
 
+/** Each outbound event type's body. */
+const EVENT_PAYLOADS: Record<EventType, z.ZodType> = {
+  'limits.changed': LimitsChangedPayload,
+  'reservation.expired': ReservationExpiredPayload,
+};
+
+/** The Standard Webhooks headers every outbound event is sent with. */
+const SIGNED_EVENT_HEADERS = [
+  ['webhook-id', "The event's id: the same on every attempt of it (deduplicate on it)."],
+  ['webhook-timestamp', 'Unix seconds of this attempt.'],
+  [
+    'webhook-signature',
+    '`v1,<base64 HMAC-SHA256 of "{webhook-id}.{webhook-timestamp}.{body}">`, keyed with the endpoint\'s ' +
+      'secret (the base64 after `whsec_`); verify with a Standard Webhooks library.',
+  ],
+] as const;
+
+/**
+ * What the service POSTs to the endpoints registered with `POST /admin/webhook-endpoints`: the
+ * document's `webhooks` (OpenAPI 3.1), one per event type, so that a receiver's types can be
+ * generated like a client's.
+ */
+function outboundWebhooks(schemas: Record<string, unknown>) {
+  return Object.fromEntries(
+    EVENT_TYPES.map((type) => {
+      // As the service sends it (output), its named parts in the components beside the routes'.
+      const { schema, components } = createSchema(EVENT_PAYLOADS[type], { io: 'output' });
+      for (const [name, component] of Object.entries(components)) schemas[name] ??= component;
+      const operation = {
+        operationId: `on${type.replace(/(^|\.)(\w)/g, (_, __, letter: string) => letter.toUpperCase())}`,
+        summary: `\`${type}\`, signed the Standard Webhooks way`,
+        tags: ['webhooks out'],
+        // No bearer token: the receiver checks the signature (see the headers), as we check Orb's.
+        security: [],
+        parameters: SIGNED_EVENT_HEADERS.map(([name, description]) => ({
+          name,
+          in: 'header' as const,
+          required: true,
+          description,
+          schema: { type: 'string' as const },
+        })),
+        requestBody: { required: true, content: { 'application/json': { schema } } },
+        responses: {
+          '2XX': { description: 'Delivered' },
+          '410': { description: 'Gone: the endpoint is disabled, nothing more is sent to it' },
+          default: { description: 'Retried with backoff for about 24 hours, then given up' },
+        },
+      };
+      return [type, { post: operation }];
+    }),
+  );
+}
+
 /**
  * The OpenAPI document, generated from the router by `trpc-to-openapi` and then corrected where
  * the generator can't know our wire: header-bound input fields are not query parameters, and
@@ -163,7 +224,7 @@ export function buildOpenApiDocument(): OpenAPIObject {
   for (const name of Object.keys(schemas)) {
     if (GENERATED_ERROR_SCHEMA.test(name)) delete schemas[name];
   }
-  return document;
+  return { ...document, webhooks: outboundWebhooks(schemas) };
 }
 
 /** The checked-in form of the document: stable two-space JSON with a final newline. */

@@ -71,6 +71,11 @@ describe('/docs in Chromium', () => {
       'Validation Error',
     );
 
+    // The outbound webhooks (OpenAPI 3.1 `webhooks`), each with the signed body it sends.
+    const webhooks = page.locator('.webhooks');
+    await visible(tab, webhooks.locator('.opblock-summary-path', { hasText: 'limits.changed' }).first());
+    await visible(tab, webhooks.locator('.opblock-summary-path', { hasText: 'reservation.expired' }).first());
+
     expect(await tab.problems()).toEqual(NO_PROBLEMS);
 
     // The README's picture: the page as a reader sees it, not as the test's last click left it.

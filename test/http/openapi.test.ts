@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { describe, expect, it } from 'vitest';
+import { EVENT_TYPES } from '../../src/contract/outbound-webhooks.js';
 import { buildOpenApiDocument, serializeOpenApiDocument } from '../../src/http/openapi.js';
 import { useHarness } from '../support/harness.js';
 
@@ -80,6 +81,43 @@ describe('openapi.json', () => {
     });
     expect(setPlan['404']?.description).toBe('Admin API off');
     expect(responsesOf('/admin/tenants/{tenantId}', 'get')['404']?.description).toBe('Tenant not found');
+  });
+});
+
+describe('openapi.json webhooks: what the service sends to registered endpoints', () => {
+  const document = buildOpenApiDocument() as ReturnType<typeof buildOpenApiDocument> & {
+    webhooks?: Record<string, { post?: Record<string, unknown> }>;
+  };
+  const schemas = (document.components?.schemas ?? {}) as Record<
+    string,
+    { properties?: Record<string, unknown> }
+  >;
+
+  it.each(EVENT_TYPES.map((type) => [type]))(
+    '%s: a signed POST whose body is its payload, no bearer token',
+    (type) => {
+      const operation = document.webhooks?.[type]?.post;
+      expect(operation).toMatchObject({
+        security: [],
+        requestBody: { required: true },
+        responses: { '2XX': expect.any(Object), '410': expect.any(Object), default: expect.any(Object) },
+      });
+      const parameters = operation?.['parameters'] as Parameter[];
+      expect(parameters.map((p) => `${p.in}:${p.name}:${p.required}`)).toEqual([
+        'header:webhook-id:true',
+        'header:webhook-timestamp:true',
+        'header:webhook-signature:true',
+      ]);
+      const body = operation?.['requestBody'] as { content: Record<string, { schema: { $ref: string } }> };
+      const name = body.content['application/json']?.schema.$ref.replace('#/components/schemas/', '') ?? '';
+      expect(schemas[name]?.properties?.['type']).toEqual({ type: 'string', const: type });
+      expect(Object.keys(schemas[name]?.properties ?? {})).toEqual(['type', 'timestamp', 'data']);
+    },
+  );
+
+  it('lists exactly the event types an endpoint can take', () => {
+    expect(Object.keys(document.webhooks ?? {})).toEqual([...EVENT_TYPES]);
+    expect(schemas['EventType']).toMatchObject({ enum: [...EVENT_TYPES] });
   });
 });
 
