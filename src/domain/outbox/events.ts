@@ -32,7 +32,8 @@ export function limitsChangedEvents(
 ): OutboxEvent[] {
   const previous = new Map(before.map((record) => [record.tenantId, record]));
   return [...after]
-    .sort((a, b) => (a.tenantId < b.tenantId ? -1 : a.tenantId > b.tenantId ? 1 : 0))
+    // Tenant ids are unique here: no two compare equal.
+    .sort((a, b) => (a.tenantId < b.tenantId ? -1 : 1))
     .flatMap((record): OutboxEvent[] => {
       const was = previous.get(record.tenantId);
       if (was && sameLimits(was, record)) return [];

@@ -145,6 +145,26 @@ const within = <T>(promise: Promise<T>, ms: number) =>
 
 describe('startDispatcher', () => {
   describe('an attempt', () => {
+    it('of data the contract does not describe is given up at once, never sent', async () => {
+      const store = fakeStore();
+      const delivery = claimed();
+      const { after: _, ...withoutAfter } = delivery.event.data;
+      const broken = { ...delivery, event: { ...delivery.event, data: withoutAfter } };
+      store.batches.push([broken]);
+      const { send, sent } = fakeSend({ statusCode: 200 });
+      const { reported } = start(store, send);
+      await soon(() => reported.outcomes.length === 1);
+      expect(sent).toEqual([]);
+      expect(store.finished).toEqual([
+        {
+          delivery: broken,
+          outcome: { kind: 'failed', statusCode: null, error: expect.stringMatching(/^not sent: .*after/s) },
+          disableAfterMs: 24 * 60 * 60 * 1_000,
+        },
+      ]);
+      expect(reported.outcomes).toEqual([{ eventType: 'limits.changed', outcome: 'failed' }]);
+    });
+
     it('answered 2xx is delivered', async () => {
       const store = fakeStore();
       const delivery = claimed();
@@ -498,6 +518,20 @@ describe('startDispatcher', () => {
       dispatcher.wake(); // nothing to wake
       await new Promise((resolve) => setTimeout(resolve, 30));
       expect(store.claims.length).toBe(looks);
+    });
+
+    it('sends nothing it claimed as it was stopped: the claims run out, and another replica takes them', async () => {
+      const store = fakeStore();
+      const { send, sent } = fakeSend({ statusCode: 200 });
+      const controller = new AbortController();
+      store.batches.push(async () => {
+        controller.abort();
+        return [claimed()];
+      });
+      const dispatcher = startDispatcher({ store, send, signal: controller.signal, pollMs: 60_000 });
+      await within(dispatcher.stopped, 1_000);
+      expect(sent).toEqual([]);
+      expect(store.finished).toEqual([]);
     });
 
     it('stops without a look when the signal aborted before it started', async () => {
