@@ -13,14 +13,17 @@ export type EventType = z.infer<typeof EventType>;
 export const LimitsChangeCause = z.enum(['orb', 'admin', 'catalog']).meta({ id: 'LimitsChangeCause' });
 export type LimitsChangeCause = z.infer<typeof LimitsChangeCause>;
 
+/** Every event's `sequence`: one PostgreSQL sequence for the whole database. */
+const EventSequence = z.number().int().meta({
+  description: 'Database-wide and increasing: order and resume by it across replicas.',
+});
+
 /** `limits.changed`'s data: one tenant's effective limits before (null: it was created) and after. */
 export const LimitsChangedData = z
   .object({
     tenant_id: z.string(),
     customer_id: CustomerId,
-    sequence: z.number().int().meta({
-      description: 'Database-wide and increasing: order and resume by it across replicas.',
-    }),
+    sequence: EventSequence,
     before: BillingLimits.nullable(),
     after: BillingLimits,
     cause: LimitsChangeCause,
@@ -56,9 +59,7 @@ export const ReservationExpiredData = z
     resource: Resource,
     quantity: z.number().int(),
     reference: z.string().nullable(),
-    sequence: z.number().int().meta({
-      description: 'Database-wide and increasing: order and resume by it across replicas.',
-    }),
+    sequence: EventSequence,
   })
   .meta({
     id: 'ReservationExpiredData',
