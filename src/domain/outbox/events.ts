@@ -31,8 +31,8 @@ export function limitsChangedEvents(
   cause: LimitsChangeCause,
 ): OutboxEvent[] {
   const previous = new Map(before.map((record) => [record.tenantId, record]));
+  // Tenant ids are unique here: no two compare equal.
   return [...after]
-    // Tenant ids are unique here: no two compare equal.
     .sort((a, b) => (a.tenantId < b.tenantId ? -1 : 1))
     .flatMap((record): OutboxEvent[] => {
       const was = previous.get(record.tenantId);
