@@ -117,6 +117,10 @@ export const WebhookEndpointView = z
       description:
         'Set once it answered 410 Gone or failed every attempt for 24 hours; nothing is sent then.',
     }),
+    disabled_reason: z
+      .enum(['answered 410 Gone', 'failed continuously'])
+      .nullable()
+      .meta({ description: 'Why it was disabled; null while enabled.' }),
   })
   .meta({ id: 'WebhookEndpoint' });
 export type WebhookEndpointView = z.infer<typeof WebhookEndpointView>;

@@ -2,6 +2,7 @@ import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, lte, sql } fr
 import { DeliveryStatus, EventType } from '../contract/outbound-webhooks.js';
 import type {
   ClaimedDelivery,
+  DisabledReason,
   OutboxStore,
   WebhookDeliveryRecord,
   WebhookEndpointRecord,
@@ -13,6 +14,11 @@ import { type Executor, keyset, microsecondsUtc } from './rows.js';
 import { billingEvent, webhookDelivery, webhookEndpoint } from './schema.js';
 import { inTransaction } from './transactions.js';
 
+function disabledReasonOf(reason: string): DisabledReason {
+  if (reason === 'answered 410 Gone' || reason === 'failed continuously') return reason;
+  throw new TypeError(`webhook endpoint disabled for an unknown reason: ${reason}`);
+}
+
 function endpointOf(row: typeof webhookEndpoint.$inferSelect): WebhookEndpointRecord {
   return {
     id: row.id,
@@ -21,6 +27,7 @@ function endpointOf(row: typeof webhookEndpoint.$inferSelect): WebhookEndpointRe
     description: row.description,
     createdAt: row.createdAt,
     disabledAt: row.disabledAt,
+    disabledReason: row.disabledReason === null ? null : disabledReasonOf(row.disabledReason),
   };
 }
 
@@ -50,7 +57,7 @@ function deliveryOf(row: typeof webhookDelivery.$inferSelect & { eventId: string
 }
 
 /** Disables an endpoint and gives up its pending deliveries: nothing more is attempted. */
-async function disable(tx: Executor, endpointId: string, reason: string): Promise<void> {
+async function disable(tx: Executor, endpointId: string, reason: DisabledReason): Promise<void> {
   await tx
     .update(webhookEndpoint)
     .set({ disabledAt: sql`now()`, disabledReason: reason })

@@ -70,6 +70,7 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
       created_at: expect.any(String),
       disabled_at: null,
+      disabled_reason: null,
     });
     expect(Buffer.from(created.secret.slice('whsec_'.length), 'base64')).toHaveLength(32);
 
@@ -423,7 +424,10 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
     const { endpoints } = (await (await sender.asAdmin('/admin/webhook-endpoints')).json()) as {
       endpoints: CreatedWebhookEndpoint[];
     };
-    expect(endpoints.find((e) => e.endpoint_id === endpoint.endpoint_id)?.disabled_at).not.toBeNull();
+    expect(endpoints.find((e) => e.endpoint_id === endpoint.endpoint_id)).toMatchObject({
+      disabled_at: expect.any(String),
+      disabled_reason: 'answered 410 Gone',
+    });
     // Nothing more is sent or queued.
     expect((await putTenant(tenant, { overrides: { deployments: 9 } })).status).toBe(200);
     const deliveries = await deliveriesOf(endpoint.endpoint_id);

@@ -157,6 +157,7 @@ describe.each(STORE_KINDS)('outbound webhook deliveries at the edges, on %s', (k
     startSender({ retryDelaysMs: [50, 50, 50, 50, 50], disableAfterMs: 200 });
 
     await eventually(async () => (await endpointOf(endpoint.endpoint_id))?.disabled_at !== null);
+    expect((await endpointOf(endpoint.endpoint_id))?.disabled_reason).toBe('failed continuously');
     await eventually(() => warnings.length > 0);
     expect(warnings).toEqual([
       {

@@ -597,6 +597,7 @@ describe.each(STORE_KINDS)('the webhook endpoints admin API on %s', (kind) => {
         secret: expect.stringMatching(/^whsec_/),
         created_at: expect.any(String),
         disabled_at: null,
+        disabled_reason: null,
       });
       const endpointId = result.data.endpoint_id;
       const { secret: _, ...view } = result.data;

@@ -14,6 +14,7 @@ export function webhookEndpointView(endpoint: WebhookEndpointRecord): WebhookEnd
     description: endpoint.description,
     created_at: endpoint.createdAt.toISOString(),
     disabled_at: endpoint.disabledAt?.toISOString() ?? null,
+    disabled_reason: endpoint.disabledReason,
   };
 }
 

@@ -9,7 +9,11 @@ export interface WebhookEndpointRecord {
   description: string;
   createdAt: Date;
   disabledAt: Date | null;
+  disabledReason: DisabledReason | null;
 }
+
+/** Why an endpoint was disabled: it asked for no more, or every attempt failed for too long. */
+export type DisabledReason = 'answered 410 Gone' | 'failed continuously';
 
 export interface NewWebhookEndpoint {
   url: string;

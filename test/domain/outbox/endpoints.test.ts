@@ -20,6 +20,7 @@ const record = ({ url, events, description }: Omit<NewWebhookEndpoint, 'secret'>
   description,
   createdAt: new Date('2026-12-03T12:00:00Z'),
   disabledAt: null,
+  disabledReason: null,
 });
 
 /** An outbox store knowing one endpoint (unless told otherwise), recording every call. */
@@ -126,6 +127,7 @@ describe('createWebhookEndpoints', () => {
         description: 'Engine',
         createdAt: new Date('2026-12-03T12:00:00Z'),
         disabledAt: null,
+        disabledReason: null,
       });
       // The record the store gave back: the secret is not in it.
       expect(JSON.stringify(endpoint)).not.toContain('whsec_');
