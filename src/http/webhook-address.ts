@@ -71,6 +71,9 @@ for (const [network, prefix] of REFUSED_IPV4) {
 }
 for (const [network, prefix] of REFUSED_IPV6) refused.addSubnet(network, prefix, 'ipv6');
 
+/** A URL's host as Node connects to it: an IPv6 literal without its brackets. */
+export const connectHostOf = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1');
+
 /** True when `ip` (IPv4, IPv6, or IPv4-mapped IPv6 like ::ffff:10.0.0.1 / ::ffff:a00:1) is in none of the refused ranges. */
 export function isPublicAddress(ip: string): boolean {
   const family = isIP(ip);
@@ -103,7 +106,7 @@ export async function webhookUrlProblem(
   if (allowPrivate) return undefined;
 
   // The URL parser has already normalised IPv4 literals (2130706433, 0x7f.1 → 127.0.0.1) and IPv6 ones.
-  const host = parsed.hostname.replace(/^\[(.*)\]$/, '$1');
+  const host = connectHostOf(parsed);
   if (isIP(host) !== 0) return isPublicAddress(host) ? undefined : `host ${host} is ${REFUSED_DETAIL}`;
 
   let addresses: { address: string }[];

@@ -2,15 +2,12 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { SendResult, SendWebhook } from '../domain/outbox/dispatcher.js';
-import { guardedLookup, isPublicAddress } from './webhook-address.js';
+import { connectHostOf, guardedLookup, isPublicAddress } from './webhook-address.js';
 
 export interface WebhookSenderOptions {
   /** `BILLING_WEBHOOK_ALLOW_PRIVATE`: loopback, private, link-local and metadata addresses may be sent to. */
   allowPrivate: boolean;
 }
-
-/** The URL's host as Node connects to it: an IPv6 literal without its brackets. */
-const hostOf = (url: URL) => url.hostname.replace(/^\[(.*)\]$/, '$1');
 
 /**
  * POSTs a signed webhook with Node's own client. The address connected to is checked as it is
@@ -23,7 +20,7 @@ export function createWebhookSender({ allowPrivate }: WebhookSenderOptions): Sen
   return (target, { headers, body }, timeoutMs) =>
     new Promise<SendResult>((resolve) => {
       const url = new URL(target);
-      const host = hostOf(url);
+      const host = connectHostOf(url);
       // Node connects to an IP literal without a lookup: checked here instead.
       if (!allowPrivate && isIP(host) !== 0 && !isPublicAddress(host)) {
         resolve({ error: `refused address ${host}` });
