@@ -203,6 +203,15 @@ export const billingEvent = pgTable(
   (t) => [index('billing_event_tenant_idx').on(t.tenantId, t.sequence)],
 );
 
+/**
+ * How far the outbox was pruned, per event type: the highest `sequence` deleted. A stream resumed
+ * from an earlier sequence may have missed events, and is told so instead of being resumed.
+ */
+export const billingEventPruned = pgTable('billing_event_pruned', {
+  type: text('type').primaryKey(),
+  throughSequence: bigint('through_sequence', { mode: 'number' }).notNull(),
+});
+
 /** Where operators asked events to be sent, with the secret they are signed with. */
 export const webhookEndpoint = pgTable('webhook_endpoint', {
   id: uuid('id').primaryKey().defaultRandom(),
