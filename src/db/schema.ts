@@ -200,7 +200,11 @@ export const billingEvent = pgTable(
     data: jsonb('data').$type<Record<string, unknown>>().notNull(),
     createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
   },
-  (t) => [index('billing_event_tenant_idx').on(t.tenantId, t.sequence)],
+  (t) => [
+    index('billing_event_tenant_idx').on(t.tenantId, t.sequence),
+    // The change stream's: one type's events after a sequence, and the newest of them.
+    index('billing_event_type_idx').on(t.type, t.sequence),
+  ],
 );
 
 /**
