@@ -1,9 +1,18 @@
-import { createTRPCClient, httpLink, type TRPCClient } from '@trpc/client';
+import { createTRPCClient, httpLink, httpSubscriptionLink, splitLink, type TRPCClient } from '@trpc/client';
 import type { inferRouterInputs, inferRouterOutputs } from '@trpc/server';
+import { EventSource } from 'eventsource';
 import type { AppRouter } from './app-router.js';
 import { type BillingClientError, isBillingClientError, isUnavailable } from './failures.js';
 import { LastKnownAnswers } from './last-known.js';
+import { abortedCall, LimitsMirrorState } from './limits-mirror.js';
+import {
+  type FollowHandlers,
+  followLimitsChanges,
+  iterateLimitsChanges,
+  type LimitsStreamMessage,
+} from './limits-stream.js';
 import { DEFAULT_RETRY, type RetryOptions, withRetries } from './retry.js';
+import { streamFetch } from './stream-fetch.js';
 
 export type { AppRouter } from './app-router.js';
 export {
@@ -12,6 +21,7 @@ export {
   isBillingClientError,
   isUnavailable,
 } from './failures.js';
+export type { LimitsStreamMessage } from './limits-stream.js';
 export type { RetryOptions } from './retry.js';
 
 type Inputs = inferRouterInputs<AppRouter>;
@@ -54,8 +64,16 @@ export interface BillingClientOptions {
   maxStaleMs?: number;
   /** How many tenant answers `limits()` remembers; the least recently answered goes first (default 10,000). */
   lastKnownMaxEntries?: number;
-  /** How `reserve()` and `renew()` retry a call the service did not answer. */
+  /**
+   * How `reserve()` and `renew()` retry a call the service did not answer; the change stream
+   * (`watchLimits()`, `createLimitsMirror()`) waits as these retries do before it connects again.
+   */
   retry?: RetryOptions;
+  /**
+   * How long the change stream may stay silent before the connection is taken for dead and made
+   * again (default 45,000 ms: three of the service's 15 s heartbeats; 0 = never).
+   */
+  streamIdleMs?: number;
 }
 
 /** Per call: `signal` cancels it (retries and waits included). */
@@ -88,6 +106,51 @@ export interface FailOpenAnswer {
 
 export type LimitsAnswer = ServiceAnswer | LastKnownAnswer | FailOpenAnswer;
 
+/** An answer a limits mirror gave from memory, kept true by the live change stream. */
+export interface MirrorAnswer extends BillingLimitsResponse {
+  source: 'mirror';
+  /** When the mirror fetched it, or last updated it from the stream. */
+  fetchedAt: Date;
+}
+
+/** What a limits mirror answers: from memory (`'mirror'`), else as `limits()` does. */
+export type MirrorLimitsAnswer = MirrorAnswer | LimitsAnswer;
+
+/** `watchLimits()`'s options. */
+export interface WatchLimitsOptions {
+  /** Only this tenant's changes (left out: every tenant's). */
+  tenantId?: string;
+  /** Resume right after this event id (a message's `id`): what came after it is replayed first. */
+  lastEventId?: string;
+  /** Ends the stream: the loop over it ends, quietly. */
+  signal?: AbortSignal;
+}
+
+/** `createLimitsMirror()`'s options. */
+export interface LimitsMirrorOptions {
+  /** Closes the mirror, as `close()` does. */
+  signal?: AbortSignal;
+}
+
+/** Every tenant's limits this process asks for, kept in memory and kept true by the change stream. */
+export interface LimitsMirror {
+  /**
+   * The tenant's limits: from memory while the stream vouches for them (`source: 'mirror'`, no
+   * round trip), else from the service, else as the client's `onUnavailable` says — see the
+   * README's "Limits mirror".
+   */
+  limits(input: { tenantId: string }, options?: CallOptions): Promise<MirrorLimitsAnswer>;
+  /** Whether the change stream is connected now (its `ready` came, and nothing has failed since). */
+  readonly live: boolean;
+  /** Tenants kept (at most the client's `lastKnownMaxEntries`). */
+  readonly size: number;
+  /**
+   * Stops the stream and any wait to reconnect, and forgets what was kept: afterwards `limits()`
+   * answers as the client's `limits()` does.
+   */
+  close(): void;
+}
+
 /** What the client adds to the service's procedures: the calls a caller would otherwise wrap by hand. */
 export interface BillingClientHelpers {
   /**
@@ -111,6 +174,16 @@ export interface BillingClientHelpers {
    * `not_leased` apart.
    */
   renew(input: RenewInput, options?: CallOptions): Promise<Reservation>;
+  /**
+   * The change stream (`billing.limitsChanges`): `ready` first on every connection, then every
+   * `limits.changed` in `sequence` order, each with its event `id`. A lost connection is made again
+   * after a short wait, resuming after the last id received (`ready.data.resumed` says whether the
+   * stream could; if not, changes may have been missed). Ends when `signal` aborts or the loop
+   * stops; a refusal (a bad token, bad input, a service without a database) is thrown.
+   */
+  watchLimits(options?: WatchLimitsOptions): AsyncIterableIterator<LimitsStreamMessage>;
+  /** A mirror of every tenant's limits this process asks for: see {@link LimitsMirror}. */
+  createLimitsMirror(options?: LimitsMirrorOptions): LimitsMirror;
 }
 
 /** Every procedure of the service (`billing.*`, `admin.*`), typed, and the helpers. */
@@ -119,6 +192,9 @@ export type BillingClient = TRPCClient<AppRouter> & BillingClientHelpers;
 const DEFAULT_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_STALE_MS = 900_000;
 const DEFAULT_LAST_KNOWN_ENTRIES = 10_000;
+const DEFAULT_STREAM_IDLE_MS = 45_000;
+/** An event id as the stream sends it: a sequence number in decimal. */
+const EVENT_ID = /^(0|[1-9][0-9]{0,14})$/;
 const ON_UNAVAILABLE: readonly OnUnavailable[] = ['last-known', 'fail-closed', 'fail-open'];
 
 /**
@@ -132,19 +208,44 @@ const ON_UNAVAILABLE: readonly OnUnavailable[] = ['last-known', 'fail-closed', '
  */
 export function createBillingClient(options: BillingClientOptions): BillingClient {
   const settings = checked(options);
+  const url = `${settings.url.replace(/\/+$/, '')}/trpc`;
+  const baseFetch = settings.fetch ?? globalThis.fetch;
+  const tokenOf = async () => {
+    const { token } = settings;
+    return typeof token === 'string' ? token : await token();
+  };
   const trpc = createTRPCClient<AppRouter>({
     links: [
-      httpLink({
-        url: `${settings.url.replace(/\/+$/, '')}/trpc`,
-        fetch: withTimeout(settings.fetch ?? globalThis.fetch, settings.timeoutMs),
-        async headers() {
-          const { token } = settings;
-          return { authorization: `Bearer ${typeof token === 'string' ? token : await token()}` };
-        },
+      splitLink({
+        condition: (op) => op.type === 'subscription',
+        // Server-sent events through the `eventsource` ponyfill (Node 20 has no EventSource), whose
+        // `fetch` option is the only way to send the token: the Authorization header, asked for
+        // every connection.
+        true: httpSubscriptionLink({
+          url,
+          EventSource,
+          eventSourceOptions: () => ({
+            fetch: streamFetch({
+              fetch: baseFetch,
+              token: tokenOf,
+              timeoutMs: settings.timeoutMs,
+              idleMs: settings.streamIdleMs,
+            }),
+          }),
+        }),
+        false: httpLink({
+          url,
+          fetch: withTimeout(baseFetch, settings.timeoutMs),
+          async headers() {
+            return { authorization: `Bearer ${await tokenOf()}` };
+          },
+        }),
       }),
     ],
   });
   const remembered = new LastKnownAnswers<BillingLimitsResponse>(settings.lastKnownMaxEntries);
+  const follow = (input: { tenantId?: string; lastEventId?: string }) => (handlers: FollowHandlers) =>
+    followLimitsChanges(trpc, input, handlers, settings.retry);
 
   const helpers: BillingClientHelpers = {
     async limits(input, { signal } = {}) {
@@ -161,8 +262,7 @@ export function createBillingClient(options: BillingClientOptions): BillingClien
         const last = remembered.recall(key, settings.maxStaleMs, Date.now());
         if (last) return { ...last.answer, source: 'last-known', fetchedAt: last.fetchedAt, unavailable };
         if (settings.onUnavailable === 'last-known') throw error;
-        const limits = { deployments: null, self_hosted_workers: null, plan_type: null };
-        return { tenant_id: input.tenantId, limits, source: 'fail-open', fetchedAt: null, unavailable };
+        return failOpen(input.tenantId, unavailable);
       }
     },
     reserve({ idempotency_key = globalThis.crypto.randomUUID(), ...request }, { signal } = {}) {
@@ -172,13 +272,115 @@ export function createBillingClient(options: BillingClientOptions): BillingClien
     renew(input, { signal } = {}) {
       return withRetries(() => trpc.billing.renew.mutate(input, { signal }), settings.retry, signal);
     },
+    watchLimits(watch = {}) {
+      const { tenantId, lastEventId, signal } = checkedWatch(watch);
+      return iterateLimitsChanges(follow({ tenantId, lastEventId }), signal);
+    },
+    createLimitsMirror({ signal } = {}) {
+      checkedSignal('createLimitsMirror', signal);
+      return limitsMirror(signal);
+    },
   };
+
+  function limitsMirror(signal: AbortSignal | undefined): LimitsMirror {
+    const state = new LimitsMirrorState<BillingLimitsResponse, BillingClientError>({
+      fetchLimits: (tenantId) => trpc.billing.limits.query({ tenantId }),
+      follow: follow({}),
+      onUnavailable: settings.onUnavailable,
+      maxStaleMs: settings.maxStaleMs,
+      maxEntries: settings.lastKnownMaxEntries,
+    });
+    const close = () => {
+      signal?.removeEventListener('abort', close);
+      state.close();
+    };
+    if (signal?.aborted) close();
+    else signal?.addEventListener('abort', close, { once: true });
+    return {
+      async limits({ tenantId }, { signal: callSignal } = {}) {
+        if (state.closed) return helpers.limits({ tenantId }, { signal: callSignal });
+        const recalled = state.fromMemory(tenantId, Date.now());
+        if (recalled) {
+          const { answer, ...how } = recalled;
+          return { ...answer, ...how };
+        }
+        try {
+          const answer = await untilAborted(state.fetch(tenantId), callSignal);
+          return { ...answer, source: 'service', fetchedAt: new Date() };
+        } catch (error) {
+          if (!isUnavailable(error) || callSignal?.aborted || settings.onUnavailable === 'fail-closed') {
+            throw error;
+          }
+          const unavailable = error as BillingClientError;
+          const last = state.recall(tenantId, Date.now(), unavailable);
+          if (last) {
+            const { answer, ...how } = last;
+            return { ...answer, ...how };
+          }
+          if (settings.onUnavailable === 'last-known') throw error;
+          return failOpen(tenantId, unavailable);
+        }
+      },
+      get live() {
+        return state.live;
+      },
+      get size() {
+        return state.size;
+      },
+      close,
+    };
+  }
 
   // The procedures stay where tRPC puts them (`billing.billing.limits.query(…)`); the helpers sit
   // beside them. tRPC's client is a proxy answering any name, so the helpers are looked up first.
   return new Proxy(helpers, {
     get: (target, name) => (name in target ? Reflect.get(target, name) : Reflect.get(trpc, name)),
   }) as BillingClient;
+}
+
+/** Everything allowed: the service could not answer and nothing recent was remembered. */
+function failOpen(tenantId: string, unavailable: BillingClientError): FailOpenAnswer {
+  const limits = { deployments: null, self_hosted_workers: null, plan_type: null };
+  return { tenant_id: tenantId, limits, source: 'fail-open', fetchedAt: null, unavailable };
+}
+
+/**
+ * `promise`, or the caller's abort thrown as a failed call, whichever comes first: a mirror's fetch
+ * is shared by every caller asking for the tenant meanwhile, so one caller's abort ends only its
+ * own wait.
+ */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (!signal) return promise;
+  if (signal.aborted) return Promise.reject(abortedCall(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortedCall(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
+
+/** `watchLimits()`'s options, refused with a plain message when they cannot work. */
+function checkedWatch(options: WatchLimitsOptions): WatchLimitsOptions {
+  const refuse = (what: string): never => {
+    throw new TypeError(`watchLimits: ${what}`);
+  };
+  const { tenantId, lastEventId, signal } = options;
+  if (tenantId !== undefined && (typeof tenantId !== 'string' || tenantId === '')) {
+    refuse(`tenantId must be a non-empty string, got ${JSON.stringify(tenantId)}`);
+  }
+  if (lastEventId !== undefined && !(typeof lastEventId === 'string' && EVENT_ID.test(lastEventId))) {
+    refuse(
+      `lastEventId must be an event id the stream sent (a whole number), got ${JSON.stringify(lastEventId)}`,
+    );
+  }
+  checkedSignal('watchLimits', signal);
+  return { tenantId, lastEventId, signal };
+}
+
+function checkedSignal(method: string, signal: unknown): void {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError(`${method}: signal must be an AbortSignal`);
+  }
 }
 
 type Settings = Required<Omit<BillingClientOptions, 'fetch' | 'retry'>> &
@@ -223,6 +425,7 @@ function checked(options: BillingClientOptions): Settings {
       'lastKnownMaxEntries',
       options.lastKnownMaxEntries ?? DEFAULT_LAST_KNOWN_ENTRIES,
     ),
+    streamIdleMs: finite('streamIdleMs', options.streamIdleMs ?? DEFAULT_STREAM_IDLE_MS),
     retry: {
       attempts: retry.attempts,
       initialDelayMs: finite('retry.initialDelayMs', retry.initialDelayMs),
