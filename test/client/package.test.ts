@@ -3,7 +3,7 @@
  * installed into an empty project, then used with plain `node` (ESM and CommonJS) against a running
  * service, and type-checked by `tsc --strict` — a correct program compiles, wrong ones do not.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -124,6 +124,8 @@ describe('the packed tarball', () => {
       '@trpc/client',
       '@trpc/server',
       'billing-limits-client',
+      'eventsource',
+      'eventsource-parser',
       'typescript',
     ]);
     expect([...names].filter((name) => SERVER_PACKAGES.test(name))).toEqual([]);
@@ -220,20 +222,97 @@ console.log(JSON.stringify({ first: first.source, second: second.source, same: J
     });
   });
 
+  it('watches a change made on the server and mirrors limits in plain node, then exits by itself once closed', async () => {
+    const tenantId = await h.tenant('growth');
+    writeFileSync(
+      join(project, 'watch.mjs'),
+      `import { createBillingClient } from 'billing-limits-client';
+const { BILLING_URL: url, TOKEN: token, TENANT: tenantId } = process.env;
+const billing = createBillingClient({ url, token: async () => token });
+const mirror = billing.createLimitsMirror();
+for await (const message of billing.watchLimits({ tenantId })) {
+  if (message.type === 'ready') console.log(JSON.stringify({ ready: message.data.resumed }));
+  else {
+    console.log(JSON.stringify({ changed: message.data.after, id: message.id === String(message.data.sequence) }));
+    break;
+  }
+}
+while (!mirror.live) await new Promise((resolve) => setTimeout(resolve, 10));
+const first = await mirror.limits({ tenantId });
+const second = await mirror.limits({ tenantId });
+console.log(JSON.stringify({ sources: [first.source, second.source], limits: second.limits }));
+mirror.close();
+// No process.exit(): the process ends only if the stream left nothing running.
+`,
+    );
+    const child = spawn(process.execPath, ['watch.mjs'], {
+      cwd: project,
+      env: { ...process.env, BILLING_URL: server.origin, TOKEN: await h.workerToken(), TENANT: tenantId },
+    });
+    const lines: unknown[] = [];
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString();
+    });
+    let buffered = '';
+    let changed = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      for (let end = buffered.indexOf('\n'); end >= 0; end = buffered.indexOf('\n')) {
+        const line = JSON.parse(buffered.slice(0, end)) as Record<string, unknown>;
+        buffered = buffered.slice(end + 1);
+        lines.push(line);
+        if ('ready' in line && !changed) {
+          changed = true;
+          void h.store.tenants.putTenant(tenantId, { overrides: { deployments: 77 } }, 'test');
+        }
+      }
+    });
+    const exitCode = await new Promise<number | null>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill();
+        reject(new Error(`the process did not exit: ${JSON.stringify(lines)} ${stderr}`));
+      }, 30_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    expect(stderr).toBe('');
+    expect(exitCode).toBe(0);
+    const limits = await h.limits(tenantId);
+    expect(limits.deployments).toBe(77);
+    expect(lines).toEqual([
+      { ready: false },
+      { changed: limits, id: true },
+      { sources: ['service', 'mirror'], limits },
+    ]);
+  });
+
   it('requires as CommonJS', async () => {
     const tenantId = await h.tenant('free');
     writeFileSync(
       join(project, 'caller.cjs'),
       `const { createBillingClient } = require('billing-limits-client');
 const billing = createBillingClient({ url: process.env.BILLING_URL, token: process.env.TOKEN });
-billing.limits({ tenantId: process.env.TENANT }).then((answer) => console.log(JSON.stringify(answer.limits)));
+billing.limits({ tenantId: process.env.TENANT }).then(async (answer) => {
+  // The stream and the mirror too: closed, they leave nothing that keeps the process alive.
+  const mirror = billing.createLimitsMirror();
+  const stop = new AbortController();
+  for await (const message of billing.watchLimits({ signal: stop.signal })) if (message.type === 'ready') stop.abort();
+  while (!mirror.live) await new Promise((resolve) => setTimeout(resolve, 10));
+  await mirror.limits({ tenantId: process.env.TENANT });
+  const mirrored = await mirror.limits({ tenantId: process.env.TENANT });
+  mirror.close();
+  console.log(JSON.stringify({ limits: answer.limits, mirrored: mirrored.source }));
+});
 `,
     );
     const { stdout } = await run(process.execPath, ['caller.cjs'], {
       cwd: project,
       env: { BILLING_URL: server.origin, TOKEN: await h.workerToken(), TENANT: tenantId },
     });
-    expect(JSON.parse(stdout)).toEqual(await h.limits(tenantId));
+    expect(JSON.parse(stdout)).toEqual({ limits: await h.limits(tenantId), mirrored: 'mirror' });
   });
 });
 
@@ -259,6 +338,15 @@ describe('type-checked by tsc --strict in the caller’s project', () => {
     'lease-seconds-string.ts': {
       code: 'TS2322',
       source: "await billing.renew({ tenantId: 'org-1', reservationId: 'r-1', lease_seconds: '60' });",
+    },
+    'watch-tenant-number.ts': {
+      code: 'TS2322',
+      source: 'billing.watchLimits({ tenantId: 1 });',
+    },
+    'mirror-answer-no-unavailable.ts': {
+      code: 'TS2339',
+      source:
+        "const a = await billing.createLimitsMirror().limits({ tenantId: 'org-1' }); if (a.source === 'mirror') a.unavailable;",
     },
     'unknown-option.ts': {
       code: 'TS2353',
@@ -301,6 +389,9 @@ void billing;
   createBillingClient,
   isBillingClientError,
   type LimitsAnswer,
+  type LimitsMirror,
+  type LimitsStreamMessage,
+  type MirrorLimitsAnswer,
   type RenewInput,
   type Reservation,
 } from 'billing-limits-client';
@@ -346,6 +437,39 @@ export async function leaseOne(tenantId: string): Promise<string | null> {
     throw error;
   } finally {
     await billing.billing.release.mutate({ tenantId, reservationId: slot.reservation_id });
+  }
+}
+
+export async function watch(signal: AbortSignal): Promise<number[]> {
+  const sequences: number[] = [];
+  for await (const message of billing.watchLimits({ tenantId: 'org-1', lastEventId: '42', signal })) {
+    const seen: LimitsStreamMessage = message;
+    const id: string = seen.id;
+    void id;
+    if (message.type === 'ready') {
+      const resumed: boolean = message.data.resumed;
+      void resumed;
+    } else {
+      const after: number | null = message.data.after.deployments;
+      const cause: 'orb' | 'admin' | 'catalog' = message.data.cause;
+      void after;
+      void cause;
+      sequences.push(message.data.sequence);
+    }
+  }
+  return sequences;
+}
+
+export async function mirrored(tenantId: string): Promise<number | null> {
+  const mirror: LimitsMirror = billing.createLimitsMirror({ signal: AbortSignal.timeout(60_000) });
+  try {
+    const answer: MirrorLimitsAnswer = await mirror.limits({ tenantId });
+    if (answer.source === 'fail-open') return null;
+    const fetchedAt: Date = answer.fetchedAt;
+    void fetchedAt;
+    return answer.limits.deployments;
+  } finally {
+    mirror.close();
   }
 }
 

@@ -103,6 +103,19 @@ function standaloneRouterType(): string {
   const file = ts.createSourceFile('router.d.ts', emitted, ts.ScriptTarget.ES2022, true);
   const eraseServerTypes = (context: ts.TransformationContext) => {
     const visit = (node: ts.Node): ts.Node => {
+      const tracked = trackedDataOf(node);
+      if (tracked) {
+        // A subscription's tracked message, `TrackedData<T>` of tRPC's internals (not exported
+        // from `@trpc/server`): spelled out as the `{ id, data }` it is, the one internal type the
+        // router's declaration names.
+        const { factory } = context;
+        const field = (name: string, type: ts.TypeNode) =>
+          factory.createPropertySignature(undefined, name, undefined, type);
+        return factory.createTypeLiteralNode([
+          field('id', factory.createKeywordTypeNode(ts.SyntaxKind.StringKeyword)),
+          field('data', ts.visitNode(tracked, visit) as ts.TypeNode),
+        ]);
+      }
       if (ts.isImportTypeNode(node) && !ALLOWED_TYPE_IMPORTS.has(importedModule(node))) {
         return context.factory.createKeywordTypeNode(ts.SyntaxKind.ObjectKeyword);
       }
@@ -135,6 +148,16 @@ function standaloneRouterType(): string {
  */
 ${body}export {};
 `;
+}
+
+/** `T` of `import("@trpc/server/unstable-core-do-not-import").TrackedData<T>`, else undefined. */
+function trackedDataOf(node: ts.Node): ts.TypeNode | undefined {
+  if (!ts.isImportTypeNode(node) || importedModule(node) !== '@trpc/server/unstable-core-do-not-import') {
+    return undefined;
+  }
+  const name = node.qualifier && ts.isIdentifier(node.qualifier) ? node.qualifier.text : '';
+  const [data, ...more] = node.typeArguments ?? [];
+  return name === 'TrackedData' && data && more.length === 0 ? data : undefined;
 }
 
 function importedModule(node: ts.ImportTypeNode): string {
