@@ -69,6 +69,8 @@ const EnvSchema = z
     BILLING_LEASE_SWEEP_MS: integer(1_000, 0, 5_000),
     BILLING_WEBHOOK_ALLOW_PRIVATE: flag,
     BILLING_EVENT_RETENTION_DAYS: integer(7, 1, 3_650),
+    BILLING_ALERT_WARNING_PERCENT: integer(80, 1, 100),
+    BILLING_ALERT_HYSTERESIS_PERCENT: integer(10, 0, 99),
   })
   .superRefine((env, ctx) => {
     const refuse = (variable: string, message: string) =>
@@ -76,6 +78,13 @@ const EnvSchema = z
     // Set alone it would be ignored: the embedded store has no LISTEN connection to move.
     if (env.BILLING_LISTEN_DATABASE_URL && !env.DATABASE_URL) {
       refuse('BILLING_LISTEN_DATABASE_URL', "needs DATABASE_URL (it only moves PostgreSQL's LISTEN)");
+    }
+    // Else `limit.resolved` would come before the warning it resolves, or never.
+    if (env.BILLING_ALERT_HYSTERESIS_PERCENT >= env.BILLING_ALERT_WARNING_PERCENT) {
+      refuse(
+        'BILLING_ALERT_HYSTERESIS_PERCENT',
+        `must be less than BILLING_ALERT_WARNING_PERCENT (${env.BILLING_ALERT_WARNING_PERCENT})`,
+      );
     }
     if (env.NODE_ENV !== 'production') return;
     if (env.BILLING_DISABLE_AUTH) refuse('BILLING_DISABLE_AUTH', 'must not be set in production');
@@ -153,6 +162,13 @@ const EnvSchema = z
      * of their deliveries is still pending.
      */
     eventRetentionDays: e.BILLING_EVENT_RETENTION_DAYS,
+    /**
+     * Threshold alerts: `limit.warning` at this share of a finite limit (%), `limit.resolved` once
+     * usage falls below it minus `alertHysteresisPercent`. Written to the database at start: every
+     * replica should run with the same values (the last one started wins).
+     */
+    alertWarningPercent: e.BILLING_ALERT_WARNING_PERCENT,
+    alertHysteresisPercent: e.BILLING_ALERT_HYSTERESIS_PERCENT,
   }));
 
 /** The service's settings, read from the environment by `loadConfig`. */

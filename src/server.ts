@@ -107,6 +107,10 @@ async function main(): Promise<void> {
     dataDir: config.dataDir,
     dataDirLock,
     seedDemo: config.seedDemo,
+    alertThresholds: {
+      warningPercent: config.alertWarningPercent,
+      hysteresisPercent: config.alertHysteresisPercent,
+    },
   }).catch((error: unknown) => {
     if (error instanceof ListenConnectionError && isUnreachable(error)) {
       throw new StartupError(

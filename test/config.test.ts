@@ -37,6 +37,8 @@ describe('loadConfig', () => {
       leaseSweepMs: 1_000,
       webhookAllowPrivate: false,
       eventRetentionDays: 7,
+      alertWarningPercent: 80,
+      alertHysteresisPercent: 10,
     });
   });
 
@@ -148,6 +150,42 @@ describe('loadConfig', () => {
     expect(loadConfig({ BILLING_METRICS_PORT: '9464', BILLING_METRICS_HOST: '10.0.0.5' }).metricsHost).toBe(
       '10.0.0.5',
     );
+  });
+
+  it('reads the alert thresholds: warning 1–100 %, hysteresis 0 to one below the warning', () => {
+    expect(
+      loadConfig({ BILLING_ALERT_WARNING_PERCENT: '50', BILLING_ALERT_HYSTERESIS_PERCENT: '20' }),
+    ).toMatchObject({ alertWarningPercent: 50, alertHysteresisPercent: 20 });
+    expect(loadConfig({ BILLING_ALERT_WARNING_PERCENT: '100' }).alertWarningPercent).toBe(100);
+    expect(
+      loadConfig({ BILLING_ALERT_WARNING_PERCENT: '1', BILLING_ALERT_HYSTERESIS_PERCENT: '0' }),
+    ).toMatchObject({ alertWarningPercent: 1, alertHysteresisPercent: 0 });
+    expect(
+      loadConfig({ BILLING_ALERT_WARNING_PERCENT: '90', BILLING_ALERT_HYSTERESIS_PERCENT: '89' })
+        .alertHysteresisPercent,
+    ).toBe(89);
+    for (const refused of ['0', '101', '79.5', 'eighty']) {
+      expect(() => loadConfig({ BILLING_ALERT_WARNING_PERCENT: refused })).toThrow(
+        /BILLING_ALERT_WARNING_PERCENT/,
+      );
+    }
+    for (const refused of ['-1', '100', '2.5']) {
+      expect(() => loadConfig({ BILLING_ALERT_HYSTERESIS_PERCENT: refused })).toThrow(
+        /BILLING_ALERT_HYSTERESIS_PERCENT/,
+      );
+    }
+    // Not below the warning level: refused, saying what it must be less than.
+    expect(() => loadConfig({ BILLING_ALERT_HYSTERESIS_PERCENT: '80' })).toThrow(
+      new ConfigError(
+        'Invalid configuration: BILLING_ALERT_HYSTERESIS_PERCENT must be less than BILLING_ALERT_WARNING_PERCENT (80)',
+      ),
+    );
+    expect(() =>
+      loadConfig({ BILLING_ALERT_WARNING_PERCENT: '30', BILLING_ALERT_HYSTERESIS_PERCENT: '' }),
+    ).not.toThrow();
+    expect(() =>
+      loadConfig({ BILLING_ALERT_WARNING_PERCENT: '5', BILLING_ALERT_HYSTERESIS_PERCENT: '' }),
+    ).toThrow(/BILLING_ALERT_HYSTERESIS_PERCENT must be less than BILLING_ALERT_WARNING_PERCENT \(5\)/);
   });
 
   it('treats empty strings as unset', () => {

@@ -5,7 +5,13 @@ import { BillingLimits } from './limits.js';
 import { Resource } from './usage.js';
 
 /** Every event type the service sends; an endpoint created without `events` takes all of them. */
-export const EVENT_TYPES = ['limits.changed', 'reservation.expired'] as const;
+export const EVENT_TYPES = [
+  'limits.changed',
+  'reservation.expired',
+  'limit.warning',
+  'limit.reached',
+  'limit.resolved',
+] as const;
 export const EventType = z.enum(EVENT_TYPES).meta({ id: 'EventType' });
 export type EventType = z.infer<typeof EventType>;
 
@@ -82,6 +88,81 @@ export const ReservationExpiredPayload = z
   })
   .meta({ id: 'ReservationExpiredPayload' });
 export type ReservationExpiredPayload = z.infer<typeof ReservationExpiredPayload>;
+
+/**
+ * Where a tenant's usage of a resource stands against its limit: `warning` from the warning level
+ * (`BILLING_ALERT_WARNING_PERCENT`), `reached` at the limit (or after a refusal), `ok` again only
+ * below the warning level minus `BILLING_ALERT_HYSTERESIS_PERCENT`.
+ */
+export const LimitAlertState = z.enum(['ok', 'warning', 'reached']).meta({ id: 'LimitAlertState' });
+export type LimitAlertState = z.infer<typeof LimitAlertState>;
+
+/** The data of `limit.warning`, `limit.reached` and `limit.resolved`: the state a tenant × resource moved to. */
+export const LimitAlertData = z
+  .object({
+    tenant_id: z.string(),
+    resource: Resource,
+    used: z.number().int().meta({ description: 'The count when the state moved.' }),
+    limit: z
+      .number()
+      .int()
+      .nullable()
+      .meta({ description: 'The limit then; null: unlimited (a `limit.resolved` only).' }),
+    state: LimitAlertState,
+    sequence: EventSequence,
+  })
+  .meta({
+    id: 'LimitAlertData',
+    example: {
+      tenant_id: 'org-456',
+      resource: 'deployments',
+      used: 8,
+      limit: 10,
+      state: 'warning',
+      sequence: 44,
+    },
+  });
+export type LimitAlertData = z.infer<typeof LimitAlertData>;
+
+const limitAlertPayload = <T extends 'limit.warning' | 'limit.reached' | 'limit.resolved'>(
+  type: T,
+  id: string,
+  description: string,
+) =>
+  z
+    .object({
+      type: z.literal(type),
+      timestamp: z
+        .string()
+        .meta({ description: 'When the change that moved the state committed (RFC 3339).' }),
+      data: LimitAlertData,
+    })
+    .meta({ id, description });
+
+export const LimitWarningPayload = limitAlertPayload(
+  'limit.warning',
+  'LimitWarningPayload',
+  'Usage reached the warning level of a finite limit, or fell back below the limit from `reached`.',
+);
+export const LimitReachedPayload = limitAlertPayload(
+  'limit.reached',
+  'LimitReachedPayload',
+  'Usage reached the limit (a grant that fills it, a lowered limit), or a reservation was refused.',
+);
+export const LimitResolvedPayload = limitAlertPayload(
+  'limit.resolved',
+  'LimitResolvedPayload',
+  'Usage fell below the warning level minus the hysteresis, or the limit was raised so far or removed.',
+);
+
+/** Each event type's body, as it is sent (and described in `openapi.json`'s `webhooks`). */
+export const EVENT_PAYLOADS = {
+  'limits.changed': LimitsChangedPayload,
+  'reservation.expired': ReservationExpiredPayload,
+  'limit.warning': LimitWarningPayload,
+  'limit.reached': LimitReachedPayload,
+  'limit.resolved': LimitResolvedPayload,
+} as const satisfies Record<EventType, z.ZodType>;
 
 export const WebhookEndpointId = z.uuid().meta({ example: '0f8fad5b-d9cb-469f-a165-70867728950e' });
 export const WebhookDeliveryId = z.uuid().meta({ example: '7c9e6679-7425-40de-944b-e07fc1f90ae7' });

@@ -271,3 +271,45 @@ export const webhookDelivery = pgTable(
     index('webhook_delivery_endpoint_created_idx').on(t.endpointId, t.createdAt.desc(), t.id.desc()),
   ],
 );
+
+/**
+ * Where each tenant's usage of a resource stands against its limit, as last alerted:
+ * `ok` → `warning` → `reached` and back (see drizzle/0011_limit_alerts.sql). A row is made the
+ * first time the resource is assessed; its lock is what makes each transition happen once.
+ */
+export const billingAlertState = pgTable(
+  'billing_alert_state',
+  {
+    organizationId: text('organization_id').notNull(),
+    resource: text('resource').notNull(),
+    state: text('state').notNull().default('ok'),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organizationId, t.resource] }),
+    check('billing_alert_state_state', sql`${t.state} IN ('ok', 'warning', 'reached')`),
+  ],
+);
+
+/**
+ * The alert thresholds, one row: written by every replica as it starts
+ * (`BILLING_ALERT_WARNING_PERCENT`, `BILLING_ALERT_HYSTERESIS_PERCENT`; the last one started wins),
+ * read by the database functions that assess alerts.
+ */
+export const billingAlertSettings = pgTable(
+  'billing_alert_settings',
+  {
+    /** Always true: the table holds one row. */
+    id: boolean('id').primaryKey().default(true),
+    warningPercent: integer('warning_percent').notNull().default(80),
+    hysteresisPercent: integer('hysteresis_percent').notNull().default(10),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  (t) => [
+    check('billing_alert_settings_one_row', sql`${t.id}`),
+    check(
+      'billing_alert_settings_percentages',
+      sql`${t.warningPercent} BETWEEN 1 AND 100 AND ${t.hysteresisPercent} >= 0 AND ${t.hysteresisPercent} < ${t.warningPercent}`,
+    ),
+  ],
+);

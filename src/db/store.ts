@@ -2,6 +2,7 @@ import type { BillingStore } from '../domain/store.js';
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './database.js';
 import { DEMO_TENANTS } from './demo-tenants.js';
 import { changeOf, LIMITS_CHANNEL } from './journal.js';
+import { type AlertThresholds, writeAlertThresholds } from './limit-alerts.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import { createOutboxStore } from './outbox-store.js';
 import { createTenantStore } from './tenant-store.js';
@@ -11,6 +12,8 @@ import { createWebhookStore } from './webhook-store.js';
 export interface OpenStoreOptions extends DatabaseOptions {
   /** Seed the demo tenants (`org-123`, `org-456`, `org-789`) unless this database was seeded before. */
   seedDemo?: boolean;
+  /** Written for the whole database when given (a server's; the last replica started wins); else as they are. */
+  alertThresholds?: AlertThresholds;
 }
 
 /**
@@ -64,6 +67,7 @@ export async function openBillingStore(options: OpenStoreOptions): Promise<Billi
   const handle = await openDatabase(options);
   try {
     const store = await storeOver(handle);
+    if (options.alertThresholds) await writeAlertThresholds(handle.db, options.alertThresholds);
     if (options.seedDemo) await store.tenants.seedOnce('demo-tenants', DEMO_TENANTS);
     return store;
   } catch (error) {

@@ -1,15 +1,9 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
-import type { z } from 'zod';
 import { createSchema } from 'zod-openapi';
 import { appRouter } from '../api/router.js';
 import type { BillingMeta } from '../api/trpc.js';
 import { HttpErrorBody, ValidationErrorBody } from '../contract/errors.js';
-import {
-  EVENT_TYPES,
-  type EventType,
-  LimitsChangedPayload,
-  ReservationExpiredPayload,
-} from '../contract/outbound-webhooks.js';
+import { EVENT_PAYLOADS, EVENT_TYPES } from '../contract/outbound-webhooks.js';
 import { LimitExceededBody, RenewConflictBody } from '../contract/usage.js';
 import { OrbWebhookEvent, OrbWebhookHeaders, WebhookReceipt } from '../contract/webhooks.js';
 import { MAX_WEBHOOK_BYTES, ORB_WEBHOOK_PATH } from './orb-webhook-route.js';
@@ -89,12 +83,6 @@ const orbWebhookOperation = {
     413: httpError(`Body larger than ${MAX_WEBHOOK_BYTES} bytes`),
     503: httpError('Limits store unavailable: nothing was recorded, Orb retries'),
   },
-};
-
-/** Each outbound event type's body. */
-const EVENT_PAYLOADS: Record<EventType, z.ZodType> = {
-  'limits.changed': LimitsChangedPayload,
-  'reservation.expired': ReservationExpiredPayload,
 };
 
 /** The Standard Webhooks headers every outbound event is sent with. */

@@ -65,7 +65,7 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
       endpoint_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       url: receiver.url,
       // Left out: every type, listed.
-      events: ['limits.changed', 'reservation.expired'],
+      events: ['limits.changed', 'reservation.expired', 'limit.warning', 'limit.reached', 'limit.resolved'],
       description: 'Engine cache',
       secret: expect.stringMatching(/^whsec_[A-Za-z0-9+/]{43}=$/),
       created_at: expect.any(String),
@@ -520,7 +520,13 @@ describe.each(STORE_KINDS)('outbound webhooks on %s', (kind) => {
     const allTypes = await endpointFor(every);
     const limitsOnly = await startWebhookReceiver();
     await endpointFor(limitsOnly, { events: ['limits.changed'] });
-    expect(allTypes.events).toEqual(['limits.changed', 'reservation.expired']);
+    expect(allTypes.events).toEqual([
+      'limits.changed',
+      'reservation.expired',
+      'limit.warning',
+      'limit.reached',
+      'limit.resolved',
+    ]);
     const reserve = async (idempotencyKey: string) => {
       const res = await sender.asWorker('/billing/reservations', {
         ...json({

@@ -1,5 +1,5 @@
 import { Webhook } from 'standardwebhooks';
-import { LimitsChangedPayload, ReservationExpiredPayload } from '../../contract/outbound-webhooks.js';
+import { EVENT_PAYLOADS } from '../../contract/outbound-webhooks.js';
 import type { ClaimedDelivery } from './outbox-store.js';
 
 /** What is POSTed for one attempt: the Standard Webhooks headers and the JSON body. */
@@ -8,11 +8,6 @@ export interface SignedRequest {
   body: string;
 }
 
-const PAYLOADS = {
-  'limits.changed': LimitsChangedPayload,
-  'reservation.expired': ReservationExpiredPayload,
-} as const;
-
 /**
  * The body is the same on every attempt (the event's type, its commit time and its data with its
  * sequence, in the contract's key order); `webhook-timestamp` is the attempt's, and the signature
@@ -20,7 +15,7 @@ const PAYLOADS = {
  */
 export function signedRequest(delivery: ClaimedDelivery, attemptAt: Date): SignedRequest {
   const { event } = delivery;
-  const payload = PAYLOADS[event.type].parse({
+  const payload = EVENT_PAYLOADS[event.type].parse({
     type: event.type,
     timestamp: event.createdAt.toISOString(),
     data: { ...event.data, sequence: event.sequence },
