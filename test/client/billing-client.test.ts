@@ -665,6 +665,10 @@ describe('options that cannot work are refused when the client is made', () => {
       message: 'lastKnownMaxEntries must be a non-negative finite number, got Infinity',
     },
     {
+      override: { streamIdleMs: -1 },
+      message: 'streamIdleMs must be a non-negative finite number, got -1',
+    },
+    {
       override: { retry: { attempts: 0 } },
       message: 'retry.attempts must be a whole number of at least 1, got 0',
     },

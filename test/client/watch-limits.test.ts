@@ -182,6 +182,16 @@ describe('watchLimits(): the change stream', () => {
     expect(subscriptions.every((request) => request.authorization?.startsWith('Bearer '))).toBe(true);
   });
 
+  it('takes a stream silent for streamIdleMs for a dead connection, and makes it again', async () => {
+    const { client } = clientOver(h, { streamIdleMs: 200 });
+    const stream = watch(client);
+    // The service's heartbeat comes every 15 s: far longer than 200 ms of silence.
+    await stream.until((messages) => readies(messages).length >= 2, 'a second connection');
+    const [first, second] = readies(stream.messages);
+    expect(first).toMatchObject({ data: { resumed: false } });
+    expect(second).toMatchObject({ id: first?.id, data: { resumed: true } });
+  });
+
   it('throws a refusal (a bad token) and ends', async () => {
     const { client } = clientOver(h, { token: 'not-a-token' });
     const stream = reader(client.watchLimits());
