@@ -70,6 +70,8 @@ const OBSERVED_IN: Record<string, string> = {
   BILLING_LEASE_SWEEP_MS: 'test/server.test.ts',
   BILLING_WEBHOOK_ALLOW_PRIVATE: HERE,
   BILLING_EVENT_RETENTION_DAYS: HERE,
+  BILLING_ALERT_WARNING_PERCENT: HERE,
+  BILLING_ALERT_HYSTERESIS_PERCENT: HERE,
 };
 
 /** The variables of the README's configuration table (its rows' first cells), in order. */
@@ -167,6 +169,8 @@ describe('a server on the embedded store with settings away from their defaults'
       ORB_WEBHOOK_SECRET: ORB_SECRET,
       ORB_DEFAULT_PLAN: 'growth',
       BILLING_WEBHOOK_ALLOW_PRIVATE: 'true',
+      BILLING_ALERT_WARNING_PERCENT: '50',
+      BILLING_ALERT_HYSTERESIS_PERCENT: '20',
     });
     origin = printedOrigin(server, /listening on (\S+) /);
     metricsOrigin = printedOrigin(server, /Metrics: (\S+)\/metrics/);
@@ -224,6 +228,48 @@ describe('a server on the embedded store with settings away from their defaults'
     expect(
       new Webhook(secret).verify(request?.body ?? '', request?.headers as Record<string, string>),
     ).toMatchObject({ type: 'limits.changed', data: { tenant_id: tenant, before: null, cause: 'admin' } });
+  });
+
+  it('BILLING_ALERT_WARNING_PERCENT=50, BILLING_ALERT_HYSTERESIS_PERCENT=20: warned at half the limit, resolved below 30 %', async () => {
+    const receiver = await startWebhookReceiver();
+    const created = await fetch(`${origin}/admin/webhook-endpoints`, {
+      method: 'POST',
+      headers: { ...(await adminHeaders()), 'content-type': 'application/json' },
+      body: JSON.stringify({
+        url: receiver.url,
+        events: ['limit.warning', 'limit.reached', 'limit.resolved'],
+      }),
+    });
+    expect(created.status).toBe(201);
+    const tenant = unique();
+    const put = await fetch(`${origin}/admin/tenants/${tenant}`, {
+      method: 'PUT',
+      headers: { ...(await adminHeaders()), 'content-type': 'application/json' },
+      body: JSON.stringify({ plan_id: 'free', overrides: { deployments: 10 } }),
+    });
+    expect(put.status).toBe(200);
+    const headers = { authorization: `Bearer ${await engineToken()}`, 'tenant-id': tenant };
+    const reserve = async (quantity: number) => {
+      const res = await fetch(`${origin}/billing/reservations`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ resource: 'deployments', quantity, idempotency_key: unique('key') }),
+      });
+      expect(res.status).toBe(201);
+      return ((await res.json()) as { reservation_id: string }).reservation_id;
+    };
+    const release = async (id: string) =>
+      expect(
+        (await fetch(`${origin}/billing/reservations/${id}`, { method: 'DELETE', headers })).status,
+      ).toBe(204);
+    const [three, two] = [await reserve(3), await reserve(2)]; // 5 of 10: 50 % (the default warns at 80 %)
+    await release(two); // 3: 30 %, not below 50 − 20 (the default would resolve below 40 %)
+    await release(three); // 0
+    await eventually(() => receiver.payloads(tenant).length === 2);
+    expect(receiver.payloads(tenant).map(({ type, data }) => [type, data['used'], data['limit']])).toEqual([
+      ['limit.warning', 5, 10],
+      ['limit.resolved', 0, 10],
+    ]);
   });
 
   it('BILLING_CLOCK_TOLERANCE_SECONDS=120: accepts a token that expired a minute ago', async () => {
