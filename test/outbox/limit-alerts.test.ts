@@ -18,6 +18,7 @@ import { billingAlertState, billingEvent, reservation, usageCounter } from '../.
 import { eventually } from '../support/eventually.js';
 import { createHarness, type Harness, STORE_KINDS, useHarness } from '../support/harness.js';
 import { rowsOf } from '../support/leases.js';
+import { orbDelivery, subscriptionEvent } from '../support/orb.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 // ---- the model ------------------------------------------------------------------------------
@@ -260,6 +261,45 @@ describe.each(STORE_KINDS)('limit alerts on %s', (kind) => {
       .where(eq(billingEvent.tenantId, tenant))
       .orderBy(asc(billingEvent.sequence));
     expect(events.map((event) => event.type).slice(-2)).toEqual(['limits.changed', 'limit.reached']);
+  });
+
+  it('an Orb plan change re-assesses each organization of the customer', async () => {
+    const customer = `cus-${randomUUID().slice(0, 8)}`;
+    const [full, half] = [`org-${randomUUID().slice(0, 8)}`, `org-${randomUUID().slice(0, 8)}`];
+    await h.store.tenants.putTenant(full, { plan_id: 'free', customer_id: customer }, 'test');
+    await h.store.tenants.putTenant(
+      half,
+      { customer_id: customer, overrides: { self_hosted_workers: 10 } },
+      'test',
+    );
+    await usageOf(h, full).reserve(1); // 1 of 1
+    await usageOf(h, half, 'self_hosted_workers').reserve(5); // 5 of 10
+    const body = subscriptionEvent({
+      id: `evt-${randomUUID()}`,
+      type: 'subscription.plan_changed',
+      customer,
+      plan: 'growth',
+    });
+    expect(await (await h.request('/webhooks/orb', orbDelivery(body))).json()).toMatchObject({
+      outcome: 'applied',
+    });
+    // growth: 5 deployments (1 of 5 now), unlimited workers (the override of 10 stays).
+    expect(await alertsOf(full)).toEqual([
+      ['limit.reached', 1, 1],
+      ['limit.resolved', 1, 5],
+    ]);
+    expect(await alertsOf(half, 'self_hosted_workers')).toEqual([]);
+    const downgrade = subscriptionEvent({
+      id: `evt-${randomUUID()}`,
+      type: 'subscription.plan_changed',
+      customer,
+      plan: 'free',
+    });
+    expect(await (await h.request('/webhooks/orb', orbDelivery(downgrade))).json()).toMatchObject({
+      outcome: 'applied',
+    });
+    expect((await alertsOf(full)).slice(2)).toEqual([['limit.reached', 1, 1]]);
+    expect(await alertsOf(half, 'self_hosted_workers')).toEqual([]);
   });
 
   it('unlimited: never an alert, and made unlimited while reached it resolves (limit null)', async () => {
