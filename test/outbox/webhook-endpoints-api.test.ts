@@ -160,9 +160,12 @@ describe.each(STORE_KINDS)('the webhook endpoints admin API on %s', (kind) => {
           {
             type: 'enum',
             loc: ['body', 'events', 1],
-            msg: "Input should be 'limits.changed' or 'reservation.expired'",
+            msg: "Input should be 'limits.changed', 'reservation.expired', 'limit.warning', 'limit.reached' or 'limit.resolved'",
             input: 'limits.deleted',
-            ctx: { expected: "'limits.changed' or 'reservation.expired'" },
+            ctx: {
+              expected:
+                "'limits.changed', 'reservation.expired', 'limit.warning', 'limit.reached' or 'limit.resolved'",
+            },
           },
         ],
       ],
