@@ -10,6 +10,7 @@ import { createAdministration } from './domain/limits/administration.js';
 import type { PlanCatalog } from './domain/limits/catalog.js';
 import { createLimitsSource } from './domain/limits/limits-source.js';
 import type { CacheEvent } from './domain/limits/read-through-cache.js';
+import { createLimitsChangeFeed, type LimitsChangeFeed } from './domain/outbox/change-feed.js';
 import { type DispatcherOptions, startDispatcher } from './domain/outbox/dispatcher.js';
 import { createWebhookEndpoints, type WebhookEndpoints } from './domain/outbox/endpoints.js';
 import { startPeriodicTask } from './domain/periodic-task.js';
@@ -21,6 +22,7 @@ import { createOrbEventHandler } from './domain/webhooks/orb-events.js';
 import { mountDocsRoutes } from './http/docs-routes.js';
 import { internalServerError, mountFallback } from './http/fallback.js';
 import { mountHealthRoutes } from './http/health-routes.js';
+import { mountLimitsChangesRoute } from './http/limits-changes-route.js';
 import { metricsRoute } from './http/metrics-route.js';
 import { mountOrbWebhook } from './http/orb-webhook-route.js';
 import { firstHeaderValue } from './http/request-headers.js';
@@ -88,6 +90,12 @@ export interface BillingAppDependencies {
     | Pick<DispatcherOptions, 'pollMs' | 'attemptTimeoutMs' | 'retryDelaysMs' | 'disableAfterMs'>
     | false
     | undefined;
+  /**
+   * The change streams' timing (tests shorten it): `heartbeatMs` between comments on a quiet REST
+   * stream (default 15,000), `pollMs` between looks at the outbox when no notification comes
+   * (default 5,000, or 1,000 where notifications do not reach this replica).
+   */
+  changeStreams?: { heartbeatMs?: number | undefined; pollMs?: number | undefined } | undefined;
 }
 
 /** Callbacks into the embedding process. Every one optional. */
@@ -100,6 +108,11 @@ export interface BillingAppHooks {
   warn?: ((message: string, fields: Record<string, unknown>) => void) | undefined;
   /** Every cache hit, miss, stale answer and invalidation (besides the metric). */
   onCacheEvent?: ((event: CacheEvent) => void) | undefined;
+  /**
+   * Aborted when the server stops taking requests (a graceful shutdown): the open change streams
+   * end, so that their subscribers resume on another replica and do not hold this one open.
+   */
+  streamsClosing?: AbortSignal | undefined;
 }
 
 export interface BillingAppOptions {
@@ -175,6 +188,31 @@ function startOutboundWebhooks(
     runAtStart: true,
   });
   return endpoints(dispatcher.wake);
+}
+
+/** How often the change streams look at the outbox when no notification comes (ms). */
+const CHANGE_FEED_POLL_MS = { notify: 5_000, ttl: 1_000 } as const;
+
+/**
+ * The change streams' feed: woken by every replica's committed limits changes, polling (every
+ * second) where no notification reaches this replica; it ends with the store or the server.
+ */
+function startChangeFeed(
+  store: BillingStore,
+  dependencies: BillingAppDependencies,
+  hooks: BillingAppHooks,
+  telemetry: { logger: Logger; metrics: PrometheusMetrics },
+): LimitsChangeFeed {
+  const readFailed = throttledWarning(telemetry.logger, 'change stream read failed', 10_000);
+  const feed = createLimitsChangeFeed({
+    store: store.outbox,
+    signal: hooks.streamsClosing ? AbortSignal.any([store.closing, hooks.streamsClosing]) : store.closing,
+    pollMs: dependencies.changeStreams?.pollMs ?? CHANGE_FEED_POLL_MS[store.invalidation],
+    onError: (error) => readFailed({ err: error }),
+  });
+  store.subscribe(feed.wake);
+  telemetry.metrics.observeChangeStreams(() => feed.subscribers);
+  return feed;
 }
 
 /**
@@ -312,6 +350,7 @@ export function createBillingApp({
     administration: store && createAdministration(store.tenants, apply),
     webhookEvents: store?.webhooks,
     webhookEndpoints: store && startOutboundWebhooks(store, config, dependencies, { logger, metrics, warn }),
+    limitsChanges: store && startChangeFeed(store, dependencies, hooks, { logger, metrics }),
     usage,
     entitlements:
       store &&
@@ -349,6 +388,7 @@ export function createBillingApp({
     onError: internalServerError(onUnexpectedError),
   });
   mountRestRoutes(routes, edge);
+  mountLimitsChangesRoute(routes, edge, { heartbeatMs: dependencies.changeStreams?.heartbeatMs });
   if (config.orbWebhookSecret) {
     if (!store) throw new Error('createBillingApp: the Orb webhook needs a store');
     mountOrbWebhook(routes, {

@@ -9,6 +9,11 @@ export interface ShutdownOptions {
   delayMs: number;
   /** How long in-flight requests may take to finish before their connections are cut. */
   timeoutMs: number;
+  /**
+   * Called as the servers stop accepting (after the delay): ends what would hold a connection open
+   * for ever (the change streams), so that closing waits only for requests.
+   */
+  onClose?: (() => void) | undefined;
   /** Closes what the servers used (the store, exporters), once no request is left. */
   release(): Promise<void>;
   logger: Logger;
@@ -40,6 +45,7 @@ export function createShutdown(options: ShutdownOptions): Shutdown {
     if (options.delayMs > 0) {
       await sleep(options.delayMs, undefined, { signal: abandonWait.signal }).catch(() => {});
     }
+    options.onClose?.();
     const drained = await Promise.all(servers.map((server) => server.close(options.timeoutMs)));
     const everyRequestAnswered = drained.every(Boolean);
     if (!everyRequestAnswered) {

@@ -125,11 +125,12 @@ async function main(): Promise<void> {
   const store = tracing ? tracing.traceStore(openedStore) : openedStore;
 
   let shutdown: ReturnType<typeof createShutdown> | undefined;
+  const streamsClosing = new AbortController();
   // The config goes over whole: every setting the app takes is named as `loadConfig` names it.
   const app = createBillingApp({
     config: { ...config, jwtSecret: secrets.jwtSecret, adminSecret: secrets.adminSecret },
     dependencies: { store, logger, metrics, tracer: tracing },
-    hooks: { isShuttingDown: () => shutdown?.started ?? false },
+    hooks: { isShuttingDown: () => shutdown?.started ?? false, streamsClosing: streamsClosing.signal },
   });
 
   const limits = { maxHeaderBytes: config.maxHeaderBytes, requestTimeoutMs: config.requestTimeoutMs };
@@ -152,6 +153,7 @@ async function main(): Promise<void> {
     delayMs: config.shutdownDelayMs,
     timeoutMs: config.shutdownTimeoutMs,
     logger,
+    onClose: () => streamsClosing.abort(),
     async release() {
       await store.close();
       await dataDirLock?.release();

@@ -135,6 +135,7 @@ const NO_METRICS: PrometheusMetrics = {
   observeStore() {},
   invalidationMode() {},
   observeOutbox() {},
+  observeChangeStreams() {},
   scrape: async () => '',
   shutdown: async () => {},
 };

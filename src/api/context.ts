@@ -1,6 +1,7 @@
 import type { TokenClaims } from '../auth/token-verifier.js';
 import type { Administration } from '../domain/limits/administration.js';
 import type { LimitsSource } from '../domain/limits/limits-source.js';
+import type { LimitsChangeFeed } from '../domain/outbox/change-feed.js';
 import type { WebhookEndpoints } from '../domain/outbox/endpoints.js';
 import type { EntitlementsService } from '../domain/usage/entitlements.js';
 import type { UsageService } from '../domain/usage/usage.js';
@@ -24,6 +25,8 @@ export interface BillingServices {
   usage?: UsageService | undefined;
   /** Each limit explained, with what holds it; absent without a store. */
   entitlements?: EntitlementsService | undefined;
+  /** Every replica's limits changes, live, for the change streams; absent without a store. */
+  limitsChanges?: Pick<LimitsChangeFeed, 'follow'> | undefined;
 }
 
 /** One request's context: built once per call by the HTTP adapter that received it. */
@@ -40,5 +43,7 @@ export interface BillingContext {
    * the call has one per call: REST sets it; an in-process tRPC caller may pass its own.
    */
   setResponseHeader?: ((name: string, value: string) => void) | undefined;
+  /** Aborted when the caller goes away: a stream (a subscription) ends with it. */
+  signal?: AbortSignal | undefined;
   services: BillingServices;
 }

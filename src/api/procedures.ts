@@ -139,7 +139,7 @@ function runnerOf(definition: ProcedureDefinition, path: string): ProcedureRun {
         meta,
         path,
         type,
-        signal: undefined,
+        signal: ctx.signal,
         batchIndex: 0,
       });
       if (data instanceof Promise) data = await data;

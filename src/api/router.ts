@@ -14,6 +14,7 @@ import { check } from './billing/check.js';
 import { entitlements } from './billing/entitlements.js';
 import { getUsage } from './billing/get-usage.js';
 import { limits } from './billing/limits.js';
+import { limitsChanges } from './billing/limits-changes.js';
 import { listReservations } from './billing/list-reservations.js';
 import { reconcileUsage } from './billing/reconcile-usage.js';
 import { release } from './billing/release.js';
@@ -24,6 +25,7 @@ import { createCallerFactory, router } from './trpc.js';
 export const appRouter = router({
   billing: router({
     limits,
+    limitsChanges,
     usage: getUsage,
     reconcileUsage,
     reserve,

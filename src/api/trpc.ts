@@ -29,12 +29,21 @@ export type BillingMeta = {
   conflictBody?: 'LimitExceeded' | 'RenewConflict';
 };
 
+/** How often a quiet stream says it is alive (a comment on REST, tRPC's ping on `/trpc`). */
+export const STREAM_HEARTBEAT_MS = 15_000;
+
 const t = initTRPC
   .context<BillingContext>()
   .meta<OpenApiMeta<BillingMeta>>()
   .create({
     // Never ship stack traces to callers, whatever NODE_ENV says.
     isDev: false,
+    // Subscriptions (SSE): a ping every 15 s keeps proxies from closing a quiet stream, and tells
+    // tRPC's client to reconnect (resuming by the last id) when none came for 40 s.
+    sse: {
+      ping: { enabled: true, intervalMs: STREAM_HEARTBEAT_MS },
+      client: { reconnectAfterInactivityMs: 40_000 },
+    },
     errorFormatter({ shape, error, input }) {
       const { status, detail } = toFastApiFailure(error, input, (path) => [
         'input',

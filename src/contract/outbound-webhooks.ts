@@ -20,7 +20,7 @@ export const LimitsChangeCause = z.enum(['orb', 'admin', 'catalog']).meta({ id: 
 export type LimitsChangeCause = z.infer<typeof LimitsChangeCause>;
 
 /** Every event's `sequence`: one PostgreSQL sequence for the whole database. */
-const EventSequence = z.number().int().meta({
+export const EventSequence = z.number().int().meta({
   description: 'Database-wide and increasing: order and resume by it across replicas.',
 });
 

@@ -1,5 +1,5 @@
-import { and, asc, desc, eq, getTableColumns, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
-import { DeliveryStatus, EventType } from '../contract/outbound-webhooks.js';
+import { and, asc, desc, eq, getTableColumns, gt, inArray, isNull, lt, lte, sql } from 'drizzle-orm';
+import { DeliveryStatus, EventType, type LimitsChangedData } from '../contract/outbound-webhooks.js';
 import type {
   ClaimedDelivery,
   DisabledReason,
@@ -11,7 +11,7 @@ import type { Database } from './database.js';
 import { audit } from './journal.js';
 import { OUTBOX_CHANNEL } from './outbox.js';
 import { type Executor, keyset, microsecondsUtc } from './rows.js';
-import { billingEvent, webhookDelivery, webhookEndpoint } from './schema.js';
+import { billingEvent, billingEventPruned, webhookDelivery, webhookEndpoint } from './schema.js';
 import { inTransaction } from './transactions.js';
 
 function disabledReasonOf(reason: string): DisabledReason {
@@ -305,26 +305,75 @@ export function createOutboxStore(db: Database): OutboxStore {
     },
 
     async pruneEvents(retentionDays, limit) {
-      const pruned = await db
-        .delete(billingEvent)
+      return inTransaction(db, async (tx) => {
+        const pruned = await tx
+          .delete(billingEvent)
+          .where(
+            inArray(
+              billingEvent.sequence,
+              tx
+                .select({ sequence: billingEvent.sequence })
+                .from(billingEvent)
+                .where(
+                  and(
+                    lt(billingEvent.createdAt, sql`now() - make_interval(days => ${retentionDays}::int)`),
+                    sql`not exists (select 1 from ${webhookDelivery} where ${webhookDelivery.eventSequence} = ${billingEvent.sequence} and ${webhookDelivery.status} = 'pending')`,
+                  ),
+                )
+                .orderBy(asc(billingEvent.sequence))
+                .limit(limit),
+            ),
+          )
+          .returning({ sequence: billingEvent.sequence, type: billingEvent.type });
+        const through = new Map<string, number>();
+        for (const { sequence, type } of pruned)
+          through.set(type, Math.max(through.get(type) ?? 0, sequence));
+        if (through.size > 0) {
+          await tx
+            .insert(billingEventPruned)
+            .values([...through].map(([type, throughSequence]) => ({ type, throughSequence })))
+            .onConflictDoUpdate({
+              target: billingEventPruned.type,
+              set: {
+                throughSequence: sql`greatest(${billingEventPruned.throughSequence}, excluded.through_sequence)`,
+              },
+            });
+        }
+        return pruned.length;
+      });
+    },
+
+    async limitsChangesAfter(after, { tenantId, limit }) {
+      const rows = await db
+        .select({ sequence: billingEvent.sequence, data: billingEvent.data })
+        .from(billingEvent)
         .where(
-          inArray(
-            billingEvent.sequence,
-            db
-              .select({ sequence: billingEvent.sequence })
-              .from(billingEvent)
-              .where(
-                and(
-                  lt(billingEvent.createdAt, sql`now() - make_interval(days => ${retentionDays}::int)`),
-                  sql`not exists (select 1 from ${webhookDelivery} where ${webhookDelivery.eventSequence} = ${billingEvent.sequence} and ${webhookDelivery.status} = 'pending')`,
-                ),
-              )
-              .orderBy(asc(billingEvent.sequence))
-              .limit(limit),
+          and(
+            eq(billingEvent.type, 'limits.changed'),
+            gt(billingEvent.sequence, after),
+            tenantId === undefined ? undefined : eq(billingEvent.tenantId, tenantId),
           ),
         )
-        .returning({ sequence: billingEvent.sequence });
-      return pruned.length;
+        .orderBy(asc(billingEvent.sequence))
+        .limit(limit);
+      return rows.map(({ sequence, data }) => ({
+        ...(data as Omit<LimitsChangedData, 'sequence'>),
+        sequence,
+      }));
+    },
+
+    async limitsChangesPosition() {
+      const [row] = await db
+        .select({
+          newest: sql<
+            string | null
+          >`(select max(${billingEvent.sequence}) from ${billingEvent} where ${billingEvent.type} = 'limits.changed')`,
+          prunedThrough: sql<
+            string | null
+          >`(select ${billingEventPruned.throughSequence} from ${billingEventPruned} where ${billingEventPruned.type} = 'limits.changed')`,
+        })
+        .from(sql`(select 1) as position`);
+      return { newest: Number(row?.newest ?? 0), prunedThrough: Number(row?.prunedThrough ?? 0) };
     },
 
     async pendingCount() {

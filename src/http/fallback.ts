@@ -1,14 +1,15 @@
 import type { Context } from 'hono';
 import { INTERNAL_SERVER_ERROR } from '../api/errors.js';
+import { LIMITS_CHANGES_PATH } from './limits-changes-route.js';
 import type { ObservedRoutes } from './request-observer.js';
-import { allowedMethodsOf } from './rest-routes.js';
+import { allowedMethodsOf, restRoutesOf } from './rest-routes.js';
 
 /**
  * What no route answered: 405 with `Allow` for a known path and another method, 404 otherwise —
  * FastAPI's bodies.
  */
 export function mountFallback(routes: ObservedRoutes): void {
-  const allowedMethods = allowedMethodsOf();
+  const allowedMethods = allowedMethodsOf([...restRoutesOf(), { method: 'GET', path: LIMITS_CHANGES_PATH }]);
   routes.notFound((c) => {
     const allowed = allowedMethods(c.req.path);
     if (allowed.length > 0)

@@ -185,7 +185,9 @@ const JSON_CONTENT = { 'Content-Type': 'application/json' } as const;
  * up only when no route matched: a catch-all route beside each path would put every request on
  * Hono's slower multi-handler path.
  */
-export function allowedMethodsOf(routes: readonly RestRoute[] = restRoutesOf()): (path: string) => string[] {
+export function allowedMethodsOf(
+  routes: readonly Pick<RestRoute, 'method' | 'path'>[] = restRoutesOf(),
+): (path: string) => string[] {
   const patterns = new Map<string, { pattern: RegExp; methods: string[] }>();
   for (const { path, method } of routes) {
     const entry = patterns.get(path) ?? {

@@ -112,6 +112,8 @@ export interface BillingMetrics {
    * last counted them (the dispatcher counts when it has nothing to send). No series until called.
    */
   observeOutbox(read: () => number): void;
+  /** `billing_limits_change_streams`: change streams open on this replica, read at each scrape. No series until called. */
+  observeChangeStreams(read: () => number): void;
   /**
    * `billing_store_up` (1 while the store answers, 0 during an outage) and
    * `billing_store_unreachable_seconds` (how long the current outage has lasted; 0 when up), both
@@ -169,6 +171,7 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
   let readStore: (() => { up: boolean; unreachableSeconds: number }) | undefined;
   let modeInForce: InvalidationMode | undefined;
   let readOutbox: (() => number) | undefined;
+  let readChangeStreams: (() => number) | undefined;
   const gauges = gaugeProducer(() => {
     const store = readStore?.();
     return [
@@ -195,6 +198,12 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
         name: 'billing_webhook_outbox_pending',
         description: 'Outbound webhook deliveries pending (not yet delivered or given up), as last counted',
         points: readOutbox ? [{ attributes: {}, value: readOutbox() }] : [],
+      },
+      {
+        name: 'billing_limits_change_streams',
+        description:
+          'Change streams (GET /billing/limits/changes, billing.limitsChanges) open on this replica',
+        points: readChangeStreams ? [{ attributes: {}, value: readChangeStreams() }] : [],
       },
     ];
   });
@@ -261,6 +270,9 @@ export function createPrometheusMetrics(options: PrometheusMetricsOptions = {}):
     },
     observeOutbox(read) {
       readOutbox = read;
+    },
+    observeChangeStreams(read) {
+      readChangeStreams = read;
     },
     invalidationMode(mode) {
       modeInForce = mode;

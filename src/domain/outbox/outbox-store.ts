@@ -1,5 +1,5 @@
 import type { PagePosition } from '../../contract/cursor.js';
-import type { DeliveryStatus, EventType } from '../../contract/outbound-webhooks.js';
+import type { DeliveryStatus, EventType, LimitsChangedData } from '../../contract/outbound-webhooks.js';
 
 export interface WebhookEndpointRecord {
   id: string;
@@ -113,4 +113,17 @@ export interface OutboxStore {
    * those is still pending; at most `limit` events a call. Resolves with how many it deleted.
    */
   pruneEvents(retentionDays: number, limit: number): Promise<number>;
+  /**
+   * Committed `limits.changed` events after sequence `after`, oldest first, at most `limit`; one
+   * tenant's when `tenantId` is given. Each carries its `sequence`.
+   */
+  limitsChangesAfter(
+    after: number,
+    options: { tenantId?: string | undefined; limit: number },
+  ): Promise<LimitsChangedData[]>;
+  /**
+   * The newest committed `limits.changed` event's sequence (0: none yet), and the highest of them
+   * pruned (0: none): a resume from before it may have missed events.
+   */
+  limitsChangesPosition(): Promise<{ newest: number; prunedThrough: number }>;
 }

@@ -50,6 +50,8 @@ function fakeStore(fields: { known?: boolean; redeliver?: RedeliverResult; failu
     nextDueInMs: answer('nextDueInMs', () => undefined),
     pendingCount: answer('pendingCount', () => 0),
     pruneEvents: answer('pruneEvents', () => 0),
+    limitsChangesAfter: answer('limitsChangesAfter', () => []),
+    limitsChangesPosition: answer('limitsChangesPosition', () => ({ newest: 0, prunedThrough: 0 })),
   };
   return { store, calls, endpoint, page };
 }
