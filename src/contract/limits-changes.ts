@@ -48,3 +48,16 @@ export const LimitsStreamMessage = z
   ])
   .meta({ id: 'LimitsStreamMessage' });
 export type LimitsStreamMessage = z.infer<typeof LimitsStreamMessage>;
+
+/** The REST stream's body as it travels: one SSE event per message, and heartbeat comments. */
+export const LimitsChangesEventStream = z.string().meta({
+  description:
+    "Server-Sent Events: `id: <sequence>`, `event: <type>`, `data: <the message's data as JSON>` per message " +
+    '(see `LimitsStreamMessage`), and a `: heartbeat` comment every 15 s while nothing changes.',
+  example:
+    'id: 41\nevent: ready\ndata: {"sequence":41,"resumed":true}\n\n' +
+    'id: 42\nevent: limits.changed\ndata: {"tenant_id":"org-456","customer_id":"org-456","sequence":42,' +
+    '"before":{"deployments":5,"self_hosted_workers":null,"plan_type":"growth"},' +
+    '"after":{"deployments":10,"self_hosted_workers":null,"plan_type":"growth"},"cause":"admin"}\n\n' +
+    ': heartbeat\n\n',
+});

@@ -1,11 +1,19 @@
 import { generateOpenApiDocument, type OpenAPIObject } from 'trpc-to-openapi';
 import { createSchema } from 'zod-openapi';
+import { headerParameters } from '../api/header-input.js';
 import { appRouter } from '../api/router.js';
 import type { BillingMeta } from '../api/trpc.js';
 import { HttpErrorBody, ValidationErrorBody } from '../contract/errors.js';
+import {
+  LIMITS_CHANGES_HEADERS,
+  LimitsChangesEventStream,
+  LimitsChangesInput,
+  LimitsStreamMessage,
+} from '../contract/limits-changes.js';
 import { EVENT_PAYLOADS, EVENT_TYPES } from '../contract/outbound-webhooks.js';
 import { LimitExceededBody, RenewConflictBody } from '../contract/usage.js';
 import { OrbWebhookEvent, OrbWebhookHeaders, WebhookReceipt } from '../contract/webhooks.js';
+import { LIMITS_CHANGES_PATH } from './limits-changes-route.js';
 import { MAX_WEBHOOK_BYTES, ORB_WEBHOOK_PATH } from './orb-webhook-route.js';
 import { restRoutesOf } from './rest-routes.js';
 
@@ -96,6 +104,62 @@ const SIGNED_EVENT_HEADERS = [
   ],
 ] as const;
 
+const workerError = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { $ref: '#/components/schemas/HTTPError' } } },
+});
+
+/**
+ * The change stream is a Hono route over the `billing.limitsChanges` subscription (`trpc-to-openapi`
+ * documents no subscriptions), documented from the same schemas: its input as header parameters,
+ * each message's data as the `LimitsStreamMessage` component.
+ */
+const limitsChangesOperation = {
+  operationId: 'streamBillingLimitsChanges',
+  summary: 'Every change of tenants’ limits, live (Server-Sent Events)',
+  description:
+    "A `text/event-stream` of every committed change of a tenant's effective limits, from any replica, in " +
+    '`sequence` order. Each event is `id: <sequence>`, `event: <type>`, `data: <JSON>` (see the ' +
+    '`LimitsStreamMessage` schema: `type` is the event name, `data` its data):\n\n' +
+    '- `ready`, first on every connection: `{"sequence", "resumed"}` — where the stream continues from; ' +
+    '`resumed: false` means changes may have been missed (a new stream, or a `Last-Event-ID` no longer ' +
+    'retained): refetch the limits you hold.\n' +
+    "- `limits.changed`: the `limits.changed` webhook's data (`LimitsChangedData`).\n\n" +
+    'A comment (`: heartbeat`) every 15 s while nothing changes. `Last-Event-ID` (which an `EventSource` ' +
+    'resends when it reconnects) replays the changes retained since (`BILLING_EVENT_RETENTION_DAYS`). ' +
+    'The same stream is the tRPC subscription `billing.limitsChanges`.',
+  tags: ['billing'],
+  security: [{ [WORKER_SCHEME]: [] }],
+  requestParams: { header: headerParameters(LimitsChangesInput, LIMITS_CHANGES_HEADERS) },
+  responses: {
+    200: {
+      description: 'The stream: `ready`, then each change as it commits',
+      content: {
+        'text/event-stream': {
+          schema: {
+            ...createSchema(LimitsChangesEventStream).schema,
+            // Each event's name and data, typed: what a generator can make types of (OpenAPI 3.2
+            // has `itemSchema` for it; 3.1 has JSON Schema's `contentSchema`).
+            contentSchema: { $ref: '#/components/schemas/LimitsStreamMessage' },
+          },
+        },
+      },
+    },
+    401: {
+      ...workerError('Unauthorized'),
+      headers: {
+        'WWW-Authenticate': { description: 'Always `Bearer`.', schema: { type: 'string', const: 'Bearer' } },
+      },
+    },
+    404: workerError('No store (header plan source): there are no changes to follow'),
+    422: {
+      description: 'Validation Error',
+      content: { 'application/json': { schema: { $ref: '#/components/schemas/HTTPValidationError' } } },
+    },
+    503: workerError('Limits store unavailable'),
+  },
+};
+
 /**
  * What the service POSTs to the endpoints registered with `POST /admin/webhook-endpoints`: the
  * document's `webhooks` (OpenAPI 3.1), one per event type, so that a receiver's types can be
@@ -165,7 +229,10 @@ export function buildOpenApiDocument(): OpenAPIObject {
       LimitExceeded: LimitExceededBody,
       RenewConflict: RenewConflictBody,
     },
-    paths: { [ORB_WEBHOOK_PATH]: { post: orbWebhookOperation } },
+    paths: {
+      [ORB_WEBHOOK_PATH]: { post: orbWebhookOperation },
+      [LIMITS_CHANGES_PATH]: { get: limitsChangesOperation },
+    },
   });
   for (const route of restRoutesOf()) {
     const operation = document.paths?.[route.path]?.[route.method.toLowerCase() as 'get'] as
@@ -212,6 +279,10 @@ export function buildOpenApiDocument(): OpenAPIObject {
   for (const name of Object.keys(schemas)) {
     if (GENERATED_ERROR_SCHEMA.test(name)) delete schemas[name];
   }
+  // The stream's messages, as the service sends them, named in the components (the stream's
+  // description points there): no route's body carries them for the generator to find.
+  const { components } = createSchema(LimitsStreamMessage, { io: 'output' });
+  for (const [name, component] of Object.entries(components)) schemas[name] ??= component;
   return { ...document, webhooks: outboundWebhooks(schemas) };
 }
 

@@ -11,6 +11,7 @@ import {
   type AuthCase,
   type ProtectedEndpoint,
   restEndpoints,
+  streamedTrpcError,
   trpcEndpoints,
   WORKER_AUTH_CASES,
 } from '../support/auth-cases.js';
@@ -85,13 +86,26 @@ describe.each([
     ),
   )('$endpoint.name: $name → 401 with data.detail "$detail"', async ({ endpoint, authorization, detail }) => {
     const res = await call(endpoint, await authorization());
-    expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe('Bearer');
-    expect(await res.json()).toMatchObject({
+    expect(await trpcRefusalOf(endpoint, res)).toMatchObject({
       error: { data: { code: 'UNAUTHORIZED', httpStatus: 401, detail } },
     });
   });
 });
+
+/**
+ * A tRPC refusal's envelope: a 401 with the challenge — or, for a subscription, tRPC's way: the
+ * stream opens (200) and its `serialized-error` event carries the same envelope.
+ */
+async function trpcRefusalOf(endpoint: ProtectedEndpoint, res: Response): Promise<unknown> {
+  if (endpoint.subscription) {
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/event-stream');
+    return streamedTrpcError(res);
+  }
+  expect(res.status).toBe(401);
+  expect(res.headers.get('www-authenticate')).toBe('Bearer');
+  return res.json();
+}
 
 describe('admin tokens must name who is acting (the audit log records `sub`)', () => {
   const now = () => Math.floor(Date.now() / 1000);

@@ -90,6 +90,15 @@ await call(
   'getBillingLimits',
   worker.GET('/billing/limits', { params: { header: { 'tenant-id': tenantId, 'x-plan-type': 'free' } } }),
 );
+// The change stream: its body stays open (it is a stream), so it is taken as one and let go.
+const changes = await call(
+  'streamBillingLimitsChanges',
+  worker.GET('/billing/limits/changes', {
+    params: { header: { 'tenant-id': tenantId, 'last-event-id': '0' } },
+    parseAs: 'stream',
+  }),
+);
+await changes.response.body?.cancel();
 const engine = { header: { 'tenant-id': tenantId } };
 await call('getBillingUsage', worker.GET('/billing/usage', { params: engine }));
 await call('reconcileBillingUsage', worker.PUT('/billing/usage', { params: engine, body: { deployments: 0 } }));

@@ -20,6 +20,7 @@ import { BillingLimitsInput, BillingLimitsResponse } from '../../src/contract/li
 import { DomainError } from '../../src/domain/errors.js';
 import { createAdministration } from '../../src/domain/limits/administration.js';
 import { createLimitsSource, type LimitsSource } from '../../src/domain/limits/limits-source.js';
+import { createLimitsChangeFeed } from '../../src/domain/outbox/change-feed.js';
 import { createWebhookEndpoints } from '../../src/domain/outbox/endpoints.js';
 import type { BillingStore } from '../../src/domain/store.js';
 import { createEntitlementsService } from '../../src/domain/usage/entitlements.js';
@@ -46,6 +47,7 @@ function servicesOver(store: BillingStore, checks: [string, number][]): BillingS
     usage: createUsageService(store.usage, { catalog: store.tenants }),
     // A clock that stands still: `as_of` is the same both ways.
     entitlements: createEntitlementsService(store.usage, { now: () => Date.parse('2026-12-02T12:00:00Z') }),
+    limitsChanges: createLimitsChangeFeed({ store: store.outbox, signal: store.closing }),
     webhookEndpoints: createWebhookEndpoints({
       store: store.outbox,
       // No DNS here: the cases' URLs are IP literals, checked as they are.
@@ -98,6 +100,11 @@ const CASES: Record<string, ProcedureCases> = {
       { tenantId: tenant, planType: 'Free' },
     ],
     refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'billing.limitsChanges': {
+    credentials: 'worker',
+    success: ({ tenant }) => ({ tenantId: tenant }),
+    badInputs: () => [{ tenantId: '' }, { lastEventId: 'abc' }, { lastEventId: '-1' }, { lastEventId: 7 }],
   },
   'billing.usage': {
     credentials: 'worker',
@@ -300,12 +307,21 @@ const RECORDED_EVENT = unique('evt');
 /** What a call came to: its output, or its error's code, message and cause, as a caller can tell them. */
 async function outcome(call: () => Promise<unknown>) {
   try {
-    return { ok: true, data: await call() };
+    return { ok: true, data: await firstOfStream(await call()) };
   } catch (error) {
     expect(error).toBeInstanceOf(TRPCError);
     const { code, message, cause } = error as TRPCError;
     return { ok: false, code, message, cause: causeOf(cause) };
   }
+}
+
+/** A subscription's answer (a stream) as its first message, the stream then ended; anything else as is. */
+async function firstOfStream(data: unknown): Promise<unknown> {
+  if (typeof data !== 'object' || data === null || !(Symbol.asyncIterator in data)) return data;
+  const messages = (data as AsyncIterable<unknown>)[Symbol.asyncIterator]();
+  const first = await messages.next();
+  await messages.return?.();
+  return { first };
 }
 
 function causeOf(cause: unknown) {

@@ -5,6 +5,7 @@
  * it exists. `test/http/auth.security.test.ts` runs them all.
  */
 import { proceduresOf } from '../../src/api/procedures.js';
+import { LIMITS_CHANGES_PATH } from '../../src/http/limits-changes-route.js';
 import { restRoutesOf } from '../../src/http/rest-routes.js';
 import { ADMIN_SECRET, adminToken, engineToken, engineTokenWithout, sign, trpcPath } from './harness.js';
 
@@ -227,8 +228,22 @@ export interface ProtectedEndpoint {
   /** The procedure behind it, e.g. `billing.limits`. */
   procedure: string;
   admin: boolean;
+  /**
+   * A tRPC subscription: answered 200 with an event stream whatever its credentials, and refused
+   * inside it (tRPC's `serialized-error` event) — see `streamedTrpcError`.
+   */
+  subscription?: true;
   /** The request: otherwise well-formed, so that only its credentials can be what is refused. */
   request(authorization: string | undefined): { path: string; init: RequestInit };
+}
+
+/** The error a tRPC subscription's stream carries (its `serialized-error` event), as `/trpc` shapes errors. */
+export async function streamedTrpcError(res: Response): Promise<unknown> {
+  const text = await res.text();
+  const event = text.split('\n\n').find((block) => block.startsWith('event: serialized-error\n'));
+  if (!event) throw new Error(`no serialized-error event in the stream: ${text}`);
+  const data = event.split('\n').find((line) => line.startsWith('data: '));
+  return { error: JSON.parse(data?.slice('data: '.length) ?? 'null') as unknown };
 }
 
 /** A plausible value for each path parameter and header-bound input field the routes declare. */
@@ -254,39 +269,59 @@ function headersWith(authorization: string | undefined, headers: Record<string, 
   return all;
 }
 
-/** Every REST route (`restRoutesOf`): `meta.admin` tells the admin ones. */
+/**
+ * Every REST route (`restRoutesOf`), and the change stream beside them (a subscription's route,
+ * mounted by hand): `meta.admin` tells the admin ones.
+ */
 export function restEndpoints(): ProtectedEndpoint[] {
-  return restRoutesOf().map(({ method, path, procedure, meta }) => {
-    const name = `${method} ${path}`;
-    const concretePath = path.replace(/\{(\w+)\}/g, (_, field: string) =>
-      encodeURIComponent(sampleOf(field, name)),
-    );
-    const headers: Record<string, string> = {};
-    for (const [field, header] of Object.entries(meta.inputHeaders ?? {}))
-      headers[header] = sampleOf(field, name);
-    const readsBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
-    if (readsBody) headers['content-type'] = 'application/json';
-    return {
-      name,
-      procedure: procedure.path,
-      admin: meta.admin === true,
-      request: (authorization) => ({
-        path: concretePath,
-        init: { method, headers: headersWith(authorization, headers), ...(readsBody ? { body: '{}' } : {}) },
-      }),
-    };
-  });
+  const stream: ProtectedEndpoint = {
+    name: `GET ${LIMITS_CHANGES_PATH}`,
+    procedure: 'billing.limitsChanges',
+    admin: false,
+    request: (authorization) => ({
+      path: LIMITS_CHANGES_PATH,
+      init: { headers: headersWith(authorization, {}) },
+    }),
+  };
+  return [...restRoutesOf().map(restEndpointOf), stream];
 }
 
-/** Every procedure over `/trpc`: queries as a GET with `?input=`, mutations as a POST with a JSON body. */
+function restEndpointOf({
+  method,
+  path,
+  procedure,
+  meta,
+}: ReturnType<typeof restRoutesOf>[number]): ProtectedEndpoint {
+  const name = `${method} ${path}`;
+  const concretePath = path.replace(/\{(\w+)\}/g, (_, field: string) =>
+    encodeURIComponent(sampleOf(field, name)),
+  );
+  const headers: Record<string, string> = {};
+  for (const [field, header] of Object.entries(meta.inputHeaders ?? {}))
+    headers[header] = sampleOf(field, name);
+  const readsBody = method === 'POST' || method === 'PUT' || method === 'PATCH';
+  if (readsBody) headers['content-type'] = 'application/json';
+  return {
+    name,
+    procedure: procedure.path,
+    admin: meta.admin === true,
+    request: (authorization) => ({
+      path: concretePath,
+      init: { method, headers: headersWith(authorization, headers), ...(readsBody ? { body: '{}' } : {}) },
+    }),
+  };
+}
+
+/** Every procedure over `/trpc`: queries and subscriptions as a GET with `?input=`, mutations as a POST with a JSON body. */
 export function trpcEndpoints(): ProtectedEndpoint[] {
   return proceduresOf().map(({ path, type, meta }) => {
     const input = { tenantId: SAMPLE_VALUES['tenantId'] };
-    const query = type === 'query';
+    const query = type === 'query' || type === 'subscription';
     return {
       name: `tRPC ${path} (${type})`,
       procedure: path,
       admin: meta?.admin === true,
+      ...(type === 'subscription' ? { subscription: true as const } : {}),
       request: (authorization) =>
         query
           ? { path: trpcPath(path, input), init: { headers: headersWith(authorization, {}) } }
