@@ -39,6 +39,7 @@ describe('createShutdown', () => {
       servers: [server('public', { inFlight: 2 }), server('metrics', { inFlight: 1 })],
       delayMs: 30,
       timeoutMs: 5_000,
+      onClose: () => events.push('streams closing'),
       release: async () => {
         events.push('released');
       },
@@ -50,7 +51,9 @@ describe('createShutdown', () => {
     // Draining starts at once; closing waits for the delay.
     expect(events).toEqual(['log shutting down', 'public draining', 'metrics draining']);
     expect(await exit).toBe(0);
+    // The change streams end as the servers close (after the delay): closing then waits for requests only.
     expect(events.slice(3)).toEqual([
+      'streams closing',
       'public close 5000',
       'metrics close 5000',
       'public closed',

@@ -17,6 +17,9 @@ const SSE_HEADERS = {
   'Cache-Control': 'no-cache',
   // nginx (and proxies that follow it) would otherwise hold the events back in its buffer.
   'X-Accel-Buffering': 'no',
+  // A stream ends only to be made again (the subscriber reconnects with its last id): its connection
+  // is not kept for another request, so a server shutting down is not held by it afterwards.
+  Connection: 'close',
 } as const;
 
 /** One message as an SSE event: its id (the sequence to resume after), its name, its data. */

@@ -117,6 +117,44 @@ describe('draining a server in process', () => {
     expect(server.server.listening).toBe(false);
   });
 
+  it('ends the open change streams as the servers close, so that they hold nothing open: exit 0 at once', async () => {
+    const streamsClosing = new AbortController();
+    const { app } = h.withApp({ hooks: { streamsClosing: streamsClosing.signal } });
+    const server = await listen(app.fetch, { port: 0, hostname: '127.0.0.1' });
+    const shutdown = createShutdown({
+      servers: [server],
+      delayMs: 0,
+      timeoutMs: 20_000,
+      logger: silent,
+      onClose: () => streamsClosing.abort(),
+      release: async () => {},
+    });
+    const res = await fetch(`${server.origin}/billing/limits/changes`);
+    expect(res.status).toBe(200);
+    const body = res.body?.getReader();
+    expect(new TextDecoder().decode((await body?.read())?.value)).toContain('event: ready');
+
+    const started = Date.now();
+    expect(await shutdown.begin('SIGTERM')).toBe(0);
+    // Not held until the 20 s timeout: the stream ended, its connection closed.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect((await body?.read())?.done).toBe(true);
+  });
+
+  it('ends a subscription whose client went away over a real connection', async () => {
+    const { app } = h.withApp({});
+    const server = await listen(app.fetch, { port: 0, hostname: '127.0.0.1' });
+    const open = async () =>
+      Number(/billing_limits_change_streams (\d+)/.exec(await (await app.request('/metrics')).text())?.[1]);
+    const client = new AbortController();
+    const res = await fetch(`${server.origin}/billing/limits/changes`, { signal: client.signal });
+    await res.body?.getReader().read();
+    expect(await open()).toBe(1);
+    client.abort();
+    await eventually(async () => (await open()) === 0);
+    await server.close(100);
+  });
+
   it('cuts requests still running at the timeout and says so in its exit code', async () => {
     const tenant = await h.tenant('growth');
     const gate = gatedStore();

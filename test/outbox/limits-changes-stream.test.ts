@@ -32,6 +32,7 @@ describe.each(STORE_KINDS)('the change stream on %s', (kind) => {
     expect(res.status, await peek(res)).toBe(200);
     expect(res.headers.get('content-type')).toBe('text/event-stream');
     expect(res.headers.get('cache-control')).toBe('no-cache');
+    expect(res.headers.get('connection')).toBe('close');
     const stream = readSse(res);
     opened.push(stream);
     return stream;
