@@ -80,15 +80,22 @@ function bench(args: string[], script = 'scripts/bench.ts') {
 }
 
 describe.runIf(postgresUrl)('npm run bench:propagation', () => {
-  it('measures every write reaching the other replica and a webhook receiver, and drops its database', async () => {
+  it('measures every write reaching the other replica, a webhook receiver and a change stream, and drops its database', async () => {
     const run = await bench(['--writes', '5', '--warmup', '1', '--json'], 'scripts/bench/propagation.ts');
     expect(run.code, run.stderr).toBe(0);
     const { result } = JSON.parse(run.stdout) as {
-      result: { writes: number; lost: number; p50Ms: number; webhook: { lost: number; p50Ms: number } };
+      result: {
+        writes: number;
+        lost: number;
+        p50Ms: number;
+        webhook: { lost: number; p50Ms: number };
+        stream: { lost: number; p50Ms: number };
+      };
     };
-    expect(result).toMatchObject({ writes: 5, lost: 0, webhook: { lost: 0 } });
+    expect(result).toMatchObject({ writes: 5, lost: 0, webhook: { lost: 0 }, stream: { lost: 0 } });
     expect(result.p50Ms).toBeGreaterThan(0);
     expect(result.webhook.p50Ms).toBeGreaterThan(0);
+    expect(result.stream.p50Ms).toBeGreaterThan(0);
     const server = postgres(postgresUrl ?? '', { max: 1, onnotice: () => {} });
     try {
       const left = await server`select datname from pg_database where datname like 'billing_propagation_%'`;
