@@ -49,7 +49,9 @@ describe.runIf(STORE_KINDS.includes('postgres'))(
     it('streams every change committed through either replica, once, in sequence order; a resume on the other replica continues it', async () => {
       const h = await createHarness({ store: 'postgres' });
       const a = h.withApp({ dependencies: { changeStreams: STREAMS } });
-      const b = h.withApp({ dependencies: { store: await h.database.openReplica(), changeStreams: STREAMS } });
+      const b = h.withApp({
+        dependencies: { store: await h.database.openReplica(), changeStreams: STREAMS },
+      });
       const stream = await subscribe(b);
       const ready = await stream.nextMessage();
       expect(ready.data).toMatchObject({ resumed: false });
@@ -59,9 +61,9 @@ describe.runIf(STORE_KINDS.includes('postgres'))(
       const replicaFor = (i: number) => (i % 2 === 0 ? a : b);
       await Promise.all(
         tenants.map(async (tenant, i) => {
-          expect((await replicaFor(i).asAdmin(`/admin/tenants/${tenant}`, put({ plan_id: 'growth' }))).status).toBe(
-            200,
-          );
+          expect(
+            (await replicaFor(i).asAdmin(`/admin/tenants/${tenant}`, put({ plan_id: 'growth' }))).status,
+          ).toBe(200);
         }),
       );
       for (let round = 0; round < 3; round++) {
@@ -132,10 +134,12 @@ describe.runIf(STORE_KINDS.includes('postgres'))(
       await hasWritten;
       // A later write waits for it instead of committing a higher sequence before it.
       let putDone = false;
-      const later = a.asAdmin(`/admin/tenants/${tenant}`, put({ overrides: { deployments: 4 } })).then((res) => {
-        putDone = true;
-        return res;
-      });
+      const later = a
+        .asAdmin(`/admin/tenants/${tenant}`, put({ overrides: { deployments: 4 } }))
+        .then((res) => {
+          putDone = true;
+          return res;
+        });
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(putDone).toBe(false);
       commit();
