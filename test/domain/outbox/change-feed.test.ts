@@ -4,6 +4,7 @@
  * every open stream, the hand-off between a stream's replay and the reader (nothing lost, nothing
  * twice), how streams end, and what a failing store does.
  */
+import { getEventListeners } from 'node:events';
 import fc from 'fast-check';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { LimitsChangedData } from '../../../src/contract/outbound-webhooks.js';
@@ -528,6 +529,78 @@ describe('createLimitsChangeFeed', () => {
       expect(outbox.positionCalls).toBe(3);
       expect(feed.subscribers).toBe(2);
     });
+
+    it('are not read again when the last stream leaves during a read, though it was woken meanwhile', async () => {
+      const outbox = fakeOutbox();
+      const { feed } = openFeed(outbox);
+      const { seen, controller } = await following(feed);
+      const queries = outbox.afterCalls.length;
+      const gate = deferred();
+      onceAfter(outbox, async (answer) => {
+        const changes = answer();
+        await gate.promise;
+        return changes;
+      });
+      outbox.commit();
+      feed.wake();
+      await soon(() => outbox.afterCalls.length === queries + 1);
+      outbox.commit();
+      feed.wake();
+      controller.abort();
+      await soon(() => seen.done);
+      expect(feed.subscribers).toBe(0);
+      gate.resolve();
+      await settled();
+      expect(outbox.afterCalls).toHaveLength(queries + 1);
+      expect(seen.messages).toEqual([ready(0, false)]);
+    });
+
+    it('answered after their streak ended are dropped: the next streak reads from its own start', async () => {
+      const outbox = fakeOutbox();
+      const { feed } = openFeed(outbox);
+      const first = await following(feed);
+      const gate = deferred();
+      const reading = deferred();
+      onceAfter(outbox, async (answer) => {
+        const changes = answer();
+        reading.resolve();
+        await gate.promise;
+        return changes;
+      });
+      outbox.commit();
+      feed.wake();
+      await reading.promise;
+      first.controller.abort();
+      await soon(() => first.seen.done);
+      outbox.commit();
+      const second = await following(feed);
+      expect(second.seen.messages).toEqual([ready(2, false)]);
+      // The last streak's answer (1) arrives now: this streak began after it.
+      gate.resolve();
+      await settled();
+      const queries = outbox.afterCalls.length;
+      outbox.commit();
+      feed.wake();
+      await soon(() => second.seen.messages.length === 2);
+      expect(outbox.aftersSince(queries)).toEqual([2]);
+      await settled();
+      expect(second.seen.messages).toEqual([ready(2, false), changed(3)]);
+    });
+
+    it('are not read once the feed closed, though a stream not yet pulled is still open', async () => {
+      const outbox = fakeOutbox();
+      const { feed, controller } = openFeed(outbox);
+      const { stream } = follow(feed);
+      expect(await nextOf(stream)).toEqual({ done: false, value: ready(0, false) });
+      controller.abort();
+      expect(feed.subscribers).toBe(1);
+      outbox.commit();
+      feed.wake();
+      await settled();
+      expect(outbox.afterCalls).toEqual([]);
+      expect(await nextOf(stream)).toEqual({ done: true, value: undefined });
+      expect(feed.subscribers).toBe(0);
+    });
   });
 
   describe('the hand-off from replay to live', () => {
@@ -926,6 +999,74 @@ describe('createLimitsChangeFeed', () => {
       await soon(() => staying.seen.messages.length === 2);
       expect(staying.seen.messages).toEqual([ready(0, false), changed(1)]);
       expect(outbox.afterCalls.at(-1)?.after).toBe(0);
+    });
+
+    it('not while it has maxQueued changes waiting before it was pulled past ready', async () => {
+      const outbox = fakeOutbox();
+      const { feed } = openFeed(outbox, { maxQueued: 2 });
+      const { stream } = follow(feed);
+      expect(await nextOf(stream)).toEqual({ done: false, value: ready(0, false) });
+      outbox.commit();
+      outbox.commit();
+      feed.wake();
+      await soon(() => outbox.afterCalls.length === 1);
+      await settled();
+      expect(await nextOf(stream)).toEqual({ done: false, value: changed(1) });
+      expect(await nextOf(stream)).toEqual({ done: false, value: changed(2) });
+      outbox.commit();
+      feed.wake();
+      expect(await nextOf(stream)).toEqual({ done: false, value: changed(3) });
+      expect(feed.subscribers).toBe(1);
+    });
+
+    it('without options (no signal, no tenant): followed live, and ended by return()', async () => {
+      const outbox = fakeOutbox();
+      outbox.commit();
+      const { feed } = openFeed(outbox);
+      const stream = feed.follow();
+      expect(await nextOf(stream)).toEqual({ done: false, value: ready(1, false) });
+      outbox.commit('org-2');
+      feed.wake();
+      expect(await nextOf(stream)).toEqual({ done: false, value: changed(2, 'org-2') });
+      expect(await stream.return()).toEqual({ done: true, value: undefined });
+      expect(feed.subscribers).toBe(0);
+    });
+
+    it('without a signal of its own, when the feed closes', async () => {
+      const outbox = fakeOutbox();
+      const { feed, controller } = openFeed(outbox);
+      const seen = consume(feed.follow({ lastEventId: 0 }));
+      await soon(() => seen.messages.length === 1);
+      controller.abort();
+      await soon(() => seen.done);
+      expect(seen.error).toBeUndefined();
+      expect(feed.subscribers).toBe(0);
+    });
+
+    it('by return(), leaving no listener on its caller’s signal', async () => {
+      const outbox = fakeOutbox();
+      const { feed } = openFeed(outbox);
+      const ended = new AbortController();
+      const stream = feed.follow({ signal: ended.signal });
+      expect(await nextOf(stream)).toEqual({ done: false, value: ready(0, false) });
+      expect(getEventListeners(ended.signal, 'abort')).toHaveLength(1);
+      await stream.return();
+      // A long-lived signal (one per connection) serving many streams must not collect them.
+      expect(getEventListeners(ended.signal, 'abort')).toHaveLength(0);
+    });
+
+    it('by its signal, leaving no listener on it', async () => {
+      const outbox = fakeOutbox();
+      const { feed } = openFeed(outbox);
+      const ended = new AbortController();
+      const stream = feed.follow({ signal: ended.signal });
+      expect(await nextOf(stream)).toEqual({ done: false, value: ready(0, false) });
+      const waiting = nextOf(stream);
+      await settled();
+      expect(getEventListeners(ended.signal, 'abort')).toHaveLength(1);
+      ended.abort();
+      expect(await waiting).toEqual({ done: true, value: undefined });
+      expect(getEventListeners(ended.signal, 'abort')).toHaveLength(0);
     });
   });
 
