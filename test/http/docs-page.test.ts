@@ -75,6 +75,14 @@ describe('/docs in Chromium', () => {
     const webhooks = page.locator('.webhooks');
     await visible(tab, webhooks.locator('.opblock-summary-path', { hasText: 'limits.changed' }).first());
     await visible(tab, webhooks.locator('.opblock-summary-path', { hasText: 'reservation.expired' }).first());
+    for (const alert of ['limit.warning', 'limit.reached', 'limit.resolved']) {
+      await visible(tab, webhooks.locator('.opblock-summary-path', { hasText: alert }).first());
+    }
+    // The change stream, beside the routes derived from the procedures.
+    await visible(
+      tab,
+      page.locator('.opblock-get .opblock-summary-path', { hasText: '/billing/limits/changes' }).first(),
+    );
 
     expect(await tab.problems()).toEqual(NO_PROBLEMS);
 

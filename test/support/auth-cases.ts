@@ -240,7 +240,10 @@ export interface ProtectedEndpoint {
 /** The error a tRPC subscription's stream carries (its `serialized-error` event), as `/trpc` shapes errors. */
 export async function streamedTrpcError(res: Response): Promise<unknown> {
   const text = await res.text();
-  const event = text.split('\n\n').find((block) => block.startsWith('event: serialized-error\n'));
+  const event = text
+    .split('\n\n')
+    .map((block) => block.trim())
+    .find((block) => block.startsWith('event: serialized-error\n'));
   if (!event) throw new Error(`no serialized-error event in the stream: ${text}`);
   const data = event.split('\n').find((line) => line.startsWith('data: '));
   return { error: JSON.parse(data?.slice('data: '.length) ?? 'null') as unknown };
