@@ -108,6 +108,15 @@ DECLARE
 	v_hysteresis integer;
 	v_type text;
 BEGIN
+	-- A refusal while already `reached` moves nothing: answered without the state row's lock, so a
+	-- crowd of refusals at a full limit does not queue on it (a release committed before this read
+	-- has moved the state away and is seen; one committed after it followed the refusal anyway).
+	IF p_move = 'refused' AND EXISTS (
+		SELECT 1 FROM billing_alert_state s
+		WHERE s.organization_id = p_tenant AND s.resource = p_resource AND s.state = 'reached'
+	) THEN
+		RETURN NULL;
+	END IF;
 	-- No such tenant: nothing to assess (and no state row made for it).
 	PERFORM 1 FROM billing_policy(p_tenant, p_resource);
 	IF NOT FOUND THEN
