@@ -1,4 +1,5 @@
 import type { LimitsChangedData } from '../../contract/outbound-webhooks.js';
+import { storeUnavailable } from '../errors.js';
 import type { OutboxStore } from './outbox-store.js';
 
 /** One message of a subscriber's stream: first `ready`, then every change in sequence order. */
@@ -37,7 +38,10 @@ export interface ChangeFeedOptions {
   pollMs?: number | undefined;
   /** Changes read per query. */
   batchSize?: number | undefined;
-  /** Changes a stream may have waiting before it is ended as too slow. */
+  /**
+   * Changes a stream may have waiting before it is ended as too slow. Keep it above `batchSize`:
+   * one read hands a whole batch on at once, to streams that are waiting as much as to slow ones.
+   */
   maxQueued?: number | undefined;
   /** Reading failed; the feed reads again at its next look. */
   onError?: ((error: unknown) => void) | undefined;
@@ -145,6 +149,10 @@ export function createLimitsChangeFeed(options: ChangeFeedOptions): LimitsChange
   signal.addEventListener('abort', closed, { once: true });
 
   async function* follow({ tenantId, lastEventId, signal: ended }: FollowOptions = {}) {
+    // Closed (the store, or the server shutting down): refused, not an empty stream, so that the
+    // caller is told to go elsewhere instead of being answered `ready` and then nothing.
+    if (signal.aborted) throw storeUnavailable(new Error('the change feed is closed'));
+    if (ended?.aborted) return;
     const subscriber: Subscriber = { tenantId, queue: [], overflowed: false, wakeUp: undefined };
     const stop = () => wakeUp(subscriber);
     ended?.addEventListener('abort', stop, { once: true });

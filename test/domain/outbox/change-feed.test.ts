@@ -906,6 +906,25 @@ describe('createLimitsChangeFeed', () => {
       expect(outbox.afterCalls).toHaveLength(queries);
     });
 
+    it('at once, reading nothing, when its caller’s signal aborted before it started', async () => {
+      const outbox = fakeOutbox();
+      const { feed } = openFeed(outbox);
+      const gone = new AbortController();
+      gone.abort();
+      const stream = feed.follow({ signal: gone.signal });
+      expect(await nextOf(stream)).toEqual({ done: true, value: undefined });
+      expect([outbox.afterCalls.length, feed.subscribers]).toEqual([0, 0]);
+    });
+
+    it('refused (store unavailable, 503) when it starts after the feed closed, reading nothing', async () => {
+      const outbox = fakeOutbox();
+      const { feed, controller } = openFeed(outbox);
+      controller.abort();
+      const { stream } = follow(feed);
+      await expect(nextOf(stream)).rejects.toMatchObject({ code: 'store_unavailable' });
+      expect([outbox.afterCalls.length, feed.subscribers]).toEqual([0, 0]);
+    });
+
     it('not while it is at most maxQueued changes behind', async () => {
       const outbox = fakeOutbox();
       const { feed } = openFeed(outbox, { maxQueued: 2 });
