@@ -166,8 +166,11 @@ BEGIN
 END;
 $$;
 --> statement-breakpoint
--- Every change of a counter — whoever makes it — is assessed in its own statement's transaction.
--- A counter made at 0 (a tenant's first grant makes it, then raises it) has nothing to assess.
+-- Every change of a counter — whoever makes it — is assessed in its own transaction, at its commit
+-- (deferred): by then the counter holds what the transaction leaves, so a unit taken and given
+-- back within it (a grant abandoned at its deadline, inside billing_reserve) moves nothing, and
+-- each assessment reads the usage that commits. The counter row stays locked until then, so the
+-- order of locks (counter, then state) is kept. A counter made at 0 has nothing to assess.
 CREATE FUNCTION billing_usage_counter_alert() RETURNS trigger
 LANGUAGE plpgsql
 AS $$
@@ -181,14 +184,16 @@ BEGIN
 END;
 $$;
 --> statement-breakpoint
-CREATE TRIGGER usage_counter_alert_insert
+CREATE CONSTRAINT TRIGGER usage_counter_alert_insert
 AFTER INSERT ON usage_counter
+DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW
 WHEN (NEW.used > 0)
 EXECUTE FUNCTION billing_usage_counter_alert();
 --> statement-breakpoint
-CREATE TRIGGER usage_counter_alert_update
+CREATE CONSTRAINT TRIGGER usage_counter_alert_update
 AFTER UPDATE OF used ON usage_counter
+DEFERRABLE INITIALLY DEFERRED
 FOR EACH ROW
 WHEN (NEW.used IS DISTINCT FROM OLD.used)
 EXECUTE FUNCTION billing_usage_counter_alert();

@@ -19,6 +19,7 @@ import { eventually } from '../support/eventually.js';
 import { createHarness, type Harness, STORE_KINDS, useHarness } from '../support/harness.js';
 import { rowsOf } from '../support/leases.js';
 import { orbDelivery, subscriptionEvent } from '../support/orb.js';
+import { holdCounterRows } from '../support/row-lock.js';
 import { startWebhookReceiver } from '../support/webhook-receiver.js';
 
 // ---- the model ------------------------------------------------------------------------------
@@ -136,6 +137,31 @@ describe.each(STORE_KINDS)('limit alerts on %s', (kind) => {
     await writeAlertThresholds(h.db, { warningPercent, hysteresisPercent });
     onTestFinished(() => writeAlertThresholds(h.db, { warningPercent: 80, hysteresisPercent: 10 }));
   }
+
+  it.runIf(kind === 'postgres')(
+    'sends nothing for a grant abandoned in its own statement (its deadline passed while it waited): usage never moved',
+    async () => {
+      const tenant = await h.tenant('free', { overrides: { deployments: 2 } });
+      const usage = usageOf(h, tenant);
+      await usage.reserve(1); // 1 of 2: ok
+      // The next grant waits for the counter row past its deadline: billing_reserve takes the unit
+      // (2 of 2) and gives it back (1 of 2) in one statement — a move up and down that never was.
+      const lock = await holdCounterRows(h.db, tenant);
+      const late = h.store.usage.reserve(tenant, {
+        resource: 'deployments',
+        quantity: 1,
+        idempotencyKey: randomUUID(),
+        reference: undefined,
+        fingerprint: 'late',
+        notAfter: Date.now() + 200,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      await lock.release();
+      expect(await late).toEqual({ kind: 'abandoned' });
+      expect(await alertsOf(tenant)).toEqual([]);
+      expect(await stateOf(tenant)).toBe('ok');
+    },
+  );
 
   it('ok → warning → reached as grants fill a limit of 10, each once; the data says where it stands', async () => {
     const tenant = await h.tenant('free', { overrides: { deployments: 10 } });
@@ -432,6 +458,14 @@ describe.each(STORE_KINDS)('limit alerts on %s', (kind) => {
           .update(usageCounter)
           .set({ used: 10 })
           .where(and(eq(usageCounter.organizationId, tenant), eq(usageCounter.resource, 'deployments')));
+        const alertsInside = () =>
+          tx
+            .select({ type: billingEvent.type })
+            .from(billingEvent)
+            .where(and(eq(billingEvent.tenantId, tenant), like(billingEvent.type, 'limit.%')));
+        // Assessed at commit (a deferred trigger), or here when asked to be.
+        expect(await alertsInside()).toEqual([]);
+        await tx.execute(sql`set constraints usage_counter_alert_update immediate`);
         const inside = await tx
           .select({ type: billingEvent.type })
           .from(billingEvent)
@@ -741,13 +775,13 @@ describe.runIf(STORE_KINDS.includes('postgres'))(
       expect(await alertTypes(tenant)).toEqual(['limit.reached']);
     });
 
-    it('a limit change waits for an in-flight grant and judges both together', async () => {
+    it('a grant in flight when the limit changes is judged against the new limit at its commit', async () => {
       if (!h.database.url) throw new Error('no url');
       const tenant = await h.tenant('free', { overrides: { deployments: 10 } });
       await h.store.usage.setUsage(tenant, { deployments: 6 }, 'test');
       const direct = postgres(h.database.url, { max: 2, onnotice: () => {} });
       onTestFinished(() => direct.end());
-      // A usage change in flight (7 of 10: nothing alone), holding its rows until let go.
+      // A usage change in flight (7 of 10: nothing alone), holding its counter row until let go.
       let letGo: () => void = () => {};
       let holding: () => void = () => {};
       const held = new Promise<void>((resolve) => {
@@ -761,21 +795,19 @@ describe.runIf(STORE_KINDS.includes('postgres'))(
         });
       });
       await held;
-      // The limit lowered to 8 (6 of 8 alone: 75 %, nothing); together, 7 of 8: warning.
-      const change = usageOf(other, tenant).limit(8);
-      await eventually(async () => {
-        const waiting = await direct`
-        select 1 from pg_stat_activity
-        where datname = current_database() and wait_event_type = 'Lock' and pid <> pg_backend_pid()`;
-        return waiting.length > 0;
-      });
+      // The limit lowered to 8 meanwhile: judged against the committed 6 (75 %), nothing.
+      await usageOf(other, tenant).limit(8);
+      const alerts = () =>
+        h.db
+          .select()
+          .from(billingEvent)
+          .where(and(eq(billingEvent.tenantId, tenant), like(billingEvent.type, 'limit.%')));
+      expect(await alerts()).toEqual([]);
+      // The grant commits: judged then, under the state row's lock, against the limit as it is now.
       letGo();
       await grant;
-      await change;
-      const [event] = await h.db
-        .select()
-        .from(billingEvent)
-        .where(and(eq(billingEvent.tenantId, tenant), like(billingEvent.type, 'limit.%')));
+      const [event, ...more] = await alerts();
+      expect(more).toEqual([]);
       expect(event?.data).toEqual({
         tenant_id: tenant,
         resource: 'deployments',
