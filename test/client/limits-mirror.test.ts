@@ -14,17 +14,10 @@ import {
   type LimitsMirror,
 } from '../../packages/client/src/index.js';
 import { type Harness, useHarness } from '../support/harness.js';
-import { streamNetwork } from './stream-network.js';
+import { clientOver, streamNetwork } from './stream-network.js';
 
 function mirrorOver(h: Harness, options: Partial<BillingClientOptions> = {}) {
-  const network = streamNetwork(h);
-  const client = createBillingClient({
-    url: 'http://billing.test',
-    token: () => h.workerToken(),
-    fetch: network.fetch,
-    retry: { initialDelayMs: 1, maxDelayMs: 20 },
-    ...options,
-  });
+  const { client, network } = clientOver(h, options);
   const mirror = client.createLimitsMirror();
   onTestFinished(() => mirror.close());
   return { client, mirror, network, limitsCalls: () => network.callsTo('billing.limits').length };

@@ -4,6 +4,7 @@
  * can be cut as a dropped connection is, and a stream's request rewritten on its way (a resume
  * point the service no longer has).
  */
+import { type BillingClientOptions, createBillingClient } from '../../packages/client/src/index.js';
 import type { Harness } from '../support/harness.js';
 
 export interface StreamRequest {
@@ -84,4 +85,17 @@ export function streamNetwork(h: Harness) {
       rewrite = change;
     },
   };
+}
+
+/** A client over `h` through a `streamNetwork` the test controls; reconnects without waiting long. */
+export function clientOver(h: Harness, options: Partial<BillingClientOptions> = {}) {
+  const network = streamNetwork(h);
+  const client = createBillingClient({
+    url: 'http://billing.test',
+    token: () => h.workerToken(),
+    fetch: network.fetch,
+    retry: { initialDelayMs: 1, maxDelayMs: 20 },
+    ...options,
+  });
+  return { client, network };
 }

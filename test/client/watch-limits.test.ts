@@ -5,27 +5,9 @@
  * connection, the token asked for every connection, a refusal thrown, the loop ended by a signal.
  */
 import { describe, expect, it, onTestFinished } from 'vitest';
-import {
-  type BillingClientOptions,
-  createBillingClient,
-  isBillingClientError,
-  type LimitsStreamMessage,
-} from '../../packages/client/src/index.js';
-import { type Harness, useHarness } from '../support/harness.js';
-import { streamNetwork } from './stream-network.js';
-
-/** A client over `h` through a network the test controls; reconnects without waiting long. */
-function clientOver(h: Harness, options: Partial<BillingClientOptions> = {}) {
-  const network = streamNetwork(h);
-  const client = createBillingClient({
-    url: 'http://billing.test',
-    token: () => h.workerToken(),
-    fetch: network.fetch,
-    retry: { initialDelayMs: 1, maxDelayMs: 20 },
-    ...options,
-  });
-  return { client, network };
-}
+import { isBillingClientError, type LimitsStreamMessage } from '../../packages/client/src/index.js';
+import { useHarness } from '../support/harness.js';
+import { clientOver } from './stream-network.js';
 
 /** Reads the stream in the background; `until` waits for the messages a test expects. */
 function reader(stream: AsyncIterable<LimitsStreamMessage>) {
