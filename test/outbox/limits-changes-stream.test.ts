@@ -8,6 +8,7 @@
 import { asc, eq } from 'drizzle-orm';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { billingEvent, billingEventPruned } from '../../src/db/schema.js';
+import type { BillingStore } from '../../src/domain/store.js';
 import { eventuallyReads } from '../support/eventually.js';
 import { type Harness, STORE_KINDS, trpcPath, useHarness } from '../support/harness.js';
 import { parsePrometheus, sampleSum } from '../support/prometheus.js';
@@ -272,6 +273,32 @@ describe.each(STORE_KINDS)('the change stream on %s', (kind) => {
       data: { sequence: Number(messages[1]?.id), resumed: true },
     });
     expect(await readNext()).toMatchObject({ type: 'limits.changed', data: { after: { deployments: 12 } } });
+  });
+
+  /** This file's app over a store whose outbox fails `method` as an unreachable database does. */
+  function appWithFailing(method: 'limitsChangesPosition' | 'limitsChangesAfter') {
+    const store: BillingStore = {
+      ...h.store,
+      outbox: { ...h.store.outbox, [method]: () => Promise.reject(new Error('connect ECONNREFUSED')) },
+    };
+    return h.withApp({ dependencies: { store, changeStreams: { heartbeatMs: 200, pollMs: 200 } } });
+  }
+
+  it('answers 503 when the store cannot say where the stream starts', async () => {
+    const res = await appWithFailing('limitsChangesPosition').asWorker(PATH);
+    expect(res.status).toBe(503);
+    expect(await res.json()).toEqual({ detail: 'Limits store unavailable' });
+  });
+
+  it('ends the stream when the store fails in the middle of it (the subscriber resumes by its last id)', async () => {
+    const res = await appWithFailing('limitsChangesAfter').asWorker(PATH, {
+      headers: { 'last-event-id': '0' },
+    });
+    expect(res.status).toBe(200);
+    const stream = readSse(res);
+    opened.push(stream);
+    expect(await stream.nextMessage()).toMatchObject({ event: 'ready', data: { resumed: true } });
+    await expect(stream.nextMessage()).rejects.toThrow('the stream ended');
   });
 
   it('answers 404 without a store, as the admin API does', async () => {

@@ -27,7 +27,8 @@ export const limitsChanges = workerProcedure
       feed.follow({
         tenantId: input.tenantId,
         lastEventId: input.lastEventId == null ? undefined : Number(input.lastEventId),
-        signal: signal ?? ctx.signal,
+        // tRPC's own signal on /trpc; the REST route's (the request's) through our runner.
+        signal,
       }),
     );
   });

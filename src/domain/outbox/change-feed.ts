@@ -1,5 +1,5 @@
 import type { LimitsChangedData } from '../../contract/outbound-webhooks.js';
-import { storeUnavailable } from '../errors.js';
+import { orUnavailable, storeUnavailable } from '../errors.js';
 import type { OutboxStore } from './outbox-store.js';
 
 /** One message of a subscriber's stream: first `ready`, then every change in sequence order. */
@@ -128,7 +128,7 @@ export function createLimitsChangeFeed(options: ChangeFeedOptions): LimitsChange
         poll.unref();
       });
       try {
-        await starting;
+        await orUnavailable(starting);
       } finally {
         starting = undefined;
       }
@@ -161,12 +161,13 @@ export function createLimitsChangeFeed(options: ChangeFeedOptions): LimitsChange
       // Joined first: whatever commits from now on reaches the queue, whatever committed before
       // is in the replay below (and whatever is in both is sent once).
       await join(subscriber);
-      const { newest, prunedThrough } = await store.limitsChangesPosition();
+      // An unreachable store is `store_unavailable` (503: try again), as in every other read.
+      const { newest, prunedThrough } = await orUnavailable(store.limitsChangesPosition());
       const resumed = lastEventId !== undefined && lastEventId >= prunedThrough && lastEventId <= newest;
       let sent = resumed ? lastEventId : newest;
       yield { type: 'ready', data: { sequence: sent, resumed } } as const;
       for (;;) {
-        const replay = await store.limitsChangesAfter(sent, { tenantId, limit: batchSize });
+        const replay = await orUnavailable(store.limitsChangesAfter(sent, { tenantId, limit: batchSize }));
         for (const change of replay) {
           if (over()) return;
           sent = change.sequence;

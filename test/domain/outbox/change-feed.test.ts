@@ -1160,8 +1160,14 @@ describe('createLimitsChangeFeed', () => {
       const second = follow(feed);
       const results = await Promise.allSettled([nextOf(first.stream), nextOf(second.stream)]);
       expect(results).toEqual([
-        { status: 'rejected', reason: failure },
-        { status: 'rejected', reason: failure },
+        {
+          status: 'rejected',
+          reason: expect.objectContaining({ code: 'store_unavailable', cause: failure }),
+        },
+        {
+          status: 'rejected',
+          reason: expect.objectContaining({ code: 'store_unavailable', cause: failure }),
+        },
       ]);
       // Both waited on the one start.
       expect(outbox.positionCalls).toBe(1);
@@ -1190,7 +1196,7 @@ describe('createLimitsChangeFeed', () => {
         throw failure;
       });
       const { stream } = follow(feed);
-      await expect(nextOf(stream)).rejects.toBe(failure);
+      await expect(nextOf(stream)).rejects.toMatchObject({ code: 'store_unavailable', cause: failure });
       expect(feed.subscribers).toBe(1);
       outbox.commit();
       feed.wake();
@@ -1206,7 +1212,7 @@ describe('createLimitsChangeFeed', () => {
         throw failure;
       });
       const { stream } = follow(feed);
-      await expect(nextOf(stream)).rejects.toBe(failure);
+      await expect(nextOf(stream)).rejects.toMatchObject({ code: 'store_unavailable', cause: failure });
       expect(feed.subscribers).toBe(0);
       outbox.commit();
       feed.wake();
@@ -1226,7 +1232,7 @@ describe('createLimitsChangeFeed', () => {
       onceAfter(outbox, () => {
         throw failure;
       });
-      await expect(nextOf(stream)).rejects.toBe(failure);
+      await expect(nextOf(stream)).rejects.toMatchObject({ code: 'store_unavailable', cause: failure });
       expect(feed.subscribers).toBe(1);
       expect(await nextOf(stream)).toEqual({ done: true, value: undefined });
       open.controller.abort();
@@ -1240,6 +1246,22 @@ describe('createLimitsChangeFeed', () => {
       expect(outbox.afterCalls).toHaveLength(queries);
     });
 
+    it('a statement the database refused goes on as it is (a fault: 500), not as unavailable', async () => {
+      const outbox = fakeOutbox();
+      const { feed } = openFeed(outbox);
+      const refused = Object.assign(new Error('relation "billing_event" does not exist'), {
+        code: '42P01',
+        severity: 'ERROR',
+      });
+      const { stream } = follow(feed);
+      onceAfter(outbox, () => {
+        throw refused;
+      });
+      expect(await nextOf(stream)).toEqual({ done: false, value: ready(0, false) });
+      await expect(nextOf(stream)).rejects.toBe(refused);
+      expect(feed.subscribers).toBe(0);
+    });
+
     it('replaying the only stream fails it and stops the reader', async () => {
       const outbox = fakeOutbox();
       outbox.commit();
@@ -1249,7 +1271,7 @@ describe('createLimitsChangeFeed', () => {
       onceAfter(outbox, () => {
         throw new Error('statement timeout');
       });
-      await expect(nextOf(stream)).rejects.toThrow('statement timeout');
+      await expect(nextOf(stream)).rejects.toMatchObject({ code: 'store_unavailable' });
       expect(feed.subscribers).toBe(0);
       outbox.commit();
       feed.wake();
