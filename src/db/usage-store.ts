@@ -209,8 +209,12 @@ export function createUsageStore(db: Database): UsageStore {
         case 'refused':
           if (row.used === null) throw new TypeError('billing_reserve answered a refusal without usage');
           // A refusal changes no row, so no trigger sees it: `limit.reached` (once) is assessed
-          // here, a second statement on the rare path (drizzle/0011_limit_alerts.sql).
-          await db.execute(sql`select billing_assess_alert(${tenantId}, ${request.resource}, 'refused')`);
+          // here, a second statement (drizzle/0011_limit_alerts.sql) — only when the limit was not
+          // full: a full one was `reached` by the rise that filled it, and a crowd refused at a full
+          // limit must not queue a statement each for nothing.
+          if (row.limit !== null && row.used < row.limit) {
+            await db.execute(sql`select billing_assess_alert(${tenantId}, ${request.resource}, 'refused')`);
+          }
           return { kind: 'refused', limit: row.limit, used: row.used, planId: PlanType.parse(row.planId) };
         case 'key_reused':
         case 'tenant_not_found':
