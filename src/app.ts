@@ -16,6 +16,7 @@ import { createWebhookEndpoints, type WebhookEndpoints } from './domain/outbox/e
 import { startPeriodicTask } from './domain/periodic-task.js';
 import type { BillingStore } from './domain/store.js';
 import { createStoreHealth, createStoreReadiness } from './domain/store-health.js';
+import { ACTIVITY_FLUSH_MS, type ActivityRollup, createActivityRollup } from './domain/usage/activity.js';
 import { createEntitlementsService } from './domain/usage/entitlements.js';
 import { createUsageService, type UsageService } from './domain/usage/usage.js';
 import { createOrbEventHandler } from './domain/webhooks/orb-events.js';
@@ -96,6 +97,11 @@ export interface BillingAppDependencies {
    * (default 5,000, or 1,000 where notifications do not reach this replica).
    */
   changeStreams?: { heartbeatMs?: number | undefined; pollMs?: number | undefined } | undefined;
+  /**
+   * The hourly activity rollup's timing (tests shorten it): `flushMs` between flushes of this
+   * replica's counts to the store (default 5,000: what a crash loses at most).
+   */
+  activity?: { flushMs?: number | undefined } | undefined;
 }
 
 /** Callbacks into the embedding process. Every one optional. */
@@ -188,6 +194,49 @@ function startOutboundWebhooks(
     runAtStart: true,
   });
   return endpoints(dispatcher.wake);
+}
+
+/**
+ * The hourly activity rollup of this replica: counted in memory, flushed every few seconds and
+ * once more when the store closes (a crash loses at most one interval). A replica that counted
+ * something prunes the rows past retention after its first flush, then hourly: one that never
+ * counts anything never touches the table.
+ */
+function startActivityRollup(
+  store: BillingStore,
+  dependencies: BillingAppDependencies,
+  { logger, now }: { logger: Logger; now: () => number },
+): ActivityRollup {
+  const dropped = throttledWarning(
+    logger,
+    'activity counts dropped: the store has not taken them for long',
+    10_000,
+  );
+  const rollup = createActivityRollup({
+    store: store.activity,
+    now,
+    onDropped: () => dropped({ pending: rollup.pending }),
+  });
+  const flushFailed = throttledWarning(logger, 'activity flush failed', 10_000);
+  let pruneDue = Number.NEGATIVE_INFINITY;
+  startPeriodicTask({
+    async run() {
+      if (rollup.pending === 0) return;
+      await rollup.flush();
+      if (now() < pruneDue) return;
+      pruneDue = now() + PRUNE_INTERVAL_MS;
+      await rollup.prune();
+    },
+    intervalMs: dependencies.activity?.flushMs ?? ACTIVITY_FLUSH_MS,
+    signal: store.closing,
+    onError: (error) => flushFailed({ err: error, pending: rollup.pending }),
+  });
+  store.beforeClose(() =>
+    rollup.flush().catch((error: unknown) => {
+      logger.warn({ err: error, pending: rollup.pending }, 'activity counts lost: the last flush failed');
+    }),
+  );
+  return rollup;
 }
 
 /** How often the change streams look at the outbox when no notification comes (ms). */
@@ -310,6 +359,7 @@ export function createBillingApp({
     });
     return (authorization: string | undefined) => verify(bearerTokenFrom(authorization));
   };
+  const activity = store && startActivityRollup(store, dependencies, { logger, now });
   const usage: UsageService | undefined =
     store &&
     createUsageService(store.usage, {
@@ -328,6 +378,7 @@ export function createBillingApp({
         );
       },
       onCheck: (result) => metrics.preflightCheck(result),
+      onActivity: activity && ((tenantId, resource, kind) => activity.record(tenantId, resource, kind)),
     });
   const services: BillingServices = {
     authenticateWorker: config.disableAuth
@@ -352,6 +403,7 @@ export function createBillingApp({
     webhookEndpoints: store && startOutboundWebhooks(store, config, dependencies, { logger, metrics, warn }),
     limitsChanges: store && startChangeFeed(store, dependencies, hooks, { logger, metrics }),
     usage,
+    activity,
     entitlements:
       store &&
       createEntitlementsService(store.usage, {

@@ -3,6 +3,7 @@ import type { Administration } from '../domain/limits/administration.js';
 import type { LimitsSource } from '../domain/limits/limits-source.js';
 import type { LimitsChangeFeed } from '../domain/outbox/change-feed.js';
 import type { WebhookEndpoints } from '../domain/outbox/endpoints.js';
+import type { ActivityRollup } from '../domain/usage/activity.js';
 import type { EntitlementsService } from '../domain/usage/entitlements.js';
 import type { UsageService } from '../domain/usage/usage.js';
 import type { WebhookStore } from '../domain/webhooks/webhook-store.js';
@@ -23,6 +24,8 @@ export interface BillingServices {
   webhookEndpoints?: WebhookEndpoints | undefined;
   /** Reservations and usage; absent without a store. */
   usage?: UsageService | undefined;
+  /** Grants, releases, refusals and expiries per hour, for operators; absent without a store. */
+  activity?: Pick<ActivityRollup, 'hourly' | 'refusals'> | undefined;
   /** Each limit explained, with what holds it; absent without a store. */
   entitlements?: EntitlementsService | undefined;
   /** Every replica's limits changes, live, for the change streams; absent without a store. */

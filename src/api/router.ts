@@ -1,8 +1,14 @@
 import { clearOverrides } from './admin/clear-overrides.js';
 import { createWebhookEndpoint } from './admin/create-webhook-endpoint.js';
 import { deleteWebhookEndpoint } from './admin/delete-webhook-endpoint.js';
+import { getActivity } from './admin/get-activity.js';
 import { getTenant } from './admin/get-tenant.js';
+import { getTenantUsage } from './admin/get-tenant-usage.js';
+import { listAudit } from './admin/list-audit.js';
+import { listNearLimits } from './admin/list-near-limits.js';
 import { listPlans } from './admin/list-plans.js';
+import { listRefusals } from './admin/list-refusals.js';
+import { listTenants } from './admin/list-tenants.js';
 import { listWebhookDeliveries } from './admin/list-webhook-deliveries.js';
 import { listWebhookEndpoints } from './admin/list-webhook-endpoints.js';
 import { listWebhookEvents } from './admin/list-webhook-events.js';
@@ -39,6 +45,10 @@ export const appRouter = router({
     listPlans,
     setPlan,
     getTenant,
+    listTenants,
+    getTenantUsage,
+    listNearLimits,
+    listAudit,
     putTenant,
     clearOverrides,
     listWebhookEvents,
@@ -48,6 +58,8 @@ export const appRouter = router({
     deleteWebhookEndpoint,
     listWebhookDeliveries,
     redeliverWebhookDelivery,
+    getActivity,
+    listRefusals,
   }),
 });
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { keyCursor } from './cursor.js';
 import { BillingLimits, TenantId } from './limits.js';
 import { Count, Limit, PlanLimits, PlanType } from './plans.js';
 
@@ -80,6 +81,22 @@ export const PlanView = z
   .meta({ id: 'Plan' });
 export type PlanView = z.infer<typeof PlanView>;
 
+/** A plan as the catalog listing shows it: the plan, and how many organizations are on it now. */
+export const PlanSummary = PlanView.extend({
+  tenant_count: z.int().min(0).meta({ description: 'Organizations whose customer is on this plan.' }),
+}).meta({
+  id: 'PlanSummary',
+  example: {
+    plan_id: 'growth',
+    deployments: 5,
+    self_hosted_workers: null,
+    soft_limits: {},
+    orb_external_plan_id: 'growth',
+    tenant_count: 1204,
+  },
+});
+export type PlanSummary = z.infer<typeof PlanSummary>;
+
 export const TenantPathInput = z.object({ tenantId: TenantId });
 
 export const TenantUpdate = z.strictObject({
@@ -120,3 +137,22 @@ export const TenantView = z
     },
   });
 export type TenantView = z.infer<typeof TenantView>;
+
+/** A tenant as a listing shows it: its plan, overrides and effective limits (soft limits: `GET` the tenant). */
+export const TenantSummary = TenantView.omit({ soft_limits: true }).meta({
+  id: 'TenantSummary',
+  example: {
+    tenant_id: 'org-1',
+    customer_id: 'cus_42',
+    plan_id: 'growth',
+    overrides: { deployments: 10 },
+    limits: { deployments: 10, self_hosted_workers: null, plan_type: 'growth' },
+  },
+});
+export type TenantSummary = z.infer<typeof TenantSummary>;
+
+/** The opaque `cursor` of `GET /admin/tenants`: the last tenant id of the previous page (see `keyCursor`). */
+export const TenantsCursor = keyCursor({
+  example: 'WyJvcmctMTIzIl0',
+  isKey: (key) => TenantId.safeParse(key).success,
+});

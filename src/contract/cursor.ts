@@ -53,3 +53,40 @@ export const NextCursor = z
   .string()
   .nullable()
   .meta({ description: 'The `cursor` of the next page; null on the last page.' });
+
+/**
+ * The opaque `cursor` of a list ordered by one unique key (tenant ids, ascending): the last key of
+ * the previous page, base64url-encoded. A cursor that is not one (`isKey` refuses what it names)
+ * is a 422 on `cursor`, as with `pageCursor`.
+ */
+export function keyCursor({ example, isKey }: { example: string; isKey: (key: string) => boolean }) {
+  return z.codec(
+    z
+      .string()
+      .min(1)
+      .max(4096)
+      .meta({ description: 'Opaque: the `next_cursor` of the previous page.', example }),
+    z.string(),
+    {
+      decode: (cursor, ctx) => {
+        const key = keyOf(cursor);
+        if (key !== undefined && isKey(key)) return key;
+        ctx.issues.push({ code: 'custom', message: 'Invalid cursor', input: cursor });
+        return z.NEVER;
+      },
+      encode: (key) => Buffer.from(JSON.stringify([key])).toString('base64url'),
+    },
+  );
+}
+
+function keyOf(cursor: string): string | undefined {
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  if (!Array.isArray(value) || value.length !== 1) return undefined;
+  const [key] = value as unknown[];
+  return typeof key === 'string' ? key : undefined;
+}

@@ -181,3 +181,36 @@ export const ReservationList = z
   })
   .meta({ id: 'ReservationList' });
 export type ReservationList = z.infer<typeof ReservationList>;
+
+/** The admin's view of a tenant's usage: what `GET /billing/usage` answers, and what it holds now. */
+export const TenantUsage = z
+  .object({
+    usage: UsageResponse,
+    reservations: z.array(ReservationRecord).meta({
+      description: 'Its active reservations and leases, newest first, at most 100.',
+    }),
+  })
+  .meta({ id: 'TenantUsage' });
+export type TenantUsage = z.infer<typeof TenantUsage>;
+
+/** One tenant's usage of one resource, near or past its limit. */
+export const NearLimit = z
+  .object({
+    tenant_id: z.string(),
+    resource: Resource,
+    used: z.int().min(0),
+    limit: z.int().min(0).meta({ description: 'The effective limit (never unlimited here).' }),
+    percent: z
+      .number()
+      .min(0)
+      .meta({
+        description:
+          '`used` as a percentage of `limit`, to one decimal. Against a limit of 0 (any use is over it) as ' +
+          'if the limit were 1.',
+      }),
+  })
+  .meta({
+    id: 'NearLimit',
+    example: { tenant_id: 'org-1', resource: 'deployments', used: 9, limit: 10, percent: 90 },
+  });
+export type NearLimit = z.infer<typeof NearLimit>;

@@ -60,7 +60,12 @@ export interface DatabaseOptions {
   pgliteTemplate?: Blob | File | undefined;
   /** PostgreSQL pool size. */
   maxConnections?: number;
+  /** Called with every query drizzle runs (its SQL and parameters): benchmarks EXPLAIN what ran. */
+  logQuery?: ((query: string, params: unknown[]) => void) | undefined;
 }
+
+/** drizzle's logger for `logQuery`, if any. */
+const queryLogger = ({ logQuery }: DatabaseOptions) => (logQuery ? { logger: { logQuery } } : {});
 
 const MIGRATIONS = fileURLToPath(new URL('../../drizzle', import.meta.url));
 const CHECKED_IN_MIGRATIONS = (
@@ -134,7 +139,7 @@ async function openPglite(options: DatabaseOptions): Promise<DatabaseHandle> {
       options.dataDir ?? 'memory://',
       options.pgliteTemplate ? { loadDataDir: options.pgliteTemplate } : {},
     );
-    db = drizzlePglite(client, { schema });
+    db = drizzlePglite(client, { schema, ...queryLogger(options) });
     await migratePglite(db, { migrationsFolder: MIGRATIONS });
   } catch (error) {
     await ownLock?.release();
@@ -174,7 +179,10 @@ async function openPostgres(url: string, options: DatabaseOptions): Promise<Data
     await migrator.end({ timeout: 5 });
   }
   const client = postgres(url, { ...settings, max: options.maxConnections ?? 10 });
-  const db = drizzlePostgres(prepare ? client : withNamedStatementsInlined(client), { schema });
+  const db = drizzlePostgres(prepare ? client : withNamedStatementsInlined(client), {
+    schema,
+    ...queryLogger(options),
+  });
   // Used only to LISTEN: postgres.js keeps a dedicated connection for it (opened by the first
   // LISTEN) and listens again after reconnecting.
   const listenUrl = options.listenUrl ?? url;

@@ -1,7 +1,8 @@
-import { type AnyColumn, eq, inArray, type SQL, sql } from 'drizzle-orm';
+import { type AnyColumn, and, eq, gt, inArray, type SQL, sql } from 'drizzle-orm';
 import type { LimitOverrides, PlanView } from '../contract/admin.js';
 import type { PagePosition } from '../contract/cursor.js';
 import { PlanType } from '../contract/plans.js';
+import type { Resource } from '../contract/usage.js';
 import type { TenantRecord } from '../domain/limits/effective-limits.js';
 import type { Database } from './database.js';
 import { customer, organizationToAccount, plan } from './schema.js';
@@ -16,7 +17,7 @@ export const keyset = {
     time: AnyColumn,
     id: AnyColumn,
     after: PagePosition | undefined,
-    idType: 'uuid' | 'text',
+    idType: 'uuid' | 'text' | 'bigint',
   ): SQL | undefined {
     if (after === undefined) return undefined;
     return sql`(${time}, ${id}) < (${after.at}::timestamptz, ${after.id}::${sql.raw(idType)})`;
@@ -140,4 +141,85 @@ export async function tenantsOfCustomer(db: Executor, customerId: string): Promi
     .from(organizationToAccount)
     .where(eq(organizationToAccount.customerId, customerId));
   return rows.map((row) => row.id);
+}
+
+/**
+ * A text column compared byte by byte (UTF-8, PostgreSQL's "C" collation): the order listings page
+ * in, whatever the database's collation, and the one the `*_c_idx` indexes (drizzle/0012) hold.
+ */
+export const inByteOrder = (column: AnyColumn): SQL => sql`${column} collate "C"`;
+
+const MAX_CODE_POINT = 0x10ffff;
+
+/**
+ * The least string after every string that starts with `prefix`, in code-point order (UTF-8's byte
+ * order): the prefix with its last code point incremented, those at U+10FFFF dropped first.
+ * `undefined` when there is none (a prefix of U+10FFFF only): nothing sorts after it.
+ */
+export function prefixUpperBound(prefix: string): string | undefined {
+  const points = Array.from(prefix, (char) => char.codePointAt(0) ?? 0);
+  while (points.length > 0) {
+    const last = points.pop() ?? MAX_CODE_POINT;
+    if (last < MAX_CODE_POINT) {
+      // Surrogates are no characters PostgreSQL stores: the next one is U+E000.
+      points.push(last + 1 === 0xd800 ? 0xe000 : last + 1);
+      return String.fromCodePoint(...points);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * `column` starts with `prefix`, literally (`%`, `_` and `\` are plain characters), as a range in
+ * byte order: an index on `column collate "C"` serves it.
+ */
+export function startsWith(column: AnyColumn, prefix: string): SQL {
+  const upper = prefixUpperBound(prefix);
+  const from = sql`${inByteOrder(column)} >= ${prefix}`;
+  return upper === undefined ? from : sql`${from} and ${inByteOrder(column)} < ${upper}`;
+}
+
+/** Tenant ids after `after`, in byte order, if any. */
+export const tenantIdAfter = (after: string | undefined): SQL | undefined =>
+  after === undefined ? undefined : gt(inByteOrder(organizationToAccount.organizationId), after);
+
+/** The first `limit` tenants matching `where`, in byte order of their ids: a page of a listing. */
+export async function readTenantsInOrder(
+  db: Executor,
+  where: SQL | undefined,
+  limit: number,
+): Promise<TenantRecord[]> {
+  const rows = await tenantsQuery(db)
+    .where(and(where))
+    .orderBy(inByteOrder(organizationToAccount.organizationId))
+    .limit(limit);
+  return rows.map(tenantRecordOf);
+}
+
+/** Where each resource's limit lives: the plan's column, and the tenant's two override columns. */
+const LIMIT_COLUMNS = {
+  deployments: {
+    plan: plan.deployments,
+    allowance: organizationToAccount.deploymentAllowance,
+    unlimited: organizationToAccount.deploymentUnlimited,
+  },
+  self_hosted_workers: {
+    plan: plan.selfHostedWorkers,
+    allowance: organizationToAccount.workerAllowance,
+    unlimited: organizationToAccount.workerUnlimited,
+  },
+} satisfies Record<Resource, Record<string, AnyColumn>>;
+
+/**
+ * A tenant's effective limit of the resource named by `resource`, in SQL, as `effectiveLimits`
+ * computes it (and `billing_reserve`, drizzle/0006): an unlimited override, NULL; else the
+ * override; else the plan's (NULL: unlimited). Over `organization_to_account` joined to its
+ * customer's `plan`; NULL for a resource it does not know.
+ */
+export function effectiveLimitOf(resource: AnyColumn): SQL<number | null> {
+  const cases = Object.entries(LIMIT_COLUMNS).map(
+    ([name, columns]) =>
+      sql`when ${name} then case when ${columns.unlimited} then null else coalesce(${columns.allowance}, ${columns.plan}) end`,
+  );
+  return sql<number | null>`case ${resource} ${sql.join(cases, sql` `)} end`;
 }

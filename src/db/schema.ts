@@ -39,16 +39,21 @@ export const plan = pgTable(
 );
 
 /** A billing account (the Orb external customer id). Several organizations may share one, and its plan. */
-export const customer = pgTable('customer', {
-  id: text('id').primaryKey(),
-  planId: text('plan_id')
-    .notNull()
-    .references(() => plan.id),
-  /** `created_at` of the last Orb event applied to this customer; older ones arriving later are stale. */
-  lastOrbEventAt: timestamp('last_orb_event_at', { withTimezone: true }),
-  createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
-  updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
-});
+export const customer = pgTable(
+  'customer',
+  {
+    id: text('id').primaryKey(),
+    planId: text('plan_id')
+      .notNull()
+      .references(() => plan.id),
+    /** `created_at` of the last Orb event applied to this customer; older ones arriving later are stale. */
+    lastOrbEventAt: timestamp('last_orb_event_at', { withTimezone: true }),
+    createdAt: timestamp('created_at', { withTimezone: true }).notNull().defaultNow(),
+    updatedAt: timestamp('updated_at', { withTimezone: true }).notNull().defaultNow(),
+  },
+  // Prefix search of ids (see `organization_to_account_organization_id_c_idx`).
+  (t) => [index('customer_id_c_idx').on(sql`${t.id} COLLATE "C"`)],
+);
 
 /**
  * Maps an organization (the Engine's tenant) to its billing account, with optional per-tenant
@@ -77,6 +82,12 @@ export const organizationToAccount = pgTable(
   },
   (t) => [
     index('organization_to_account_customer_idx').on(t.customerId),
+    // Prefix search and listing in byte order: `organization_id LIKE 'abc%'` (a known prefix) or,
+    // with a parameter, `organization_id COLLATE "C" >= $1 AND organization_id COLLATE "C" < $2`
+    // (ordered by `organization_id COLLATE "C"`). The unique index above has the database's
+    // collation, which a LIKE prefix cannot use unless that collation is C.
+    index('organization_to_account_organization_id_c_idx').on(sql`${t.organizationId} COLLATE "C"`),
+    index('organization_to_account_customer_id_c_idx').on(sql`${t.customerId} COLLATE "C"`),
     check('deployment_allowance_non_negative', sql`${t.deploymentAllowance} >= 0`),
     check('worker_allowance_non_negative', sql`${t.workerAllowance} >= 0`),
     check(
@@ -103,7 +114,13 @@ export const auditLog = pgTable(
     before: jsonb('before'),
     after: jsonb('after'),
   },
-  (t) => [index('audit_log_subject_idx').on(t.subjectType, t.subjectId, t.at)],
+  (t) => [
+    index('audit_log_subject_idx').on(t.subjectType, t.subjectId, t.at),
+    // A subject's trail newest first, whatever its type (an id names one subject in practice).
+    index('audit_log_subject_id_at_idx').on(t.subjectId, t.at.desc().nullsFirst(), t.id.desc().nullsFirst()),
+    // The whole log newest first (the console's and `GET /admin/audit`'s listing without a subject).
+    index('audit_log_at_idx').on(t.at.desc().nullsFirst(), t.id.desc().nullsFirst()),
+  ],
 );
 
 /**
@@ -311,5 +328,33 @@ export const billingAlertSettings = pgTable(
       'billing_alert_settings_percentages',
       sql`${t.warningPercent} BETWEEN 1 AND 100 AND ${t.hysteresisPercent} >= 0 AND ${t.hysteresisPercent} < ${t.warningPercent}`,
     ),
+  ],
+);
+
+/**
+ * What happened per tenant × resource × UTC hour: reservations granted, released by their holder,
+ * refused at the limit, and leases expired. Each replica counts in memory and adds its counts here
+ * every few seconds (src/domain/usage/activity.ts); rows older than 35 days are pruned.
+ */
+export const usageActivityHourly = pgTable(
+  'usage_activity_hourly',
+  {
+    organizationId: text('organization_id').notNull(),
+    resource: text('resource').notNull(),
+    /** The start of the UTC hour. */
+    hour: timestamp('hour', { withTimezone: true }).notNull(),
+    grants: integer('grants').notNull().default(0),
+    releases: integer('releases').notNull().default(0),
+    refusals: integer('refusals').notNull().default(0),
+    expiries: integer('expiries').notNull().default(0),
+  },
+  (t) => [
+    primaryKey({ columns: [t.organizationId, t.resource, t.hour] }),
+    check(
+      'usage_activity_hourly_counts_non_negative',
+      sql`${t.grants} >= 0 AND ${t.releases} >= 0 AND ${t.refusals} >= 0 AND ${t.expiries} >= 0`,
+    ),
+    // Every tenant's hours (the all-tenant chart, the refusals list, pruning).
+    index('usage_activity_hourly_hour_idx').on(t.hour),
   ],
 );

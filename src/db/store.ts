@@ -1,4 +1,5 @@
 import type { BillingStore } from '../domain/store.js';
+import { createActivityStore } from './activity-store.js';
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './database.js';
 import { DEMO_TENANTS } from './demo-tenants.js';
 import { changeOf, LIMITS_CHANNEL } from './journal.js';
@@ -35,11 +36,13 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
   }
   const { db } = handle;
   const closing = new AbortController();
+  const lastWork: (() => Promise<unknown>)[] = [];
   return {
     tenants: createTenantStore(db),
     usage: createUsageStore(db),
     webhooks: createWebhookStore(db),
     outbox: createOutboxStore(db),
+    activity: createActivityStore(db),
     invalidation: notified ? 'notify' : 'ttl',
     subscribe(listener) {
       listeners.add(listener);
@@ -50,10 +53,16 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
       return () => outboxListeners.delete(listener);
     },
     closing: closing.signal,
+    beforeClose(work) {
+      lastWork.push(work);
+    },
     ping: () => handle.ping(),
     pendingMigrations: () => handle.pendingMigrations(),
-    close() {
+    async close() {
       closing.abort();
+      // Taken out first: a second close does not run them again.
+      const work = lastWork.splice(0);
+      await Promise.allSettled(work.map(async (run) => run()));
       return handle.close();
     },
   };

@@ -1,18 +1,25 @@
-import { and, eq, sql } from 'drizzle-orm';
+import { type AnyColumn, and, desc, eq, getTableColumns, inArray, sql } from 'drizzle-orm';
+import { union } from 'drizzle-orm/pg-core';
 import { DomainError, orbPlanAlreadyMapped } from '../domain/errors.js';
 import type { LimitsChange } from '../domain/limits/changes.js';
 import type { TenantRecord } from '../domain/limits/effective-limits.js';
-import type { TenantStore, Written } from '../domain/limits/tenant-store.js';
+import type { TenantListQuery, TenantStore, Written } from '../domain/limits/tenant-store.js';
 import { limitsChangedEvents } from '../domain/outbox/events.js';
 import type { Database } from './database.js';
 import { announce, audit } from './journal.js';
 import { recordEvents } from './outbox.js';
 import {
   type Executor,
+  inByteOrder,
+  keyset,
+  microsecondsUtc,
   overrideColumns,
   planOf,
   readTenant,
   readTenants,
+  readTenantsInOrder,
+  startsWith,
+  tenantIdAfter,
   tenantsOfCustomer,
 } from './rows.js';
 import { auditLog, customer, organizationToAccount, plan } from './schema.js';
@@ -38,6 +45,51 @@ async function auditTenantWrite(
   return after;
 }
 
+/**
+ * Which tenants a listing's page of `rows` rows may hold. Without a prefix: the customer's (if
+ * asked), after the cursor. With one: the first `rows` whose tenant id starts with it, and the
+ * first `rows` whose customer id does — each read on its own index, in tenant-id order, so that
+ * neither is a scan of every tenant whichever of the two matches many — of which the page keeps
+ * the first `rows`.
+ */
+function tenantPageCondition(db: Executor, { prefix, customerId, after }: TenantListQuery, rows: number) {
+  const common = and(
+    customerId === undefined ? undefined : eq(organizationToAccount.customerId, customerId),
+    tenantIdAfter(after),
+  );
+  if (prefix === undefined) return common;
+  const firstMatching = (column: AnyColumn) =>
+    db
+      .select({ id: organizationToAccount.organizationId })
+      .from(organizationToAccount)
+      .where(and(startsWith(column, prefix), common))
+      .orderBy(inByteOrder(organizationToAccount.organizationId))
+      .limit(rows);
+  return inArray(
+    organizationToAccount.organizationId,
+    union(
+      firstMatching(organizationToAccount.organizationId),
+      firstMatching(organizationToAccount.customerId),
+    ),
+  );
+}
+
+/** How many organizations each plan has now (through their customers), for the catalog listing. */
+const tenantCounts = (db: Executor) =>
+  db
+    .select({ planId: customer.planId, tenants: sql<number>`count(*)::int`.as('tenants') })
+    .from(organizationToAccount)
+    .innerJoin(customer, eq(customer.id, organizationToAccount.customerId))
+    .groupBy(customer.planId)
+    .as('tenant_counts');
+
+/** An audit state as the admin API answers it: an object or null; any other JSON as `{ value }`. */
+function auditStateOf(state: unknown): Record<string, unknown> | null {
+  if (state === null || state === undefined) return null;
+  if (typeof state === 'object' && !Array.isArray(state)) return state as Record<string, unknown>;
+  return { value: state };
+}
+
 /** Tenants, customers and the plan catalog: each write one transaction with its audit entry and notification. */
 export function createTenantStore(db: Database): TenantStore {
   return {
@@ -46,6 +98,53 @@ export function createTenantStore(db: Database): TenantStore {
     async listPlans() {
       const rows = await db.select().from(plan).orderBy(plan.id);
       return rows.map(planOf);
+    },
+
+    async planSummaries() {
+      const counts = tenantCounts(db);
+      const rows = await db
+        .select({ plan: getTableColumns(plan), tenants: counts.tenants })
+        .from(plan)
+        .leftJoin(counts, eq(counts.planId, plan.id))
+        .orderBy(plan.id);
+      return rows.map((row) => ({ ...planOf(row.plan), tenant_count: row.tenants ?? 0 }));
+    },
+
+    async listTenants(query) {
+      // One more than asked: whether a next page exists, without counting.
+      const wanted = query.limit + 1;
+      const rows = await readTenantsInOrder(db, tenantPageCondition(db, query, wanted), wanted);
+      const tenants = rows.slice(0, query.limit);
+      const last = tenants.at(-1);
+      return { tenants, next: rows.length > query.limit && last ? last.tenantId : null };
+    },
+
+    async listAudit({ subjectId, limit, after }) {
+      const rows = await db
+        .select({ ...getTableColumns(auditLog), position: microsecondsUtc(auditLog.at) })
+        .from(auditLog)
+        .where(
+          and(
+            subjectId === undefined ? undefined : eq(auditLog.subjectId, subjectId),
+            keyset.after(auditLog.at, auditLog.id, after, 'bigint'),
+          ),
+        )
+        .orderBy(desc(auditLog.at), desc(auditLog.id))
+        .limit(limit + 1);
+      const page = keyset.page(rows, limit, (row) => String(row.id));
+      return {
+        entries: page.rows.map((row) => ({
+          id: String(row.id),
+          at: row.at,
+          actor: row.actor,
+          action: row.action,
+          subjectType: row.subjectType,
+          subjectId: row.subjectId,
+          before: auditStateOf(row.before),
+          after: auditStateOf(row.after),
+        })),
+        next: page.next,
+      };
     },
 
     async updatePlan(planId, update, actor) {

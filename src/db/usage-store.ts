@@ -1,4 +1,4 @@
-import { and, count, desc, eq, isNull, sql } from 'drizzle-orm';
+import { and, count, desc, eq, gt, isNotNull, isNull, or, sql } from 'drizzle-orm';
 import { PlanType } from '../contract/plans.js';
 import { ReleaseReason, Resource } from '../contract/usage.js';
 import type {
@@ -14,8 +14,8 @@ import type {
 } from '../domain/usage/usage-store.js';
 import type { Database } from './database.js';
 import { audit } from './journal.js';
-import { type Executor, keyset, microsecondsUtc, readTenant } from './rows.js';
-import { reservation, usageCounter } from './schema.js';
+import { type Executor, effectiveLimitOf, inByteOrder, keyset, microsecondsUtc, readTenant } from './rows.js';
+import { customer, organizationToAccount, plan, reservation, usageCounter } from './schema.js';
 
 const isResource = (value: unknown): value is Resource => Resource.safeParse(value).success;
 
@@ -232,6 +232,8 @@ export function createUsageStore(db: Database): UsageStore {
         case 'expired':
           return { kind: 'expired', lease: expiredLeaseOf({ ...row, reservationId, tenantId }) };
         case 'released':
+          if (!isResource(row.resource)) throw new TypeError('billing_release answered no resource');
+          return { kind: 'released', resource: row.resource };
         case 'already_released':
         case 'not_found':
           return { kind: row.outcome };
@@ -346,6 +348,53 @@ export function createUsageStore(db: Database): UsageStore {
         },
         { isolationLevel: 'repeatable read', accessMode: 'read only' },
       );
+    },
+
+    async nearLimits({ minPercent, limit }) {
+      // Usage of 0 is near no limit (min_percent is at least 1; a limit of 0 with none is not over
+      // it): every other counter, joined once to its tenant's effective limit.
+      const counters = db
+        .select({
+          tenantId: usageCounter.organizationId,
+          resource: usageCounter.resource,
+          used: usageCounter.used,
+          limit: effectiveLimitOf(usageCounter.resource).as('effective_limit'),
+        })
+        .from(usageCounter)
+        .innerJoin(
+          organizationToAccount,
+          eq(organizationToAccount.organizationId, usageCounter.organizationId),
+        )
+        .innerJoin(customer, eq(customer.id, organizationToAccount.customerId))
+        .innerJoin(plan, eq(plan.id, customer.planId))
+        .where(gt(usageCounter.used, 0))
+        .as('counters');
+      const rows = await db
+        .select()
+        .from(counters)
+        .where(
+          and(
+            isNotNull(counters.limit),
+            // In whole numbers (bigint: no overflow, no rounding): used ≥ minPercent % of limit.
+            or(
+              eq(counters.limit, 0),
+              sql`${counters.used}::bigint * 100 >= ${minPercent}::bigint * ${counters.limit}`,
+            ),
+          ),
+        )
+        // Past a limit of 0 first (used ÷ 0: NULL, first in a descending order).
+        .orderBy(
+          sql`${counters.used}::float8 / nullif(${counters.limit}, 0) desc nulls first`,
+          inByteOrder(counters.tenantId),
+          counters.resource,
+        )
+        .limit(limit);
+      return rows.map(({ tenantId, resource, used, limit: effective }) => {
+        if (!isResource(resource) || effective === null) {
+          throw new TypeError(`usage counter ${tenantId}/${resource} is no finite limit's`);
+        }
+        return { tenantId, resource, used, limit: effective };
+      });
     },
 
     async setUsage(tenantId, counts, actor) {

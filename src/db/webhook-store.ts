@@ -155,13 +155,14 @@ export function createWebhookStore(db: Database): WebhookStore {
       return row && recordOf(row);
     },
 
-    async listWebhookEvents({ customerId, limit, after }) {
+    async listWebhookEvents({ customerId, outcome, limit, after }) {
       const rows = await db
         .select({ ...getTableColumns(webhookEvent), position: microsecondsUtc(webhookEvent.receivedAt) })
         .from(webhookEvent)
         .where(
           and(
             customerId === undefined ? undefined : eq(webhookEvent.customerId, customerId),
+            outcome === undefined ? undefined : eq(webhookEvent.outcome, outcome),
             keyset.after(webhookEvent.receivedAt, webhookEvent.id, after, 'text'),
           ),
         )

@@ -1,6 +1,7 @@
 import type { LimitsChange } from './limits/changes.js';
 import type { TenantStore } from './limits/tenant-store.js';
 import type { OutboxStore } from './outbox/outbox-store.js';
+import type { ActivityStore } from './usage/activity-store.js';
 import type { UsageStore } from './usage/usage-store.js';
 import type { WebhookStore } from './webhooks/webhook-store.js';
 
@@ -13,6 +14,8 @@ export interface BillingStore {
   readonly usage: UsageStore;
   readonly webhooks: WebhookStore;
   readonly outbox: OutboxStore;
+  /** The hourly activity rollup (grants, releases, refusals, expiries per tenant × resource × hour). */
+  readonly activity: ActivityStore;
   /**
    * How cached limits learn of other replicas' writes: `notify` = their committed changes reach
    * `subscribe`'s listeners; `ttl` = no notification reaches this process (a LISTEN did not hear
@@ -31,6 +34,11 @@ export interface BillingStore {
   onOutboxCommitted(listener: () => void): () => void;
   /** Aborted when `close` begins: background work on the store (the lease sweep) stops with it. */
   readonly closing: AbortSignal;
+  /**
+   * Work `close` runs once `closing` is aborted and waits for before the database closes (this
+   * replica's last activity counts, flushed); a failure of it does not stop the close.
+   */
+  beforeClose(work: () => Promise<unknown>): void;
   ping(): Promise<void>;
   /** Checked-in migrations this database lacks: a replica should not take traffic while any are. */
   pendingMigrations(): Promise<number>;

@@ -101,10 +101,12 @@ export function startTracing(options: TracingOptions): Tracing {
         ...traceCalls(tracer, store, 'store', attributes, [
           'subscribe',
           'onOutboxCommitted',
+          'beforeClose',
           'tenants',
           'usage',
           'webhooks',
           'outbox',
+          'activity',
         ]),
         tenants: traceCalls(tracer, store.tenants, 'store.tenants', attributes, []),
         // The lease sweep runs every second on every replica, outside any request: not a trace each time.
@@ -117,6 +119,8 @@ export function startTracing(options: TracingOptions): Tracing {
           'nextDueInMs',
           'pendingCount',
         ]),
+        // The flush and the pruning run on every replica, outside any request; reads are traced.
+        activity: traceCalls(tracer, store.activity, 'store.activity', attributes, ['add', 'prune']),
       };
     },
     shutdown: () => provider.shutdown(),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { pageCursor } from '../../src/contract/cursor.js';
+import { keyCursor, pageCursor } from '../../src/contract/cursor.js';
 import { OrbWebhookEvent, WebhookEventsCursor } from '../../src/contract/webhooks.js';
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
@@ -74,6 +74,30 @@ describe('an Orb event as the webhook reads it', () => {
     expect(messages('event')).toEqual(['expected an object']);
     expect(messages({ ...event('2026-12-03T08:00:00Z'), subscription: 'x' })).toEqual([
       'expected an object or null',
+    ]);
+  });
+});
+
+describe('a key cursor', () => {
+  const keys = keyCursor({ example: 'x', isKey: (key) => key.startsWith('org-') });
+
+  it('decodes the key it encoded', () => {
+    const encoded = keys.encode('org-ü😀');
+    expect(encoded).toBe(encode(['org-ü😀']));
+    expect(keys.parse(encoded)).toBe('org-ü😀');
+  });
+
+  it.each([
+    ['not base64url JSON', 'not-a-cursor'],
+    ['JSON that is no list', encode({ after: 'org-1' })],
+    ['an empty list', encode([])],
+    ['a list of two', encode(['org-1', 'org-2'])],
+    ['a key that is no string', encode([1])],
+    ['a key the list cannot have', encode(['cus-1'])],
+    ['a page position', encode([AT, 'org-1'])],
+  ])('refuses %s with one issue, "Invalid cursor"', (_, value) => {
+    expect(keys.safeParse(value).error?.issues.map(({ code, message }) => ({ code, message }))).toEqual([
+      { code: 'custom', message: 'Invalid cursor' },
     ]);
   });
 });

@@ -158,7 +158,10 @@ describe.runIf(STORE_KINDS.includes('postgres'))('openDatabase on PostgreSQL', (
       const reserveAndRelease = async () => {
         const outcome = await usage.reserve(tenant, request());
         if (outcome.kind !== 'granted') throw new Error(`not granted: ${outcome.kind}`);
-        expect(await usage.release(tenant, outcome.grant.reservationId)).toEqual({ kind: 'released' });
+        expect(await usage.release(tenant, outcome.grant.reservationId)).toEqual({
+          kind: 'released',
+          resource: 'deployments',
+        });
       };
       // A prepared statement's first call on a connection describes it first: a round trip more.
       await reserveAndRelease();

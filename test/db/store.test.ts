@@ -71,7 +71,10 @@ describe.each(STORE_KINDS)('the assembled store on %s', (kind: StoreKind) => {
       expect(renewed.grant.expiresAt?.getTime()).toBeGreaterThan(
         reserved.grant.expiresAt?.getTime() ?? Infinity,
       );
-      expect(await usage.release(tenantId, reservationId)).toEqual({ kind: 'released' });
+      expect(await usage.release(tenantId, reservationId)).toEqual({
+        kind: 'released',
+        resource: 'self_hosted_workers',
+      });
       expect(await usage.renew(tenantId, reservationId, 60)).toEqual({ kind: 'released' });
       expect(await usage.release(tenantId, reservationId)).toEqual({ kind: 'already_released' });
     } finally {

@@ -84,6 +84,10 @@ await call(
   }),
 );
 await call('getTenant', admin.GET('/admin/tenants/{tenantId}', { params: tenant }));
+await call('listTenants', admin.GET('/admin/tenants', { params: { query: { query: tenantId, limit: 10 } } }));
+await call('getTenantUsage', admin.GET('/admin/tenants/{tenantId}/usage', { params: tenant }));
+await call('listAudit', admin.GET('/admin/audit', { params: { query: { subject_id: tenantId, limit: 10 } } }));
+await call('listNearLimits', admin.GET('/admin/near-limits', { params: { query: { min_percent: 80 } } }));
 await call('clearTenantOverrides', admin.DELETE('/admin/tenants/{tenantId}/overrides', { params: tenant }));
 
 await call(
@@ -185,6 +189,8 @@ await call(
   'listWebhookEvents',
   admin.GET('/admin/webhook-events', { params: { query: { customer_id: customerId } } }),
 );
+await call('getActivity', admin.GET('/admin/activity', { params: { query: { tenant_id: tenantId, hours: 24 } } }));
+await call('listRefusals', admin.GET('/admin/refusals', { params: { query: { hours: 24, limit: 10 } } }));
 await call(
   'replayWebhookEvent',
   admin.POST('/admin/webhook-events/{eventId}/replay', { params: { path: { eventId: event.id } } }),

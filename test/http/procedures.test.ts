@@ -23,6 +23,7 @@ import { createLimitsSource, type LimitsSource } from '../../src/domain/limits/l
 import { createLimitsChangeFeed } from '../../src/domain/outbox/change-feed.js';
 import { createWebhookEndpoints } from '../../src/domain/outbox/endpoints.js';
 import type { BillingStore } from '../../src/domain/store.js';
+import { createActivityRollup } from '../../src/domain/usage/activity.js';
 import { createEntitlementsService } from '../../src/domain/usage/entitlements.js';
 import { createUsageService } from '../../src/domain/usage/usage.js';
 import { webhookUrlProblem } from '../../src/http/webhook-address.js';
@@ -47,6 +48,8 @@ function servicesOver(store: BillingStore, checks: [string, number][]): BillingS
     usage: createUsageService(store.usage, { catalog: store.tenants }),
     // A clock that stands still: `as_of` is the same both ways.
     entitlements: createEntitlementsService(store.usage, { now: () => Date.parse('2026-12-02T12:00:00Z') }),
+    // The same still clock: `from` and `to` are the same both ways.
+    activity: createActivityRollup({ store: store.activity, now: () => Date.parse('2026-12-02T12:00:00Z') }),
     limitsChanges: createLimitsChangeFeed({ store: store.outbox, signal: store.closing }),
     webhookEndpoints: createWebhookEndpoints({
       store: store.outbox,
@@ -223,6 +226,27 @@ const CASES: Record<string, ProcedureCases> = {
     badInputs: () => [{ tenantId: 'x'.repeat(256) }, {}],
     refusals: () => [{ tenantId: unique('nobody') }],
   },
+  'admin.listTenants': {
+    credentials: 'admin',
+    success: ({ customer }) => ({ customer_id: customer, limit: 10 }),
+    badInputs: () => [{ limit: 0 }, { limit: 501 }, { query: '' }, { cursor: 'not-a-cursor' }],
+  },
+  'admin.getTenantUsage': {
+    credentials: 'admin',
+    success: ({ tenant }) => ({ tenantId: tenant }),
+    badInputs: () => [{ tenantId: 'x'.repeat(256) }, {}],
+    refusals: () => [{ tenantId: unique('nobody') }],
+  },
+  'admin.listNearLimits': {
+    credentials: 'admin',
+    success: () => ({ min_percent: 50, limit: 5 }),
+    badInputs: () => [{ min_percent: 0 }, { min_percent: 1001 }, { limit: 101 }],
+  },
+  'admin.listAudit': {
+    credentials: 'admin',
+    success: ({ tenant }) => ({ subject_id: tenant, limit: 10 }),
+    badInputs: () => [{ limit: 0 }, { subject_id: '' }, { cursor: 'not-a-cursor' }],
+  },
   'admin.putTenant': {
     credentials: 'admin',
     success: ({ tenant }) => ({ tenantId: tenant, plan_id: 'free', overrides: { self_hosted_workers: 7 } }),
@@ -246,6 +270,16 @@ const CASES: Record<string, ProcedureCases> = {
     credentials: 'admin',
     success: ({ customer }) => ({ customer_id: customer, limit: 10 }),
     badInputs: () => [{ limit: 0 }, { limit: 501 }, { customer_id: '' }, { cursor: 'not-a-cursor' }],
+  },
+  'admin.getActivity': {
+    credentials: 'admin',
+    success: ({ tenant }) => ({ tenant_id: tenant, hours: 24 }),
+    badInputs: () => [{ hours: 0 }, { hours: 721 }, { hours: 1.5 }, { hours: 'week' }, { tenant_id: '' }],
+  },
+  'admin.listRefusals': {
+    credentials: 'admin',
+    success: () => ({ hours: 2, limit: 5 }),
+    badInputs: () => [{ hours: 0 }, { hours: 721 }, { limit: 0 }, { limit: 101 }, { limit: 'all' }],
   },
   'admin.createWebhookEndpoint': {
     credentials: 'admin',

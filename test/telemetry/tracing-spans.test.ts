@@ -73,6 +73,16 @@ function fakeStore(calls: string[]) {
         return [];
       },
     },
+    activity: {
+      hourly: async () => {
+        calls.push('hourly');
+        return [];
+      },
+      add: async () => {
+        calls.push('add');
+      },
+    },
+    beforeClose: () => undefined,
   };
   return { store: store as unknown as BillingStore, closing };
 }
@@ -147,12 +157,28 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
         await traced.usage.expireLeases(Date.now());
         expect(await traced.outbox.listEndpoints()).toEqual([]);
         await traced.outbox.claimDue(1, 1_000);
+        expect(await traced.activity.hourly({ from: new Date(0), to: new Date(0) })).toEqual([]);
+        await traced.activity.add([]);
+        traced.beforeClose(async () => undefined);
       });
       span.end(200, '/billing/limits');
     });
-    expect(calls).toEqual(['findTenant org-1', 'ping', 'expireLeases', 'listEndpoints', 'claimDue']);
+    expect(calls).toEqual([
+      'findTenant org-1',
+      'ping',
+      'expireLeases',
+      'listEndpoints',
+      'claimDue',
+      'hourly',
+      'add',
+    ]);
     const request = named(spans, 'GET /billing/limits');
-    for (const name of ['store.tenants.findTenant', 'store.ping', 'store.outbox.listEndpoints']) {
+    for (const name of [
+      'store.tenants.findTenant',
+      'store.ping',
+      'store.outbox.listEndpoints',
+      'store.activity.hourly',
+    ]) {
       const call = named(spans, name);
       expect(call, name).toMatchObject({
         kind: SPAN_KIND.client,
@@ -161,9 +187,11 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
       });
       expect(attribute(call, 'db.system.name')).toEqual({ stringValue: 'postgresql' });
     }
-    // The lease sweep and the webhook dispatcher run on every replica, all the time: never a span.
+    // The lease sweep, the webhook dispatcher and the activity flush run on every replica, all the
+    // time: never a span.
     expect(spans.map((span) => span.name).sort()).toEqual([
       'GET /billing/limits',
+      'store.activity.hourly',
       'store.outbox.listEndpoints',
       'store.ping',
       'store.tenants.findTenant',

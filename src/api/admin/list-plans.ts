@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { PlanView } from '../../contract/admin.js';
+import { PlanSummary } from '../../contract/admin.js';
 import { adminProcedure } from '../trpc.js';
 import { adminErrorResponses } from './views.js';
 
@@ -9,7 +9,7 @@ export const listPlans = adminProcedure
       method: 'GET',
       path: '/admin/plans',
       operationId: 'listPlans',
-      summary: 'The plan catalog: every plan with its limits and soft limits',
+      summary: 'The plan catalog: every plan with its limits, soft limits and how many tenants are on it',
       tags: ['admin'],
       errorResponses: adminErrorResponses('Admin API off'),
     },
@@ -17,5 +17,5 @@ export const listPlans = adminProcedure
   })
   // Nothing to ask; a tRPC caller may leave the input out.
   .input(z.object({}).optional())
-  .output(z.array(PlanView))
-  .query(({ ctx }) => ctx.administration.listPlans());
+  .output(z.array(PlanSummary))
+  .query(({ ctx }) => ctx.administration.planSummaries());

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { CustomerId } from '../../contract/admin.js';
 import { NextCursor } from '../../contract/cursor.js';
-import { WebhookEventsCursor, WebhookEventView } from '../../contract/webhooks.js';
+import { WebhookEventsCursor, WebhookEventView, WebhookOutcome } from '../../contract/webhooks.js';
 import { adminProcedure } from '../trpc.js';
 import { adminErrorResponses } from './views.js';
 import { webhookEventView } from './webhook-event-view.js';
@@ -15,7 +15,7 @@ export const listWebhookEvents = adminProcedure
       summary: 'Orb webhook events: what arrived and what was done, newest first',
       description:
         'Newest first (by `received_at`, then `event_id`), at most `limit` per page. `next_cursor` is null on ' +
-        'the last page; otherwise pass it as `cursor` (with the same `customer_id`) for the next page. The ' +
+        'the last page; otherwise pass it as `cursor` (with the same `customer_id` and `outcome`) for the next page. The ' +
         'cursor is opaque; one that is not a `next_cursor` is a 422.',
       tags: ['admin'],
       errorResponses: adminErrorResponses('Admin API off'),
@@ -25,6 +25,7 @@ export const listWebhookEvents = adminProcedure
   .input(
     z.object({
       customer_id: CustomerId.optional(),
+      outcome: WebhookOutcome.optional().meta({ description: 'Only events that had this outcome.' }),
       limit: z.coerce.number().int().min(1).max(500).default(50),
       cursor: WebhookEventsCursor.optional(),
     }),
@@ -38,6 +39,7 @@ export const listWebhookEvents = adminProcedure
   .query(async ({ input, ctx }) => {
     const page = await ctx.webhookEvents.listWebhookEvents({
       customerId: input.customer_id,
+      outcome: input.outcome,
       limit: input.limit,
       after: input.cursor,
     });

@@ -1,5 +1,7 @@
-import type { TenantView } from '../../contract/admin.js';
+import type { TenantSummary, TenantView } from '../../contract/admin.js';
+import type { AuditEntry } from '../../contract/audit.js';
 import { effectiveLimits, type TenantRecord } from '../../domain/limits/effective-limits.js';
+import type { AuditRecord } from '../../domain/limits/tenant-store.js';
 
 /** A tenant as the admin API answers it: where the domain record becomes a wire body. */
 export function tenantView(record: TenantRecord): TenantView {
@@ -10,6 +12,31 @@ export function tenantView(record: TenantRecord): TenantView {
     overrides: record.overrides,
     soft_limits: record.softLimitOverrides,
     limits: effectiveLimits(record),
+  };
+}
+
+/** A tenant as a listing answers it. */
+export function tenantSummary(record: TenantRecord): TenantSummary {
+  return {
+    tenant_id: record.tenantId,
+    customer_id: record.customerId,
+    plan_id: record.planId,
+    overrides: record.overrides,
+    limits: effectiveLimits(record),
+  };
+}
+
+/** An audit entry as the admin API answers it; its states are objects or null (see `listAudit`). */
+export function auditEntryView(entry: AuditRecord): AuditEntry {
+  return {
+    id: entry.id,
+    at: entry.at.toISOString(),
+    actor: entry.actor,
+    action: entry.action,
+    subject_type: entry.subjectType,
+    subject_id: entry.subjectId,
+    before: entry.before,
+    after: entry.after,
   };
 }
 

@@ -1,9 +1,9 @@
-import type { PlanUpdate, PlanView, TenantUpdate } from '../../contract/admin.js';
+import type { PlanSummary, PlanUpdate, PlanView, TenantUpdate } from '../../contract/admin.js';
 import type { PlanType } from '../../contract/plans.js';
 import { orUnavailable, tenantNotFound } from '../errors.js';
 import type { LimitsChange } from './changes.js';
 import type { TenantRecord } from './effective-limits.js';
-import type { TenantStore } from './tenant-store.js';
+import type { AuditPage, AuditQuery, TenantListQuery, TenantPage, TenantStore } from './tenant-store.js';
 
 /**
  * Changing plans and tenants: the admin API and the admin CLI both go through here. Each write
@@ -16,6 +16,12 @@ export interface Administration {
   clearOverrides(tenantId: string, actor: string): Promise<TenantRecord>;
   setPlan(planId: PlanType, update: PlanUpdate, actor: string): Promise<PlanView>;
   listPlans(): Promise<PlanView[]>;
+  /** The catalog with each plan's organization count. */
+  planSummaries(): Promise<PlanSummary[]>;
+  /** A page of tenants, by id or customer id prefix, or of one customer. */
+  listTenants(query: TenantListQuery): Promise<TenantPage>;
+  /** A page of the audit log, newest first. */
+  auditLog(query: AuditQuery): Promise<AuditPage>;
 }
 
 export function createAdministration(
@@ -47,5 +53,8 @@ export function createAdministration(
       return written.after;
     },
     listPlans: () => orUnavailable(store.listPlans()),
+    planSummaries: () => orUnavailable(store.planSummaries()),
+    listTenants: (query) => orUnavailable(store.listTenants(query)),
+    auditLog: (query) => orUnavailable(store.listAudit(query)),
   };
 }

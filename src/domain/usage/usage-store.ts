@@ -48,7 +48,7 @@ export type ReserveOutcome =
 
 /** `expired`: its lease had ended (not swept yet), so this released it, as expired. */
 export type ReleaseOutcome =
-  | { kind: 'released' }
+  | { kind: 'released'; resource: Resource }
   | { kind: 'expired'; lease: ExpiredLease }
   | { kind: 'already_released' }
   | { kind: 'not_found' };
@@ -106,6 +106,21 @@ export interface EntitlementsRead {
   held: Record<Resource, Held>;
 }
 
+/** Which usage a near-limits listing asks for. */
+export interface NearLimitQuery {
+  /** Usage at or past this percentage of a finite limit (any usage past a limit of 0). */
+  minPercent: number;
+  limit: number;
+}
+
+/** One tenant's usage of one resource against its finite effective limit. */
+export interface UsageAgainstLimit {
+  tenantId: string;
+  resource: Resource;
+  used: number;
+  limit: number;
+}
+
 export interface UsageStore {
   usage(tenantId: string): Promise<{ record: TenantRecord; used: UsageCounts } | undefined>;
   /**
@@ -128,6 +143,11 @@ export interface UsageStore {
   ): Promise<{ reservations: ReservationEntry[]; next: PagePosition | null } | undefined>;
   /** The tenant, its usage and what its reservations hold, in one snapshot; `undefined` when unknown. */
   entitlements(tenantId: string): Promise<EntitlementsRead | undefined>;
+  /**
+   * Every tenant × resource whose usage is at least `minPercent` of its finite effective limit,
+   * most used (used ÷ limit) first, then by tenant id in byte order; at most `limit`. One query.
+   */
+  nearLimits(query: NearLimitQuery): Promise<UsageAgainstLimit[]>;
   /** The Engine's absolute counts, audited with the difference; `undefined` when the tenant is unknown. */
   setUsage(
     tenantId: string,

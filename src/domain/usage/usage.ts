@@ -3,6 +3,7 @@ import type { PlanView } from '../../contract/admin.js';
 import type { CheckRequest, CheckResponse, CheckResult } from '../../contract/entitlements.js';
 import type { PlanType } from '../../contract/plans.js';
 import type {
+  NearLimit,
   Reservation,
   ReservationList,
   ReservationRequest,
@@ -13,10 +14,12 @@ import { ReservationsCursor } from '../../contract/usage.js';
 import { DomainError, deadlineExceeded, orUnavailable, tenantNotFound } from '../errors.js';
 import { effectiveLimits, type TenantRecord } from '../limits/effective-limits.js';
 import { remainingOf } from '../limits/usage-policy.js';
+import type { ActivityKind } from './activity-store.js';
 import { preflight } from './preflight.js';
 import type {
   ExpiredLease,
   Grant,
+  NearLimitQuery,
   ReservationEntry,
   ReservationQuery,
   UsageCounts,
@@ -51,6 +54,16 @@ export interface UsageService {
   /** Whether each check would be granted now, and why; reserves nothing. */
   check(tenantId: string, request: CheckRequest): Promise<CheckResponse>;
   reconcile(tenantId: string, counts: Partial<UsageCounts>, actor: string): Promise<UsageResponse>;
+  /** Every tenant's usage near or past a finite limit, most used first (see `UsageStore.nearLimits`). */
+  nearLimits(query: NearLimitQuery): Promise<NearLimit[]>;
+}
+
+/**
+ * `used` as a percentage of `limit`, to one decimal. Any use of a limit of 0 is past it: as if the
+ * limit were 1 (a number, where used ÷ 0 has none).
+ */
+export function percentOf(used: number, limit: number): number {
+  return Math.round((used * 1000) / Math.max(limit, 1)) / 10;
 }
 
 function usageView(tenantId: string, record: TenantRecord, used: UsageCounts): UsageResponse {
@@ -139,6 +152,13 @@ export interface UsageServiceOptions {
   onLeaseExpired?(lease: ExpiredLease): void;
   /** Called once per check judged (`POST /billing/checks` entry). */
   onCheck?(result: Pick<CheckResult, 'resource' | 'reason'>): void;
+  /**
+   * Called once per event the hourly activity counts: a reservation granted (a replay is not a
+   * new grant), released by its holder, refused at its limit, or expired (whichever call found
+   * its lease ended). A preflight check that says no reserves nothing and is not a refusal.
+   * Synchronous and in memory: the refusal path gains no round trip.
+   */
+  onActivity?(tenantId: string, resource: Resource, kind: ActivityKind): void;
 }
 
 const reservationNotFound = () => new DomainError('reservation_not_found', 'Reservation not found');
@@ -147,7 +167,11 @@ const leaseConflict = (code: 'not_leased' | 'reservation_expired' | 'reservation
   new DomainError(code, 'The reservation cannot be renewed', { facts: { code } });
 
 export function createUsageService(store: UsageStore, options: UsageServiceOptions): UsageService {
-  const { catalog, onViolation, onLeaseExpired, onCheck } = options;
+  const { catalog, onViolation, onLeaseExpired, onCheck, onActivity } = options;
+  const expired = (lease: ExpiredLease) => {
+    onLeaseExpired?.(lease);
+    onActivity?.(lease.tenantId, lease.resource, 'expiries');
+  };
   return {
     async usage(tenantId) {
       const found = await orUnavailable(store.usage(tenantId));
@@ -169,6 +193,7 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
       );
       switch (outcome.kind) {
         case 'granted':
+          onActivity?.(tenantId, input.resource, 'grants');
           if (outcome.grant.overage) {
             onViolation?.({ resource: input.resource, plan: outcome.planId, kind: 'soft' });
           }
@@ -190,6 +215,7 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
             },
           );
         case 'refused':
+          onActivity?.(tenantId, input.resource, 'refusals');
           onViolation?.({ resource: input.resource, plan: outcome.planId, kind: 'hard' });
           throw new DomainError('limit_exceeded', `The ${input.resource} limit would be exceeded`, {
             facts: {
@@ -207,7 +233,8 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
       // Releasing twice is fine; another tenant's reservation does not exist for this one.
       if (outcome.kind === 'not_found') throw reservationNotFound();
       // Its lease had ended before the sweep reached it: released now, as the expiry it is.
-      if (outcome.kind === 'expired') onLeaseExpired?.(outcome.lease);
+      if (outcome.kind === 'expired') expired(outcome.lease);
+      else if (outcome.kind === 'released') onActivity?.(tenantId, outcome.resource, 'releases');
     },
 
     async renew(tenantId, reservationId, leaseSeconds) {
@@ -222,7 +249,7 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
         case 'released':
           throw leaseConflict('reservation_released');
         case 'expired':
-          if (outcome.now) onLeaseExpired?.(outcome.now);
+          if (outcome.now) expired(outcome.now);
           throw leaseConflict('reservation_expired');
       }
     },
@@ -240,10 +267,10 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
     async expireLeases() {
       let released = 0;
       for (let batch = 0; batch < EXPIRY_BATCHES_PER_SWEEP; batch++) {
-        const expired = await store.expireLeases(EXPIRY_BATCH);
-        for (const lease of expired) onLeaseExpired?.(lease);
-        released += expired.length;
-        if (expired.length < EXPIRY_BATCH) break;
+        const leases = await store.expireLeases(EXPIRY_BATCH);
+        for (const lease of leases) expired(lease);
+        released += leases.length;
+        if (leases.length < EXPIRY_BATCH) break;
       }
       return released;
     },
@@ -254,6 +281,17 @@ export function createUsageService(store: UsageStore, options: UsageServiceOptio
       const answer = preflight(found.record, found.used, plans, request);
       for (const result of answer.results) onCheck?.(result);
       return answer;
+    },
+
+    async nearLimits(query) {
+      const entries = await orUnavailable(store.nearLimits(query));
+      return entries.map(({ tenantId, resource, used, limit }) => ({
+        tenant_id: tenantId,
+        resource,
+        used,
+        limit,
+        percent: percentOf(used, limit),
+      }));
     },
 
     async reconcile(tenantId, counts, actor) {

@@ -57,6 +57,8 @@ export interface WebhookStore {
   /** Newest first (by `received_at`, then id), after `after` when given. */
   listWebhookEvents(filter: {
     customerId?: string | undefined;
+    /** Only events that had this outcome. */
+    outcome?: WebhookOutcome | undefined;
     limit: number;
     after?: PagePosition | undefined;
   }): Promise<WebhookEventsPage>;

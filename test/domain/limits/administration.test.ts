@@ -39,6 +39,9 @@ function storeWith(plans: PlanView[]): TenantStore {
     clearOverrides: async (tenantId) =>
       tenantId === 'org-1' ? { before: record, after: record, change: { tenants: ['org-1'] } } : undefined,
     seedOnce: async () => false,
+    planSummaries: async () => plans.map((plan) => ({ ...plan, tenant_count: 1 })),
+    listTenants: async () => ({ tenants: [record], next: null }),
+    listAudit: async () => ({ entries: [], next: null }),
   };
 }
 

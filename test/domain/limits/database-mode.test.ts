@@ -140,6 +140,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
           self_hosted_workers: null,
           soft_limits: {},
           orb_external_plan_id: 'enterprise',
+          tenant_count: 1,
         },
         {
           plan_id: 'free',
@@ -147,6 +148,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
           self_hosted_workers: 5,
           soft_limits: {},
           orb_external_plan_id: 'free',
+          tenant_count: 0,
         },
         {
           plan_id: 'growth',
@@ -154,6 +156,7 @@ describe.each(STORE_KINDS)('database plan source on %s', (kind) => {
           self_hosted_workers: null,
           soft_limits: {},
           orb_external_plan_id: 'growth',
+          tenant_count: 0,
         },
       ]);
     });

@@ -564,7 +564,10 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
       await client.reserve(tenant, { resource: 'deployments', quantity: 2, idempotency_key: key() })
     ).json()) as Reservation;
     expect((await client.reconcile(tenant, { deployments: 1 })).status).toBe(200);
-    expect(await h.store.usage.release(tenant, reservation_id)).toEqual({ kind: 'released' });
+    expect(await h.store.usage.release(tenant, reservation_id)).toEqual({
+      kind: 'released',
+      resource: 'deployments',
+    });
     expect((await client.usage(tenant)).usage.deployments.used).toBe(0);
     expect(await h.store.usage.release(tenant, reservation_id)).toEqual({ kind: 'already_released' });
     expect(await h.store.usage.release(unique('other'), reservation_id)).toEqual({ kind: 'not_found' });
@@ -580,7 +583,10 @@ describe.each(STORE_KINDS)('reservations on %s', (kind) => {
         for (let i = 0; i < 2; i++) {
           const outcome = await store.reserve(tenant, { ...storeRequest(), idempotencyKey: key() });
           if (outcome.kind !== 'granted') throw new Error(`not granted: ${outcome.kind}`);
-          expect(await store.release(tenant, outcome.grant.reservationId)).toEqual({ kind: 'released' });
+          expect(await store.release(tenant, outcome.grant.reservationId)).toEqual({
+            kind: 'released',
+            resource: 'deployments',
+          });
         }
         const prepared = (await single.db.execute(
           sql`select statement from pg_prepared_statements order by prepare_time`,

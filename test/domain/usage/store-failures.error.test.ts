@@ -29,6 +29,7 @@ function failingStore(error: unknown): UsageStore {
     expireLeases: fail,
     listReservations: fail,
     entitlements: fail,
+    nearLimits: fail,
     setUsage: fail,
   };
 }

@@ -117,4 +117,29 @@ describe.each(STORE_KINDS)('GET /admin/webhook-events, page by page, on %s', (ki
     expect(res.status).toBe(422);
     expect(await res.json()).toMatchObject({ detail: [{ loc: ['query', 'cursor'] }] });
   });
+
+  it('filters by outcome, page by page, and refuses an outcome that is not one', async () => {
+    const customer = unique('cus');
+    await h.db.execute(sql`
+      insert into webhook_event (id, type, created_at, received_at, customer_id, outcome, raw_body)
+      select ${customer}::text || '-evt-' || lpad(g::text, 3, '0'), 'subscription.started', now(),
+             timestamptz '2026-11-24 12:00:00+00' + g * interval '1 second', ${customer}::text,
+             case when g % 3 = 0 then 'applied' else 'unmapped_plan' end, '{}'
+      from generate_series(1, 10) as g`);
+    const applied: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const query: Record<string, string> = { customer_id: customer, outcome: 'applied', limit: '2' };
+      if (cursor) query['cursor'] = cursor;
+      const next: Page = await page(query);
+      applied.push(...next.events.map((event) => event.event_id));
+      cursor = next.next_cursor;
+    } while (cursor);
+    expect(applied).toEqual([`${customer}-evt-009`, `${customer}-evt-006`, `${customer}-evt-003`]);
+    const unmapped = await page({ customer_id: customer, outcome: 'unmapped_plan' });
+    expect(unmapped.events).toHaveLength(7);
+    const res = await list(h, { outcome: 'nonsense' });
+    expect(res.status).toBe(422);
+    expect(await res.json()).toMatchObject({ detail: [{ loc: ['query', 'outcome'] }] });
+  });
 });
