@@ -6,6 +6,7 @@ import { bearerTokenFrom } from './auth/authorization-header.js';
 import { createTokenVerifier, type TokenClaims } from './auth/token-verifier.js';
 import { WORKER_AUDIENCE, WORKER_TOKEN_VERSION } from './auth/worker-token.js';
 import type { BillingConfig } from './config.js';
+import { mountConsole } from './console/console-routes.js';
 import { createAdministration } from './domain/limits/administration.js';
 import type { PlanCatalog } from './domain/limits/catalog.js';
 import { createLimitsSource } from './domain/limits/limits-source.js';
@@ -462,6 +463,10 @@ export function createBillingApp({
   // With a port of their own (`BILLING_METRICS_PORT`), metrics are not served on the API's.
   if (config.metricsPort === undefined) routes.on('GET', '/metrics', metricsRoute(metrics));
   mountDocsRoutes(routes);
+  // The operator console: only where the admin API is on (an admin secret and a store).
+  if (config.adminSecret && services.administration && services.authenticateAdmin) {
+    mountConsole(routes, { adminSecret: config.adminSecret, services, now });
+  }
   mountFallback(routes);
   // Errors outside every handler (none expected) still get the same 500.
   app.onError(internalServerError(onUnexpectedError));

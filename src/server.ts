@@ -204,6 +204,11 @@ async function main(): Promise<void> {
     );
   }
   lines.push(`API reference: ${server.origin}/docs`);
+  if (secrets.adminSecret) {
+    lines.push(
+      `Operator console: ${server.origin}/console (sign in with a token from \`npm run -s admin -- token admin --sub <your name>\`)`,
+    );
+  }
   logger.flush();
   console.log(lines.join('\n'));
 }

@@ -6,6 +6,14 @@ export const ADMIN_AUDIENCE = 'billing-admin';
 /** Every admin write is audited under the token's `sub`: a token must name someone. */
 export const ADMIN_REQUIRED_CLAIMS = ['sub'] as const;
 
+export interface AdminTokenOptions {
+  /** Who the audit log names. */
+  subject: string;
+  ttlSeconds?: number;
+  /** Now, on the clock the verifier reads (ms since the epoch); default the system's. */
+  nowMs?: number;
+}
+
 /**
  * Mints an admin token; `subject` is who the audit log names.
  *
@@ -14,9 +22,9 @@ export const ADMIN_REQUIRED_CLAIMS = ['sub'] as const;
  */
 export async function signAdminToken(
   secret: string,
-  { subject, ttlSeconds = 3600 }: { subject: string; ttlSeconds?: number },
+  { subject, ttlSeconds = 3600, nowMs = Date.now() }: AdminTokenOptions,
 ): Promise<string> {
-  const now = Math.floor(Date.now() / 1000);
+  const now = Math.floor(nowMs / 1000);
   return new SignJWT({})
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setAudience(ADMIN_AUDIENCE)
