@@ -13,7 +13,7 @@
  *   --json          JSON instead of the table        --out <file>  also write the table there
  *   --keep          keep the PostgreSQL database (to EXPLAIN more by hand); dropped otherwise
  *
- * PostgreSQL: DATABASE_URL or TEST_DATABASE_URL; the run creates `billing_admin_bench_<pid>` on
+ * PostgreSQL: DATABASE_URL or TEST_DATABASE_URL; the run creates `billing_admin_bench_<hex>` on
  * that server and drops it at the end. The exit code is non-zero when a call fails or answers
  * something else than its listing.
  */
@@ -23,13 +23,13 @@ import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { type SQL, sql } from 'drizzle-orm';
-import postgres from 'postgres';
 import { createBillingApp } from '../../src/app.js';
 import { signAdminToken } from '../../src/auth/admin-token.js';
 import { type Database, openDatabase } from '../../src/db/database.js';
 import { storeOver } from '../../src/db/store.js';
 import { listen } from '../../src/http/node-server.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { runDatabase } from './run-database.js';
 
 const USAGE =
   'usage: npm run bench:admin -- [--tenants n] [--calls n] [--pglite] [--json] [--out file] [--keep]';
@@ -52,32 +52,6 @@ function percentile(sorted: Float64Array, fraction: number): number {
 
 const tenantId = (n: number) => `org-${String(n).padStart(6, '0')}`;
 const encodedCursor = (key: string) => Buffer.from(JSON.stringify([key])).toString('base64url');
-
-/** A database of this run's own on `base`'s server, dropped by `drop`. */
-async function runDatabase(base: string) {
-  const admin = postgres(base, { max: 1, onnotice: () => {}, connect_timeout: 3 });
-  const name = `billing_admin_bench_${process.pid}`;
-  try {
-    await admin.unsafe(`drop database if exists ${name} with (force)`);
-    await admin.unsafe(`create database ${name}`);
-  } catch (error) {
-    await admin.end({ timeout: 1 });
-    throw new Error(`PostgreSQL at ${new URL(base).host} not reachable: ${(error as Error).message}`);
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      try {
-        await admin.unsafe(`drop database if exists ${name} with (force)`);
-      } finally {
-        await admin.end({ timeout: 1 });
-      }
-    },
-    close: () => admin.end({ timeout: 1 }),
-  };
-}
 
 /** The rows of `db.execute`, whichever driver answered. */
 async function rowsOf<Row>(db: Database, query: SQL): Promise<Row[]> {
@@ -342,7 +316,7 @@ async function main() {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
     }
-    database = await runDatabase(base);
+    database = await runDatabase(base, 'billing_admin_bench');
   }
   let measured: Awaited<ReturnType<typeof measure>>;
   try {

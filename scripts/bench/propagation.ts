@@ -31,12 +31,12 @@ import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import postgres from 'postgres';
 import { createBillingApp } from '../../src/app.js';
 import { signWorkerToken } from '../../src/auth/worker-token.js';
 import type { BillingLimitsResponse } from '../../src/contract/limits.js';
 import { openBillingStore } from '../../src/db/store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { runDatabase } from './run-database.js';
 
 const USAGE =
   'usage: npm run bench:propagation -- [--writes n] [--warmup n] [--give-up ms] [--json] [--out file]';
@@ -55,30 +55,6 @@ function percentile(sorted: Float64Array, fraction: number): number {
   if (sorted.length === 0) return 0;
   const index = Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1);
   return sorted[Math.max(0, index)] ?? 0;
-}
-
-/** A database of this run's own on `base`'s server, dropped by `drop`. */
-async function runDatabase(base: string) {
-  const admin = postgres(base, { max: 1, onnotice: () => {}, connect_timeout: 3 });
-  const name = `billing_propagation_${randomBytes(6).toString('hex')}`;
-  try {
-    await admin.unsafe(`create database ${name}`);
-  } catch (error) {
-    await admin.end({ timeout: 1 });
-    throw new Error(`PostgreSQL at ${new URL(base).host} not reachable: ${(error as Error).message}`);
-  }
-  const url = new URL(base);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    async drop() {
-      try {
-        await admin.unsafe(`drop database if exists ${name} with (force)`);
-      } finally {
-        await admin.end({ timeout: 1 });
-      }
-    },
-  };
 }
 
 interface Measured {
@@ -326,7 +302,7 @@ async function main() {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => process.exit(signal === 'SIGINT' ? 130 : 143));
   }
-  const database = await runDatabase(base);
+  const database = await runDatabase(base, 'billing_propagation');
   let result: Measured;
   try {
     result = await measure(database.url, settings);

@@ -1,22 +1,24 @@
-import type { HttpBindings } from '@hono/node-server';
 import type { Context } from 'hono';
 import { deleteCookie, getCookie, setCookie } from 'hono/cookie';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { BillingServices } from '../api/context.js';
 import { PlanUpdate } from '../contract/admin.js';
 import { WebhookOutcome } from '../contract/webhooks.js';
 import { withBodyLimit } from '../http/body-limit.js';
 import { deadlineOf, type ObservedRoutes, type RouteHandler } from '../http/request-observer.js';
 import { type AdminApi, adminApiFor, apiFailureOf } from './admin-api.js';
+import { formOf, limitInput, tenantChanges } from './forms.js';
 import { limitText, RESOURCE_LABELS, RESOURCES, type ResourceName } from './pages/format.js';
 import type { Markup } from './pages/layout.js';
 import { overviewPage } from './pages/overview.js';
 import { confirmPlanPage, type PlanForm, plansPage } from './pages/plans.js';
 import { problemPage, signInPage } from './pages/sign-in.js';
-import { type TenantForm, type TenantPageData, tenantFormOf, tenantPage, UNLIMITED } from './pages/tenant.js';
+import { type TenantForm, type TenantPageData, tenantPage } from './pages/tenant.js';
 import { tenantsPage } from './pages/tenants.js';
 import { webhooksPage } from './pages/webhooks.js';
+import { clientAddressOf, consolePathOr, pathParam, sameOrigin } from './requests.js';
 import { type ConsoleSession, createSessionSeal, csrfMatches, SESSION_MAX_AGE_MS } from './session.js';
-import { createSignInLimiter, type SignInLimiter } from './sign-in-limiter.js';
+import { createSignInLimiter } from './sign-in-limiter.js';
 import { CONSOLE_CSS, CONSOLE_CSS_PATH } from './styles.js';
 
 /**
@@ -52,11 +54,9 @@ export interface ConsoleOptions {
   adminSecret: string;
   services: BillingServices;
   now: () => number;
-  signInLimiter?: SignInLimiter | undefined;
 }
 
 interface Flash {
-  kind: 'ok' | 'bad';
   lines: string[];
   until: number;
 }
@@ -70,14 +70,11 @@ type Signed = (c: Context, session: ConsoleSession, api: AdminApi) => Promise<Re
 export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): void {
   const { services, now } = options;
   const seal = createSessionSeal(options.adminSecret);
-  const limiter = options.signInLimiter ?? createSignInLimiter();
+  const limiter = createSignInLimiter();
   const apiFor = adminApiFor(services, options.adminSecret, now);
 
-  const render = async (
-    c: Context,
-    markup: Markup,
-    status: 200 | 401 | 403 | 404 | 409 | 422 | 429 | 503 = 200,
-  ) => c.html(await markup, status, PAGE_HEADERS);
+  const render = async (c: Context, markup: Markup, status: ContentfulStatusCode = 200) =>
+    c.html(await markup, status, PAGE_HEADERS);
   const redirect = (c: Context, location: string) =>
     c.body(null, 303, { ...PAGE_HEADERS, Location: location });
   const secure = (c: Context) =>
@@ -92,24 +89,20 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
     }) as const;
 
   const sessionOf = (c: Context) => seal.sessionOf(getCookie(c, SESSION_COOKIE), now());
-  const setFlash = (c: Context, kind: Flash['kind'], lines: string[]) =>
+  const setFlash = (c: Context, lines: string[]) =>
     setCookie(
       c,
       FLASH_COOKIE,
-      seal.seal({ kind, lines, until: now() + FLASH_MAX_AGE_S * 1_000 }),
+      seal.seal({ lines, until: now() + FLASH_MAX_AGE_S * 1_000 } satisfies Flash),
       cookieOptions(c, FLASH_MAX_AGE_S),
     );
-  const takeFlash = (c: Context): Flash | undefined => {
+  /** What the last change did, once: the cookie is cleared as it is read. */
+  const takeFlash = (c: Context): string[] => {
     const flash = seal.open(getCookie(c, FLASH_COOKIE)) as Partial<Flash> | undefined;
-    if (flash === undefined) return undefined;
+    if (flash === undefined) return [];
     deleteCookie(c, FLASH_COOKIE, { path: '/console' });
-    if (
-      (flash.kind !== 'ok' && flash.kind !== 'bad') ||
-      !Array.isArray(flash.lines) ||
-      !(Number(flash.until) > now())
-    )
-      return undefined;
-    return { kind: flash.kind, lines: flash.lines.map(String), until: Number(flash.until) };
+    if (!Array.isArray(flash.lines) || !(Number(flash.until) > now())) return [];
+    return flash.lines.map(String);
   };
 
   /** A page only a signed-in operator sees: anyone else is sent to sign in, and comes back after. */
@@ -170,7 +163,7 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
       return render(
         c,
         problemPage(title, message, { href: '/console', text: 'Back to the overview' }),
-        failure.status as 404 | 503,
+        failure.status as ContentfulStatusCode,
       );
     }
   };
@@ -323,8 +316,7 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
     '/console/tenants/:tenantId',
     page(async (c, session, api) => {
       const data = await tenantData(api, pathParam(c, 'tenantId'));
-      const flash = takeFlash(c);
-      return render(c, tenantPage(session, data, { saved: flash?.kind === 'ok' ? flash.lines : [] }));
+      return render(c, tenantPage(session, data, { saved: takeFlash(c) }));
     }),
   );
 
@@ -353,7 +345,7 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
         const data = await tenantData(api, tenantId);
         return render(c, tenantPage(session, data, { form, errors: failure.fields }), failure.status);
       }
-      setFlash(c, 'ok', tenantChanges(before, after));
+      setFlash(c, tenantChanges(before, after));
       return redirect(c, c.req.path);
     }),
   );
@@ -362,11 +354,7 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
     'GET',
     '/console/plans',
     page(async (c, session, api) => {
-      const flash = takeFlash(c);
-      return render(
-        c,
-        plansPage(session, await api.listPlans(), { saved: flash?.kind === 'ok' ? flash.lines : [] }),
-      );
+      return render(c, plansPage(session, await api.listPlans(), { saved: takeFlash(c) }));
     }),
   );
 
@@ -406,7 +394,7 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
         (resource) =>
           `${plan.plan_id} ${RESOURCE_LABELS[resource]}: ${limitText(plan[resource])} → ${limitText(after[resource])}`,
       );
-      setFlash(c, 'ok', changed.length > 0 ? changed : [`${plan.plan_id}: no limit changed`]);
+      setFlash(c, changed.length > 0 ? changed : [`${plan.plan_id}: no limit changed`]);
       return redirect(c, '/console/plans');
     }),
   );
@@ -428,14 +416,13 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
             .deliveries,
         })),
       );
-      const flash = takeFlash(c);
       return render(
         c,
         webhooksPage(session, {
           outcome,
           events: events.events,
           endpoints: withDeliveries,
-          flash: flash?.lines ?? [],
+          flash: takeFlash(c),
         }),
       );
     }),
@@ -448,7 +435,7 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
       const endpointId = pathParam(c, 'endpointId');
       const deliveryId = pathParam(c, 'deliveryId');
       await api.redeliverWebhookDelivery({ endpointId, deliveryId });
-      setFlash(c, 'ok', [`Delivery ${deliveryId} is queued to be sent again.`]);
+      setFlash(c, [`Delivery ${deliveryId} is queued to be sent again.`]);
       return redirect(c, '/console/webhooks');
     }),
   );
@@ -472,78 +459,4 @@ async function failingDeliveriesOf(api: AdminApi) {
     )
     .sort((a, b) => b.delivery.created_at.localeCompare(a.delivery.created_at))
     .slice(0, 20);
-}
-
-/** A limit as typed: `unlimited` is the API's `null`, digits a number; anything else goes to the API as typed, to be refused in its words. */
-function limitInput(typed: string): unknown {
-  if (typed.toLowerCase() === UNLIMITED) return null;
-  return /^[+-]?\d+$/.test(typed) ? Number(typed) : typed;
-}
-
-/** What a save changed, in the form's words: `Deployments override: inherit (5) → 7`. */
-function tenantChanges(
-  before: Awaited<ReturnType<AdminApi['getTenant']>>,
-  after: Awaited<ReturnType<AdminApi['putTenant']>>,
-): string[] {
-  const was = tenantFormOf(before);
-  const is = tenantFormOf(after);
-  const lines: string[] = [];
-  if (was.plan !== is.plan) lines.push(`Plan: ${was.plan} → ${is.plan}`);
-  for (const resource of RESOURCES) {
-    const label = `${RESOURCE_LABELS[resource]} override`;
-    const show = (override: string, limit: number | null) =>
-      override === '' ? `inherit (${limitText(limit)})` : override;
-    if (was[resource] !== is[resource])
-      lines.push(
-        `${label}: ${show(was[resource], before.limits[resource])} → ${show(is[resource], after.limits[resource])}`,
-      );
-  }
-  for (const resource of RESOURCES) {
-    if (before.limits[resource] !== after.limits[resource])
-      lines.push(
-        `${RESOURCE_LABELS[resource]} limit now ${limitText(after.limits[resource])} (was ${limitText(before.limits[resource])})`,
-      );
-  }
-  return lines.length > 0 ? lines : ['Nothing changed.'];
-}
-
-/** A form's text fields (a file field is not one of ours: ignored). */
-async function formOf(c: Context): Promise<Record<string, string>> {
-  const type = c.req.header('content-type') ?? '';
-  if (!type.startsWith('application/x-www-form-urlencoded') && !type.startsWith('multipart/form-data'))
-    return {};
-  const body = await c.req.parseBody();
-  return Object.fromEntries(
-    Object.entries(body).flatMap(([name, value]) => (typeof value === 'string' ? [[name, value]] : [])),
-  );
-}
-
-/**
- * A POST from this origin's pages: browsers say where a form came from (`Origin`, and
- * `Sec-Fetch-Site`); when they say another site, it is refused whatever else it carries.
- */
-function sameOrigin(c: Context): boolean {
-  if (c.req.header('sec-fetch-site') === 'cross-site') return false;
-  const origin = c.req.header('origin');
-  if (origin === undefined) return true;
-  try {
-    return new URL(origin).host === new URL(c.req.url).host;
-  } catch {
-    return false;
-  }
-}
-
-/** A console path to return to after signing in; nothing else (no other site, no `//host`). */
-function consolePathOr(next: string | undefined): string | undefined {
-  return next && /^\/console(\/[^/\\][^\\]*)?$/.test(next) && !next.includes('//') ? next : undefined;
-}
-
-/** The address a request came from (behind a proxy: the proxy's). */
-function clientAddressOf(c: Context): string {
-  return (c.env as Partial<HttpBindings> | undefined)?.incoming?.socket?.remoteAddress ?? 'unknown';
-}
-
-/** A path parameter of the route that matched (always there: the route names it). */
-function pathParam(c: Context, name: string): string {
-  return c.req.param(name) ?? '';
 }

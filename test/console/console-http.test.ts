@@ -327,6 +327,26 @@ describe('console changes', () => {
     expect(await response.text()).toContain('<p class="field-error" id="plan-error">');
   });
 
+  it('answers 503 with a page when the store cannot be reached, and 422 for an id that cannot be one', async () => {
+    const tenant = await h.tenant('free');
+    const down = new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    const store = { ...h.store, tenants: { ...h.store.tenants, findTenant: () => Promise.reject(down) } };
+    const app = h.withApp({ dependencies: { store } });
+    const visitor = await signedIn(app);
+    const page = await visitor.get(`/console/tenants/${tenant}`);
+    expect(page.status).toBe(503);
+    const html = await page.text();
+    expect(html).toContain('<h1>Unavailable</h1>');
+    expect(html).toContain('Limits store unavailable');
+    expect(html).not.toContain('ECONNREFUSED');
+    const saved = await visitor.post(`/console/tenants/${tenant}`, { plan: 'free', deployments: '3' });
+    expect(saved.status).toBe(503);
+    expect((await h.limits(tenant)).deployments).toBe(1);
+    const tooLong = await (await signedIn(h)).get(`/console/tenants/${'x'.repeat(256)}`);
+    expect(tooLong.status).toBe(422);
+    expect(await tooLong.text()).toContain('<h1>Refused</h1>');
+  });
+
   it('answers 404 for a tenant that is not there', async () => {
     const visitor = await signedIn(h);
     const page = await visitor.get('/console/tenants/org-nobody-here');

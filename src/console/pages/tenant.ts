@@ -68,13 +68,17 @@ export function tenantPage(
   const { tenant, usage, plans } = data;
   const planOf = plans.find((plan) => plan.plan_id === tenant.plan_id);
   const others = data.sharing.filter((other) => other.tenant_id !== tenant.tenant_id);
-  const formProblem = errors.get('');
+  // What the API said about no field of the form (or no field at all), said above it.
+  const shownAtFields = new Set<string>(Object.values(TENANT_FORM_FIELDS).map((field) => field.apiField));
+  const otherProblems = [...errors]
+    .filter(([field]) => !shownAtFields.has(field))
+    .map(([field, message]) => (field === '' ? message : `${field}: ${message}`));
   return consolePage(
     { title: tenant.tenant_id, section: 'Tenants', session },
     html`<p class="muted"><a href="/console/tenants">Tenants</a> › ${tenant.tenant_id}</p>
 <h1>${tenant.tenant_id}</h1>
 ${saved.length > 0 ? notice('ok', 'Saved', saved) : ''}
-${errors.size > 0 ? notice('bad', 'Nothing was saved: the API refused the change.', formProblem ? [formProblem] : []) : ''}
+${errors.size > 0 ? notice('bad', 'Nothing was saved: the API refused the change.', otherProblems) : ''}
 <div class="grid">
 <section class="panel" aria-labelledby="account">
 <h2 id="account">Plan and customer</h2>
