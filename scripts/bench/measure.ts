@@ -1,4 +1,5 @@
 import autocannon from 'autocannon';
+import { percentile } from './numbers.js';
 import type { BenchRequest } from './targets.js';
 
 export interface LoadOptions {
@@ -22,12 +23,6 @@ export interface LoadResult {
   socketErrors: number;
   non2xx: number;
   mismatches: number;
-}
-
-function percentile(sorted: Float64Array, fraction: number): number {
-  if (sorted.length === 0) return 0;
-  const index = Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1);
-  return sorted[Math.max(0, index)] ?? 0;
 }
 
 /** One autocannon run against a served target, in this process (so the machine's cores are shared). */

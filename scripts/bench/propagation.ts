@@ -36,6 +36,7 @@ import { signWorkerToken } from '../../src/auth/worker-token.js';
 import type { BillingLimitsResponse } from '../../src/contract/limits.js';
 import { openBillingStore } from '../../src/db/store.js';
 import { createLogger } from '../../src/telemetry/logger.js';
+import { percentile, wholeNumber } from './numbers.js';
 import { runDatabase } from './run-database.js';
 
 const USAGE =
@@ -43,19 +44,6 @@ const USAGE =
 /** The README's promise: a change reaches every replica within a second. */
 const GOAL_P99_MS = 1_000;
 const TENANT = 'bench-propagation';
-
-function wholeNumber(values: Record<string, string | boolean | undefined>, name: string, min: number) {
-  const value = Number(values[name]);
-  if (!Number.isInteger(value) || value < min)
-    throw new Error(`--${name} must be an integer ≥ ${min}\n${USAGE}`);
-  return value;
-}
-
-function percentile(sorted: Float64Array, fraction: number): number {
-  if (sorted.length === 0) return 0;
-  const index = Math.min(sorted.length - 1, Math.ceil(fraction * sorted.length) - 1);
-  return sorted[Math.max(0, index)] ?? 0;
-}
 
 interface Measured {
   writes: number;
@@ -293,9 +281,9 @@ async function main() {
     return;
   }
   const settings = {
-    writes: wholeNumber(values, 'writes', 1),
-    warmup: wholeNumber(values, 'warmup', 0),
-    giveUpMs: wholeNumber(values, 'give-up', 1),
+    writes: wholeNumber(values, 'writes', 1, USAGE),
+    warmup: wholeNumber(values, 'warmup', 0, USAGE),
+    giveUpMs: wholeNumber(values, 'give-up', 1, USAGE),
   };
   const base = process.env['DATABASE_URL'] || process.env['TEST_DATABASE_URL'];
   if (!base) throw new Error('no PostgreSQL: set DATABASE_URL or TEST_DATABASE_URL');
