@@ -16,20 +16,20 @@ export function adminApiFor(
   adminSecret: string,
   now: () => number,
 ): (subject: string, deadline: number | undefined) => AdminApi {
-  return (subject, deadline) =>
-    createCaller({
-      authorization: undefined,
-      deadline,
-      services: {
-        ...services,
-        // The session already proved who this is; the token is minted here and verified as any other.
-        authenticateAdmin: async () => {
-          const token = await signAdminToken(adminSecret, { subject, ttlSeconds: 60, nowMs: now() });
-          if (!services.authenticateAdmin) throw new Error('the admin API is off');
-          return services.authenticateAdmin(`Bearer ${token}`);
-        },
-      },
-    }).admin;
+  return (subject, deadline) => {
+    // The session already proved who this is; one token per request (a page makes several calls),
+    // minted here and verified as any other.
+    let claims: ReturnType<NonNullable<BillingServices['authenticateAdmin']>> | undefined;
+    const authenticateAdmin = () => {
+      claims ??= signAdminToken(adminSecret, { subject, ttlSeconds: 60, nowMs: now() }).then((token) => {
+        if (!services.authenticateAdmin) throw new Error('the admin API is off');
+        return services.authenticateAdmin(`Bearer ${token}`);
+      });
+      return claims;
+    };
+    return createCaller({ authorization: undefined, deadline, services: { ...services, authenticateAdmin } })
+      .admin;
+  };
 }
 
 /** A failed call in the API's own words: its status, and each message by the input field it is about. */
