@@ -62,8 +62,18 @@ describe('the limits mirror’s bookkeeping', () => {
     const fetching = m.state.fetch('org-1');
     m.changed('org-1', 11, limits(5));
     await m.answer(limits(1)); // read before the change
-    expect(await fetching).toEqual({ tenant_id: 'org-1', limits: limits(1) });
+    expect((await fetching).answer).toEqual({ tenant_id: 'org-1', limits: limits(1) });
     expect(m.memory('org-1')).toMatchObject({ source: 'mirror', answer: { limits: limits(5) } });
+  });
+
+  it('reports, from memory, the time the fetch that brought the answer reported', async () => {
+    const m = mirror();
+    m.ready(10, false);
+    const fetching = m.state.fetch('org-1');
+    await m.answer(limits(1));
+    const { fetchedAt } = await fetching;
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(m.memory('org-1')).toMatchObject({ source: 'mirror', fetchedAt });
   });
 
   it('applies an event that comes after the fetch', async () => {

@@ -305,8 +305,8 @@ export function createBillingClient(options: BillingClientOptions): BillingClien
           return { ...answer, ...how };
         }
         try {
-          const answer = await untilAborted(state.fetch(tenantId), callSignal);
-          return { ...answer, source: 'service', fetchedAt: new Date() };
+          const { answer, fetchedAt } = await untilAborted(state.fetch(tenantId), callSignal);
+          return { ...answer, source: 'service', fetchedAt };
         } catch (error) {
           if (!isUnavailable(error) || callSignal?.aborted || settings.onUnavailable === 'fail-closed') {
             throw error;

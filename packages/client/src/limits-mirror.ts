@@ -43,8 +43,14 @@ interface Kept<Answer> {
   sequence: number;
 }
 
+/** The service's answer, and when it came: the `fetchedAt` the mirror reports for it from then on. */
+export interface Fetched<Answer> {
+  answer: Answer;
+  fetchedAt: Date;
+}
+
 interface Fetch<Answer> {
-  promise: Promise<Answer>;
+  promise: Promise<Fetched<Answer>>;
   /** The stream was live and this connection's when the fetch began. */
   startedLive: boolean;
   generation: number;
@@ -122,14 +128,17 @@ export class LimitsMirrorState<Answer extends MirroredLimits, Failure extends Bi
   }
 
   /** The service's answer for the tenant, kept (single flight: concurrent callers share one fetch). */
-  fetch(tenantId: string): Promise<Answer> {
+  fetch(tenantId: string): Promise<Fetched<Answer>> {
     const running = this.#fetches.get(tenantId);
     if (running) return running.promise;
     const fetch: Fetch<Answer> = {
       promise: this.#deps.fetchLimits(tenantId).then(
         (answer) => {
-          this.#fetched(tenantId, fetch, answer);
-          return answer;
+          // One timestamp for the caller's answer and the kept one: a later answer from memory
+          // reports the same `fetchedAt` as the fetch that brought it.
+          const fetched = { answer, fetchedAt: new Date() };
+          this.#fetched(tenantId, fetch, fetched);
+          return fetched;
         },
         (error: unknown) => {
           if (this.#fetches.get(tenantId) === fetch) this.#fetches.delete(tenantId);
@@ -156,7 +165,7 @@ export class LimitsMirrorState<Answer extends MirroredLimits, Failure extends Bi
     return { answer: kept.answer, source: 'last-known', fetchedAt: new Date(kept.vouchedAt), unavailable };
   }
 
-  #fetched(tenantId: string, fetch: Fetch<Answer>, answer: Answer): void {
+  #fetched(tenantId: string, fetch: Fetch<Answer>, { answer, fetchedAt }: Fetched<Answer>): void {
     if (this.#fetches.get(tenantId) === fetch) this.#fetches.delete(tenantId);
     if (this.#closed) return;
     const overtaken = fetch.overtakenBy;
@@ -164,7 +173,7 @@ export class LimitsMirrorState<Answer extends MirroredLimits, Failure extends Bi
       // The event is ordered against every other change; the fetch is not (it may have read the
       // database before or after the event's change). Keep the event's answer: any change after
       // it arrives as an event too.
-      this.#keep(tenantId, overtaken.answer, 'live', overtaken.sequence);
+      this.#keep(tenantId, overtaken.answer, 'live', overtaken.sequence, fetchedAt);
       return;
     }
     const unbroken = fetch.startedLive && this.#live && fetch.generation === this.#generation;
@@ -174,14 +183,14 @@ export class LimitsMirrorState<Answer extends MirroredLimits, Failure extends Bi
       answer,
       unbroken ? 'live' : this.#live ? 'stale' : 'off-stream',
       previous?.sequence ?? 0,
+      fetchedAt,
     );
   }
 
-  #keep(tenantId: string, answer: Answer, state: State, sequence: number): void {
+  #keep(tenantId: string, answer: Answer, state: State, sequence: number, at: Date): void {
     if (this.#deps.maxEntries === 0) return;
-    const now = Date.now();
     this.#kept.delete(tenantId);
-    this.#kept.set(tenantId, { answer, state, updatedAt: new Date(now), vouchedAt: now, sequence });
+    this.#kept.set(tenantId, { answer, state, updatedAt: at, vouchedAt: at.getTime(), sequence });
     if (this.#kept.size > this.#deps.maxEntries) {
       const oldest = this.#kept.keys().next();
       if (!oldest.done) this.#kept.delete(oldest.value);
