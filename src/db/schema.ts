@@ -196,8 +196,12 @@ export const reservation = pgTable(
       .where(sql`${t.releasedAt} IS NULL AND ${t.expiresAt} IS NOT NULL`),
     // What a tenant holds now, by resource (its entitlements' reservation counts).
     index('reservation_active_idx').on(t.organizationId, t.resource).where(sql`${t.releasedAt} IS NULL`),
-    // The listing's: a tenant's reservations, newest first.
-    index('reservation_tenant_created_idx').on(t.organizationId, t.createdAt.desc(), t.id.desc()),
+    // The listing's: a tenant's reservations, newest first (NULLS FIRST, as a plain DESC orders; 0013).
+    index('reservation_tenant_created_idx').on(
+      t.organizationId,
+      t.createdAt.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
   ],
 );
 
@@ -284,8 +288,12 @@ export const webhookDelivery = pgTable(
       .on(t.endpointId, t.tenantId, t.eventSequence)
       .where(sql`${t.status} = 'pending'`),
     index('webhook_delivery_due_idx').on(t.nextAttemptAt).where(sql`${t.status} = 'pending'`),
-    // The operators' listing: an endpoint's deliveries, newest first.
-    index('webhook_delivery_endpoint_created_idx').on(t.endpointId, t.createdAt.desc(), t.id.desc()),
+    // The operators' listing: an endpoint's deliveries, newest first (NULLS FIRST, as a plain DESC orders; 0013).
+    index('webhook_delivery_endpoint_created_idx').on(
+      t.endpointId,
+      t.createdAt.desc().nullsFirst(),
+      t.id.desc().nullsFirst(),
+    ),
   ],
 );
 

@@ -1,7 +1,7 @@
 /**
- * Migration 0012's indexes for the operator console's reads, held to the plans they are there
- * for: a prefix of tenant or customer ids, and a subject's audit trail newest first, each served
- * by its index on PGlite and PostgreSQL. Sequential scans and sorts are turned off (the tables
+ * The listings' indexes (migrations 0012 and 0013), held to the plans they are there for: a
+ * prefix of tenant or customer ids, a subject's audit trail, a tenant's reservations and an
+ * endpoint's deliveries newest first, each served by its index on PGlite and PostgreSQL. Sequential scans and sorts are turned off (the tables
  * are small here): a plan that still scans the table or sorts means the index cannot serve it.
  */
 import { type SQL, sql } from 'drizzle-orm';
@@ -63,6 +63,32 @@ describe.each(STORE_KINDS)('the console indexes on %s', (kind: StoreKind) => {
     expect(next).toContain('audit_log_subject_id_at_idx');
     expect(next).not.toMatch(/Seq Scan|Sort/);
   });
+
+  it.each([
+    ['reservation_tenant_created_idx', sql`reservation`, sql`organization_id`, sql`${'org-1'}`],
+    [
+      'webhook_delivery_endpoint_created_idx',
+      sql`webhook_delivery`,
+      sql`endpoint_id`,
+      sql`${'8a3c9d52-7f0e-4b1a-9c6d-2e5f8a1b3c4d'}::uuid`,
+    ],
+  ])(
+    '%s serves its listing newest first, and a page after a position, without sorting',
+    async (index, table, owner, id) => {
+      const first = await planOf(
+        sql`select * from ${table} where ${owner} = ${id} order by created_at desc, id desc limit 20`,
+      );
+      expect(first).toContain(index);
+      expect(first).not.toMatch(/Seq Scan|Sort/);
+      const next = await planOf(
+        sql`select * from ${table} where ${owner} = ${id}
+            and (created_at, id) < (${'2026-12-01T00:00:00Z'}::timestamptz, ${'00000000-0000-0000-0000-000000000000'}::uuid)
+            order by created_at desc, id desc limit 20`,
+      );
+      expect(next).toContain(index);
+      expect(next).not.toMatch(/Seq Scan|Sort/);
+    },
+  );
 
   it('usage_activity_hourly_hour_idx serves every tenant since an hour', async () => {
     const plan = await planOf(
