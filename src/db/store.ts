@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import type { BillingStore } from '../domain/store.js';
 import { createActivityStore } from './activity-store.js';
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './database.js';
@@ -36,6 +37,10 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
   }
   const { db } = handle;
   const closing = new AbortController();
+  // Every app built on this store stops its periodic tasks (lease sweep, outbox pruning, activity
+  // flush, …) on this signal: five listeners a server. Tests build dozens of apps on one store;
+  // Node's leak warning (past 10 listeners) would be noise there, not a leak.
+  setMaxListeners(0, closing.signal);
   const lastWork: (() => Promise<unknown>)[] = [];
   return {
     tenants: createTenantStore(db),
