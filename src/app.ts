@@ -464,8 +464,13 @@ export function createBillingApp({
   if (config.metricsPort === undefined) routes.on('GET', '/metrics', metricsRoute(metrics));
   mountDocsRoutes(routes);
   // The operator console: only where the admin API is on (an admin secret and a store).
-  if (config.adminSecret && services.administration && services.authenticateAdmin) {
-    mountConsole(routes, { adminSecret: config.adminSecret, services, now });
+  if (config.adminSecret && store && services.administration && services.authenticateAdmin) {
+    mountConsole(routes, {
+      adminSecret: config.adminSecret,
+      services,
+      sessions: store.consoleSessions,
+      now,
+    });
   }
   mountFallback(routes);
   // Errors outside every handler (none expected) still get the same 500.

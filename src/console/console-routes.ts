@@ -4,6 +4,8 @@ import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import type { BillingServices } from '../api/context.js';
 import { PlanUpdate } from '../contract/admin.js';
 import { WebhookOutcome } from '../contract/webhooks.js';
+import { orUnavailable } from '../domain/errors.js';
+import type { ConsoleSessionStore } from '../domain/operators/console-sessions.js';
 import { withBodyLimit } from '../http/body-limit.js';
 import { deadlineOf, type ObservedRoutes, type RouteHandler } from '../http/request-observer.js';
 import { type AdminApi, adminApiFor, apiFailureOf } from './admin-api.js';
@@ -53,6 +55,8 @@ export interface ConsoleOptions {
   /** `BILLING_ADMIN_SECRET`: verifies sign-in tokens, mints the console's calls, and seals its sessions. */
   adminSecret: string;
   services: BillingServices;
+  /** The signed-out sessions, refused by every replica. */
+  sessions: ConsoleSessionStore;
   now: () => number;
 }
 
@@ -88,7 +92,12 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
       maxAge: maxAgeSeconds,
     }) as const;
 
-  const sessionOf = (c: Context) => seal.sessionOf(getCookie(c, SESSION_COOKIE), now());
+  /** The signed-in session, unless it has expired or was signed out (on any replica). */
+  const sessionOf = async (c: Context): Promise<ConsoleSession | undefined> => {
+    const session = seal.sessionOf(getCookie(c, SESSION_COOKIE), now());
+    if (!session) return undefined;
+    return (await orUnavailable(options.sessions.isRevoked(session.id))) ? undefined : session;
+  };
   const setFlash = (c: Context, lines: string[]) =>
     setCookie(
       c,
@@ -108,11 +117,12 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
   /** A page only a signed-in operator sees: anyone else is sent to sign in, and comes back after. */
   const page =
     (handler: Signed): RouteHandler =>
-    async (c) => {
-      const session = sessionOf(c);
-      if (!session) return redirect(c, `/console/sign-in?${new URLSearchParams({ next: c.req.path })}`);
-      return answerFailures(c, () => handler(c, session, apiFor(session.subject, deadlineOf(c))));
-    };
+    (c) =>
+      answerFailures(c, async () => {
+        const session = await sessionOf(c);
+        if (!session) return redirect(c, `/console/sign-in?${new URLSearchParams({ next: c.req.path })}`);
+        return handler(c, session, apiFor(session.subject, deadlineOf(c)));
+      });
 
   /** A state change: a signed-in operator's POST from this console's own form (its CSRF token), from this origin. */
   const action = (
@@ -124,30 +134,31 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
     ) => Promise<Response>,
   ): RouteHandler =>
     withBodyLimit(
-      async (c) => {
-        const session = sessionOf(c);
-        if (!session)
-          return render(
-            c,
-            problemPage('Signed out', 'Your session has ended: sign in again, then repeat the change.', {
-              href: '/console/sign-in',
-              text: 'Sign in',
-            }),
-            401,
-          );
-        const form = await formOf(c);
-        if (!sameOrigin(c) || !csrfMatches(session, form['csrf']))
-          return render(
-            c,
-            problemPage(
-              'Refused',
-              'This form did not come from this console, or it is older than your session (its CSRF token does not match). Nothing was changed. Reload the page and try again.',
-              { href: '/console', text: 'Back to the console' },
-            ),
-            403,
-          );
-        return answerFailures(c, () => handler(c, session, apiFor(session.subject, deadlineOf(c)), form));
-      },
+      (c) =>
+        answerFailures(c, async () => {
+          const session = await sessionOf(c);
+          if (!session)
+            return render(
+              c,
+              problemPage('Signed out', 'Your session has ended: sign in again, then repeat the change.', {
+                href: '/console/sign-in',
+                text: 'Sign in',
+              }),
+              401,
+            );
+          const form = await formOf(c);
+          if (!sameOrigin(c) || !csrfMatches(session, form['csrf']))
+            return render(
+              c,
+              problemPage(
+                'Refused',
+                'This form did not come from this console, or it is older than your session (its CSRF token does not match). Nothing was changed. Reload the page and try again.',
+                { href: '/console', text: 'Back to the console' },
+              ),
+              403,
+            );
+          return handler(c, session, apiFor(session.subject, deadlineOf(c)), form);
+        }),
       { maxBytes: MAX_FORM_BYTES },
     );
 
@@ -176,10 +187,12 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
     }),
   );
 
-  routes.on('GET', '/console/sign-in', async (c) => {
-    if (sessionOf(c)) return redirect(c, '/console');
-    return render(c, signInPage({ next: consolePathOr(c.req.query('next')) }));
-  });
+  routes.on('GET', '/console/sign-in', (c) =>
+    answerFailures(c, async () => {
+      if (await sessionOf(c)) return redirect(c, '/console');
+      return render(c, signInPage({ next: consolePathOr(c.req.query('next')) }));
+    }),
+  );
 
   routes.on(
     'POST',
@@ -238,7 +251,9 @@ export function mountConsole(routes: ObservedRoutes, options: ConsoleOptions): v
   routes.on(
     'POST',
     '/console/sign-out',
-    action(async (c) => {
+    action(async (c, session) => {
+      // Recorded before the cookie goes: a copy of it (another tab, a stolen one) is refused too.
+      await orUnavailable(options.sessions.revoke(session.id, new Date(session.expiresAt), new Date(now())));
       deleteCookie(c, SESSION_COOKIE, { path: '/console', secure: secure(c) });
       return redirect(c, '/console/sign-in');
     }),

@@ -2,6 +2,8 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 
 /** Who is signed in to the console, until when, and the token their forms must carry. */
 export interface ConsoleSession {
+  /** Random: what "Sign out" records, so that every replica refuses a copy of the cookie after. */
+  readonly id: string;
   /** The admin token's `sub`: the actor every write of this session is audited under. */
   readonly subject: string;
   /** Milliseconds since the epoch. */
@@ -50,6 +52,7 @@ export function createSessionSeal(adminSecret: string): SessionSeal {
   };
   return {
     begin: (subject, now) => ({
+      id: randomBytes(16).toString('base64url'),
       subject,
       expiresAt: now + SESSION_MAX_AGE_MS,
       csrf: randomBytes(32).toString('base64url'),
@@ -59,7 +62,8 @@ export function createSessionSeal(adminSecret: string): SessionSeal {
     sessionOf(sealed, now) {
       const value = open(sealed) as Partial<ConsoleSession> | undefined;
       if (
-        typeof value?.subject !== 'string' ||
+        typeof value?.id !== 'string' ||
+        typeof value.subject !== 'string' ||
         typeof value.expiresAt !== 'number' ||
         typeof value.csrf !== 'string' ||
         value.expiresAt <= now ||
@@ -67,7 +71,7 @@ export function createSessionSeal(adminSecret: string): SessionSeal {
         value.expiresAt > now + SESSION_MAX_AGE_MS
       )
         return undefined;
-      return { subject: value.subject, expiresAt: value.expiresAt, csrf: value.csrf };
+      return { id: value.id, subject: value.subject, expiresAt: value.expiresAt, csrf: value.csrf };
     },
   };
 }

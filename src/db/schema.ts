@@ -366,3 +366,12 @@ export const usageActivityHourly = pgTable(
     index('usage_activity_hourly_hour_idx').on(t.hour),
   ],
 );
+
+/**
+ * Console sessions signed out before they expired (a session itself is a sealed cookie, kept
+ * nowhere): every replica refuses these. A row is pruned once its session would have expired.
+ */
+export const consoleSessionRevocation = pgTable('console_session_revocation', {
+  sessionId: text('session_id').primaryKey(),
+  expiresAt: timestamp('expires_at', { withTimezone: true }).notNull(),
+});

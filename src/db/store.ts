@@ -1,6 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import type { BillingStore } from '../domain/store.js';
 import { createActivityStore } from './activity-store.js';
+import { createConsoleSessionStore } from './console-session-store.js';
 import { type DatabaseHandle, type DatabaseOptions, openDatabase } from './database.js';
 import { DEMO_TENANTS } from './demo-tenants.js';
 import { changeOf, LIMITS_CHANNEL } from './journal.js';
@@ -48,6 +49,7 @@ export async function storeOver(handle: DatabaseHandle): Promise<BillingStore> {
     webhooks: createWebhookStore(db),
     outbox: createOutboxStore(db),
     activity: createActivityStore(db),
+    consoleSessions: createConsoleSessionStore(db),
     invalidation: notified ? 'notify' : 'ttl',
     subscribe(listener) {
       listeners.add(listener);

@@ -1,5 +1,6 @@
 import type { LimitsChange } from './limits/changes.js';
 import type { TenantStore } from './limits/tenant-store.js';
+import type { ConsoleSessionStore } from './operators/console-sessions.js';
 import type { OutboxStore } from './outbox/outbox-store.js';
 import type { ActivityStore } from './usage/activity-store.js';
 import type { UsageStore } from './usage/usage-store.js';
@@ -16,6 +17,8 @@ export interface BillingStore {
   readonly outbox: OutboxStore;
   /** The hourly activity rollup (grants, releases, refusals, expiries per tenant × resource × hour). */
   readonly activity: ActivityStore;
+  /** The operator console's signed-out sessions. */
+  readonly consoleSessions: ConsoleSessionStore;
   /**
    * How cached limits learn of other replicas' writes: `notify` = their committed changes reach
    * `subscribe`'s listeners; `ttl` = no notification reaches this process (a LISTEN did not hear

@@ -107,6 +107,7 @@ export function startTracing(options: TracingOptions): Tracing {
           'webhooks',
           'outbox',
           'activity',
+          'consoleSessions',
         ]),
         tenants: traceCalls(tracer, store.tenants, 'store.tenants', attributes, []),
         // The lease sweep runs every second on every replica, outside any request: not a trace each time.
@@ -121,6 +122,7 @@ export function startTracing(options: TracingOptions): Tracing {
         ]),
         // The flush and the pruning run on every replica, outside any request; reads are traced.
         activity: traceCalls(tracer, store.activity, 'store.activity', attributes, ['add', 'prune']),
+        consoleSessions: traceCalls(tracer, store.consoleSessions, 'store.consoleSessions', attributes, []),
       };
     },
     shutdown: () => provider.shutdown(),

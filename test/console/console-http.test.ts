@@ -3,11 +3,13 @@
  * what each form does to the store and what it answers when the API refuses. The same flows in a
  * real browser are in console.browser.test.ts.
  */
+import { sql } from 'drizzle-orm';
 import { describe, expect, it } from 'vitest';
 import { SESSION_COOKIE } from '../../src/console/console-routes.js';
 import { CONSOLE_CSS_PATH } from '../../src/console/styles.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { ADMIN_SECRET, adminToken, createHarness, sign, useHarness } from '../support/harness.js';
+import { rowsOf } from '../support/leases.js';
 import { csrfIn, ORIGIN, signedIn } from './console-support.js';
 
 const form = (fields: Record<string, string>, headers: Record<string, string> = {}): RequestInit => ({
@@ -162,9 +164,18 @@ describe('console sign-in and sessions', () => {
     expect(expired.status).toBe(303);
   });
 
-  it('signs out: the cookie is cleared, and the session’s pages ask to sign in again', async () => {
+  it('signs out everywhere: the cookie is cleared, and a copy of it is refused by every replica', async () => {
     const visitor = await signedIn(h);
-    const cookieBefore = visitor.cookie;
+    const copied = visitor.cookie;
+    const otherSession = await signedIn(h);
+    // Signing out without the form's token is refused, like any other change: the session goes on.
+    const forged = await h.request('/console/sign-out', {
+      ...form({}),
+      headers: { cookie: copied, origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(forged.status).toBe(403);
+    expect((await visitor.get('/console/tenants')).status).toBe(200);
+
     const out = await visitor.post('/console/sign-out', {});
     expect(out.status).toBe(303);
     expect(out.headers.get('location')).toBe('/console/sign-in');
@@ -173,12 +184,33 @@ describe('console sign-in and sessions', () => {
     );
     expect(visitor.cookie).not.toContain(SESSION_COOKIE);
     expect((await visitor.get('/console/tenants')).status).toBe(303);
-    // Signing out without the form's token is refused, like any other change.
-    const forged = await h.request('/console/sign-out', {
-      ...form({}),
-      headers: { cookie: cookieBefore, origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
-    });
-    expect(forged.status).toBe(403);
+    // A copy of the cookie (another tab, a stolen one), here and on another replica of the store.
+    for (const app of [h, h.withApp({})]) {
+      const page = await app.request('/console/tenants', { headers: { cookie: copied } });
+      expect(page.status).toBe(303);
+      expect(page.headers.get('location')).toBe('/console/sign-in?next=%2Fconsole%2Ftenants');
+      const signIn = await app.request('/console/sign-in', { headers: { cookie: copied } });
+      expect(signIn.status).toBe(200);
+      const change = await app.request('/console/sign-out', {
+        ...form({ csrf: visitor.csrf }),
+        headers: { cookie: copied, origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
+      });
+      expect(change.status).toBe(401);
+    }
+    // The same operator's other session is its own.
+    expect((await otherSession.get('/console/tenants')).status).toBe(200);
+  });
+
+  it('keeps a sign-out until its session would have ended (pruning: test/db/console-session-store)', async () => {
+    const signedInAt = Date.now();
+    expect((await (await signedIn(h)).post('/console/sign-out', {})).status).toBe(303);
+    const hours8 = 8 * 3_600_000;
+    const [row] = await rowsOf(
+      h.db,
+      sql`select count(*)::int as n from console_session_revocation
+          where expires_at between ${new Date(signedInAt + hours8)} and ${new Date(Date.now() + hours8)}`,
+    );
+    expect(row?.['n']).toBe(1);
   });
 
   it('serves pages with a Content-Security-Policy allowing no script, uncached, and the stylesheet cached for good', async () => {
@@ -345,6 +377,29 @@ describe('console changes', () => {
     const tooLong = await (await signedIn(h)).get(`/console/tenants/${'x'.repeat(256)}`);
     expect(tooLong.status).toBe(422);
     expect(await tooLong.text()).toContain('<h1>Refused</h1>');
+  });
+
+  it('answers 503 with a page when the sign-outs cannot be read: a session is not taken on trust', async () => {
+    const down = new Error('connect ECONNREFUSED 127.0.0.1:5432');
+    const sessions = { ...h.store.consoleSessions, isRevoked: () => Promise.reject(down) };
+    const app = h.withApp({ dependencies: { store: { ...h.store, consoleSessions: sessions } } });
+    const signIn = await app.request('/console/sign-in', {
+      method: 'POST',
+      headers: { origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: await h.adminToken() }),
+    });
+    expect(signIn.status).toBe(303);
+    const cookie = signIn.headers.getSetCookie()[0]?.split(';')[0] ?? '';
+    const page = await app.request('/console/tenants', { headers: { cookie } });
+    expect(page.status).toBe(503);
+    const html = await page.text();
+    expect(html).toContain('<h1>Unavailable</h1>');
+    expect(html).not.toContain('ECONNREFUSED');
+    const signOut = await app.request('/console/sign-out', {
+      ...form({ csrf: 'x' }),
+      headers: { cookie, origin: ORIGIN, 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(signOut.status).toBe(503);
   });
 
   it('answers 404 for a tenant that is not there', async () => {

@@ -6,7 +6,7 @@ import { timeText, usageBar } from '../../src/console/pages/format.js';
 import { changesOf, tenantFormOf, tenantPage } from '../../src/console/pages/tenant.js';
 import { consolePathOr } from '../../src/console/requests.js';
 
-const session = { subject: 'alice', expiresAt: 0, csrf: 'token-of-the-session' };
+const session = { id: 'session-1', subject: 'alice', expiresAt: 0, csrf: 'token-of-the-session' };
 const text = async (markup: unknown) => String(await markup);
 
 describe('console pages', () => {

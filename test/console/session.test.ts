@@ -8,11 +8,19 @@ const NOW = Date.UTC(2026, 11, 3, 12);
 describe('console sessions', () => {
   const seal = createSessionSeal(SECRET);
 
-  it('opens what it sealed: who, until when (8 hours), and a CSRF token of 32 random bytes', () => {
+  it('opens what it sealed: an id of 16 random bytes, who, until when (8 hours), and a CSRF token of 32', () => {
     const session = seal.begin('alice', NOW);
-    expect(session).toEqual({ subject: 'alice', expiresAt: NOW + 8 * 3_600_000, csrf: expect.any(String) });
+    expect(session).toEqual({
+      id: expect.any(String),
+      subject: 'alice',
+      expiresAt: NOW + 8 * 3_600_000,
+      csrf: expect.any(String),
+    });
+    expect(Buffer.from(session.id, 'base64url')).toHaveLength(16);
     expect(Buffer.from(session.csrf, 'base64url')).toHaveLength(32);
-    expect(seal.begin('alice', NOW).csrf).not.toBe(session.csrf);
+    const another = seal.begin('alice', NOW);
+    expect(another.id).not.toBe(session.id);
+    expect(another.csrf).not.toBe(session.csrf);
     expect(seal.sessionOf(seal.seal(session), NOW + 1)).toEqual(session);
   });
 
@@ -42,6 +50,9 @@ describe('console sessions', () => {
 
   it('refuses a sealed value that is not a session', () => {
     expect(seal.sessionOf(seal.seal({ subject: 'alice', expiresAt: NOW + 1 }), NOW)).toBeUndefined();
+    // A session sealed before sessions had ids (it could not be signed out everywhere): sign in again.
+    const { id: _, ...withoutId } = seal.begin('alice', NOW);
+    expect(seal.sessionOf(seal.seal(withoutId), NOW)).toBeUndefined();
     expect(seal.sessionOf(seal.seal({ subject: 1, expiresAt: NOW + 1, csrf: 'x' }), NOW)).toBeUndefined();
     expect(seal.sessionOf(seal.seal({ subject: 'a', expiresAt: '1', csrf: 'x' }), NOW)).toBeUndefined();
     const notJson = `${Buffer.from('{').toString('base64url')}`;

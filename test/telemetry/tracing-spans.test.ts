@@ -82,6 +82,12 @@ function fakeStore(calls: string[]) {
         calls.push('add');
       },
     },
+    consoleSessions: {
+      isRevoked: async (sessionId: string) => {
+        calls.push(`isRevoked ${sessionId}`);
+        return false;
+      },
+    },
     beforeClose: () => undefined,
   };
   return { store: store as unknown as BillingStore, closing };
@@ -159,6 +165,7 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
         await traced.outbox.claimDue(1, 1_000);
         expect(await traced.activity.hourly({ from: new Date(0), to: new Date(0) })).toEqual([]);
         await traced.activity.add([]);
+        expect(await traced.consoleSessions.isRevoked('session-1')).toBe(false);
         traced.beforeClose(async () => undefined);
       });
       span.end(200, '/billing/limits');
@@ -171,6 +178,7 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
       'claimDue',
       'hourly',
       'add',
+      'isRevoked session-1',
     ]);
     const request = named(spans, 'GET /billing/limits');
     for (const name of [
@@ -178,6 +186,7 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
       'store.ping',
       'store.outbox.listEndpoints',
       'store.activity.hourly',
+      'store.consoleSessions.isRevoked',
     ]) {
       const call = named(spans, name);
       expect(call, name).toMatchObject({
@@ -192,6 +201,7 @@ describe('request and store spans, sent over OTLP/HTTP', () => {
     expect(spans.map((span) => span.name).sort()).toEqual([
       'GET /billing/limits',
       'store.activity.hourly',
+      'store.consoleSessions.isRevoked',
       'store.outbox.listEndpoints',
       'store.ping',
       'store.tenants.findTenant',
